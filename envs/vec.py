@@ -1,0 +1,80 @@
+"""Vectorised environments for training: PyBullet ids registered in every process, seeding, VecNormalize."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import gymnasium as gym
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+
+VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+def register_envs() -> None:
+    """Register the PyBullet ``*BulletEnv-v0`` ids with gymnasium (idempotent)."""
+    import pybullet_envs_gymnasium  # noqa: F401  (registers on import)
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ValueError naming ``env_id`` and the registered PyBullet ids when gymnasium does not know it."""
+    register_envs()
+    if env_id not in gym.registry:
+        bullet = sorted(k for k in gym.registry if "Bullet" in k)
+        raise ValueError(f"unknown environment id {env_id!r}; PyBullet ids: {', '.join(bullet)} "
+                         "(or any other id registered with gymnasium)")
+
+
+def _make_one(env_id: str, **kwargs) -> gym.Env:
+    register_envs()  # runs inside SubprocVecEnv workers too, which do not inherit the parent's imports
+    return gym.make(env_id, **kwargs)
+
+
+def auto_vec(n_envs: int, cpus: int | None = None) -> str:
+    """``subproc`` when there are cores to spare for several env processes, else ``dummy`` (faster on 2 cores:
+    see shared/platform.md, SubprocVecEnv on 2 cores is oversubscribed)."""
+    cpus = cpus or os.cpu_count() or 1
+    return "subproc" if n_envs >= 4 and cpus >= 4 else "dummy"
+
+
+def make_env(
+    env_id: str,
+    n_envs: int = 1,
+    seed: int = 0,
+    vec: str = "dummy",
+    normalize: bool | dict = False,
+    env_kwargs: dict | None = None,
+) -> VecEnv:
+    """Make ``n_envs`` monitored copies of ``env_id`` in a DummyVecEnv or SubprocVecEnv.
+
+    :param env_id: a gymnasium id; the PyBullet ids are registered automatically
+    :param n_envs: number of parallel environments (>= 1)
+    :param seed: env ``i`` is seeded with ``seed + i``
+    :param vec: ``dummy`` (one process) or ``subproc`` (one process per env)
+    :param normalize: wrap in VecNormalize: True for SB3's defaults, or a dict of VecNormalize kwargs
+    :param env_kwargs: keyword arguments for ``gym.make``
+    """
+    check_env_id(env_id)
+    if vec not in VEC_KINDS:
+        raise ValueError(f"unknown vec kind {vec!r}; choose one of {sorted(VEC_KINDS)}")
+    if not (isinstance(n_envs, int) and n_envs >= 1):
+        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    venv = make_vec_env(functools.partial(_make_one, env_id), n_envs=n_envs, seed=seed,
+                        env_kwargs=env_kwargs, vec_env_cls=VEC_KINDS[vec])
+    if normalize:
+        venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
+    return venv
+
+
+def save_normalization(venv: VecEnv, folder: str | Path) -> Path | None:
+    """Write VecNormalize statistics as ``folder/vecnormalize.pkl`` (atomically); None if ``venv`` has none."""
+    if not isinstance(venv, VecNormalize):
+        return None
+    path = Path(folder) / NORMALIZE_FILE
+    tmp = path.with_suffix(".tmp")
+    venv.save(str(tmp))
+    os.replace(tmp, path)
+    return path
