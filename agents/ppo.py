@@ -205,6 +205,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         start = time.perf_counter()
         model.learn(cfg.timesteps, callback=callbacks, progress_bar=cfg.progress)
         wall = time.perf_counter() - start
+        model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         model_path = Path(cfg.save) if cfg.save else run_dir / "model.zip"
         model_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = model_path.with_name(model_path.stem + ".tmp.zip")

@@ -129,12 +129,14 @@ class SyreActorCriticPolicy(ActorCriticPolicy):
 
 
 class SyreLoggerCallback(BaseCallback):
-    """Records :meth:`SyreActorCriticPolicy.syre_stats` to the SB3 logger at the end of every rollout, so the
-    figures are dumped (to stdout / TensorBoard) with the other ``train/*`` values."""
+    """Records :meth:`SyreActorCriticPolicy.syre_stats` to the SB3 logger at the end of every rollout (dumped
+    with the other values of that iteration) and once more at the end of training."""
 
     def _on_rollout_end(self) -> None:
         for key, value in self.model.policy.syre_stats().items():
             self.logger.record(key, value)
+
+    _on_training_end = _on_rollout_end
 
     def _on_step(self) -> bool:
         return True

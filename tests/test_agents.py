@@ -1,0 +1,118 @@
+"""PPO agents from presets: method selection, twins, the training run and its logs, bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.vec_env import VecNormalize
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents import TrainConfig, available_presets, build_ppo, load_preset, train
+from envs import make_env
+from syre_rl import SyreActorCriticPolicy
+
+TINY = str(Path(__file__).parent / "tiny-preset.yaml")
+
+
+def test_presets_ship_and_hold_the_reference_settings():
+    assert {"ant-zoo", "dohare"} <= set(available_presets())
+    zoo, dohare = load_preset("ant-zoo"), load_preset("dohare")
+    assert zoo["n_envs"] == 16 and zoo["normalize"] is True and zoo["ppo"]["use_sde"] is True
+    assert zoo["ppo"]["learning_rate"] == 3e-5 and zoo["ppo"]["clip_range"] == 0.4
+    assert dohare["ppo"]["n_steps"] * dohare["n_envs"] // dohare["ppo"]["batch_size"] == 16  # minibatches
+    assert dohare["ppo"]["max_grad_norm"] == float("inf") and dohare["normalize"] is False
+
+
+@pytest.mark.parametrize("kwargs,method", [
+    (dict(), "vanilla"), (dict(syre=True), "syre"), (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
+    (dict(weight_decay=1e-3), "l2"),
+])
+def test_method_names(kwargs, method):
+    assert TrainConfig(**kwargs).method == method
+
+
+def test_resolved_fills_preset_and_machine_defaults():
+    cfg = TrainConfig(preset="dohare", syre=True, syre_gamma=0.01).resolved()
+    assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_000, "dummy")
+    assert (cfg.syre_gamma, cfg.syre_scale, cfg.syre_ar_eps, cfg.syre_targets) == (0.01, 0.01, 0.0, "actor,critic")
+    assert cfg.syre_decoupled is False and cfg.torch_threads >= 1
+    assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
+
+
+@pytest.mark.parametrize("method", ["vanilla", "syre", "l2"])
+def test_twins_share_initial_weights(method):
+    """vanilla, syre and l2 built from one preset and seed differ only by the anchors."""
+    env = make_env("AntBulletEnv-v0", n_envs=1, seed=0)
+    kwargs = {"vanilla": {}, "syre": dict(syre=True, syre_scale=0.5), "l2": dict(weight_decay=1e-3)}[method]
+    vanilla = build_ppo(TrainConfig(preset="dohare", seed=7, device="cpu").resolved(), env)
+    model = build_ppo(TrainConfig(preset="dohare", seed=7, device="cpu", **kwargs).resolved(), env)
+    anchors = {}
+    if method != "vanilla":
+        handles = model.policy.syre
+        anchors = {n: a for h in handles.values() for n, a in zip(h.names, h.anchors())}
+        assert all(h.gamma == 1e-3 for h in handles.values())
+        assert all(h.scale == (0.5 if method == "syre" else 0.0) for h in handles.values())
+    params = dict(model.policy.named_parameters())
+    for name, p in vanilla.policy.named_parameters():
+        assert torch.equal(params[name], p + anchors.get(name, 0)), name
+    assert model.policy.optimizer.defaults["betas"] == (0.99, 0.99)
+    env.close()
+
+
+def test_train_writes_logs_model_and_summary(tmp_path):
+    summary = train(TrainConfig(preset=TINY, syre=True, n_envs=2, logdir=str(tmp_path), progress=False,
+                                syre_gamma=0.02))
+    run = tmp_path / "AntBulletEnv-v0" / "syre_s0"
+    assert summary["run_dir"] == str(run) and summary["timesteps"] == 256 and summary["steps_per_s"] > 0
+    assert json.loads((run / "summary.json").read_text()) == summary
+    config = json.loads((run / "config.json").read_text())
+    assert (config["syre_gamma"], config["syre_scale"], config["method"]) == (0.02, 0.1, "syre")
+    assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()  # the preset normalises
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"syre/actor/penalty", "syre/critic/anchor_distance", "train/value_loss", "time/fps"} <= tags
+    dist = [e.value for e in events.Scalars("syre/actor/anchor_distance")]
+    assert len(dist) == 2 and all(0 < d < 1 for d in dist)  # after the rollout, and at the end
+    assert len(events.Scalars("train/value_loss")) == 1  # the last update's figures are flushed too
+
+    again = train(TrainConfig(preset=TINY, logdir=str(tmp_path), progress=False))
+    assert again["run_dir"] == str(tmp_path / "AntBulletEnv-v0" / "vanilla_s0")
+    third = train(TrainConfig(preset=TINY, logdir=str(tmp_path), progress=False))
+    assert third["run_dir"].endswith("vanilla_s0_2")  # an existing run is never overwritten
+
+
+def test_saved_model_and_normalization_reload(tmp_path):
+    from stable_baselines3 import PPO
+
+    summary = train(TrainConfig(preset=TINY, syre=True, logdir=str(tmp_path), progress=False,
+                                save=str(tmp_path / "out" / "ant.zip")))
+    model = PPO.load(summary["model"], device="cpu")
+    assert isinstance(model.policy, SyreActorCriticPolicy) and summary["model"].endswith("out/ant.zip")
+    env = VecNormalize.load(str(tmp_path / "out" / "vecnormalize.pkl"), make_env("AntBulletEnv-v0"))
+    assert env.obs_rms.count > 256
+    action, _ = model.predict(env.reset(), deterministic=True)
+    assert action.shape == (1, 8) and np.all(np.abs(action) <= 1)
+    env.close()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(syre_gamma=0.1), "--syre-gamma given without --syre; add --syre or drop them"),
+    (dict(syre_targets="actor", syre_scale=0.1), "--syre-scale, --syre-targets given without --syre"),
+    (dict(syre=True, weight_decay=1e-3), "--syre and --weight-decay are different methods; choose one"),
+    (dict(weight_decay=-1.0), "--weight-decay must be a finite number >= 0, got -1.0"),
+    (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
+    (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
+    (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be in \[0, 1\) \(0 = plain syre\), got 1.0"),
+    (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
+    (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, dohare"),
+    (dict(env="AntBullet-v9"), "unknown environment id 'AntBullet-v9'; PyBullet ids: .*AntBulletEnv-v0"),
+    (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
+    (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
+])
+def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        train(TrainConfig(logdir=str(tmp_path), **kwargs))
+    assert not any(tmp_path.iterdir())  # nothing was started

@@ -1,0 +1,208 @@
+"""SyreActorCriticPolicy: targets, twin-exactness with MlpPolicy, save/load, SB3 compatibility, bad input."""
+
+import csv
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from syre_rl import SyreActorCriticPolicy
+from syre_rl.policies import SyreLoggerCallback
+
+SMALL = dict(n_steps=64, batch_size=32, n_epochs=2)
+NET = dict(net_arch=dict(pi=[16, 16], vf=[16, 16]))
+
+
+class LinearExtractor(BaseFeaturesExtractor):
+    def __init__(self, observation_space, features_dim: int = 8):
+        super().__init__(observation_space, features_dim)
+        self.linear = nn.Linear(int(np.prod(observation_space.shape)), features_dim)
+
+    def forward(self, obs):
+        return torch.relu(self.linear(obs))
+
+
+def ppo(policy="syre", env="Pendulum-v1", seed=0, **policy_kwargs):
+    cls = SyreActorCriticPolicy if policy == "syre" else "MlpPolicy"
+    return PPO(cls, env, seed=seed, device="cpu", policy_kwargs={**NET, **policy_kwargs}, **SMALL)
+
+
+def covered(model, target):
+    return model.policy.syre[target].names
+
+
+def test_default_targets_cover_actor_and_critic_but_not_log_std():
+    model = ppo(syre_gamma=0.01)
+    assert covered(model, "actor") == [
+        "mlp_extractor.policy_net.0.weight", "mlp_extractor.policy_net.0.bias",
+        "mlp_extractor.policy_net.2.weight", "mlp_extractor.policy_net.2.bias",
+        "action_net.weight", "action_net.bias",
+    ]
+    assert covered(model, "critic")[-2:] == ["value_net.weight", "value_net.bias"]
+    assert set(model.policy.syre) == {"actor", "critic"}
+    assert not any(k.startswith("log_std_") for k in model.policy.state_dict())
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_features_target_with_shared_or_separate_extractors(share):
+    model = ppo(syre_targets="features,actor", features_extractor_class=LinearExtractor,
+                share_features_extractor=share)
+    names = covered(model, "features")
+    if share:
+        assert names == ["features_extractor.linear.weight", "features_extractor.linear.bias"]
+    else:  # pi's extractor is registered as `features_extractor` too; the value extractor is separate
+        assert names == ["features_extractor.linear.weight", "features_extractor.linear.bias",
+                         "vf_features_extractor.linear.weight", "vf_features_extractor.linear.bias"]
+    assert "critic" not in model.policy.syre
+
+
+def test_syre_twin_starts_at_vanilla_weights_plus_anchors():
+    vanilla, syre = ppo("mlp", seed=4), ppo(seed=4, syre_scale=0.5)
+    anchors = {n: a for h in syre.policy.syre.values() for n, a in zip(h.names, h.anchors())}
+    assert len(anchors) == 12
+    syre_params = dict(syre.policy.named_parameters())
+    for name, p in vanilla.policy.named_parameters():
+        torch.testing.assert_close(syre_params[name], p + anchors.get(name, 0), rtol=0, atol=0)
+    assert max(float(a.abs().max()) for a in anchors.values()) > 0.1
+
+
+def test_zero_decay_zero_scale_trains_bit_identically_to_mlp_policy():
+    vanilla = ppo("mlp", seed=1)  # build and train one after the other: both share torch's global RNG
+    vanilla.learn(192)
+    syre = ppo(seed=1, syre_gamma=0.0, syre_scale=0.0)
+    syre.learn(192)
+    syre_params = dict(syre.policy.named_parameters())
+    for name, p in vanilla.policy.named_parameters():
+        assert torch.equal(syre_params[name], p), name
+
+
+def check_hook_active(model, gamma):
+    """The coupled hook on the model's optimizer adds gamma * (p - anchor) to a zero gradient."""
+    handle = model.policy.syre["actor"]
+    p, anchor = handle.params()[0], handle.anchors()[0]
+    before = p.detach().clone()
+    for q in model.policy.parameters():
+        q.grad = torch.zeros_like(q)
+    model.policy.optimizer.step()
+    torch.testing.assert_close(p.grad, gamma * (before - anchor))
+    assert float((before - anchor).abs().max()) > 0
+
+
+def test_save_load_restores_anchors_and_keeps_syre_active(tmp_path):
+    model = ppo(seed=2, syre_gamma=0.05, syre_scale=0.3, syre_ar_eps=0.1)
+    model.learn(128)
+    model.save(tmp_path / "m.zip")
+    loaded = PPO.load(tmp_path / "m.zip", env=gym.make("Pendulum-v1"), device="cpu")
+    assert isinstance(loaded.policy, SyreActorCriticPolicy)
+    saved = model.policy.state_dict()
+    for key, value in loaded.policy.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    assert loaded.policy.syre["actor"].ar_eps == 0.1
+    ds = loaded.policy.syre["actor"].diagonals()
+    assert ds is not None and float(ds[0].std()) > 0
+    loaded.learn(64)  # training continues
+    # check_hook_active assumes D = 1: check the decay of a loaded plain-syre model
+    plain = ppo(seed=2, syre_gamma=0.05, syre_scale=0.3)
+    plain.save(tmp_path / "plain.zip")
+    check_hook_active(PPO.load(tmp_path / "plain.zip", device="cpu"), 0.05)
+
+
+def test_load_in_a_fresh_process_that_only_imported_syre_rl(tmp_path):
+    model = ppo(seed=3, syre_gamma=0.02, syre_scale=0.4)
+    model.save(tmp_path / "m.zip")
+    anchor_sum = float(model.policy.syre["critic"].anchors()[0].sum())
+    code = (
+        "import syre_rl, stable_baselines3, sys\n"
+        f"m = stable_baselines3.PPO.load({str(tmp_path / 'm.zip')!r}, device='cpu')\n"
+        "h = m.policy.syre['critic']\n"
+        "print(type(m.policy).__name__, repr(float(h.anchors()[0].sum())), h.gamma)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["SyreActorCriticPolicy", repr(anchor_sum), "0.02"]
+
+
+def test_policy_save_load_round_trip(tmp_path):
+    policy = ppo(seed=5, syre_gamma=0.01, syre_targets=["critic"]).policy
+    policy.save(tmp_path / "policy.pth")
+    loaded = SyreActorCriticPolicy.load(tmp_path / "policy.pth")
+    assert loaded.syre_targets == ("critic",) and loaded.syre_seed == 5
+    for (k, a), b in zip(policy.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_evaluate_predict_gsde_and_a2c():
+    model = PPO(SyreActorCriticPolicy, "Pendulum-v1", use_sde=True, seed=0, device="cpu",
+                policy_kwargs={**NET, "syre_gamma": 0.01}, **SMALL)
+    model.learn(64)
+    mean, std = evaluate_policy(model, model.get_env(), n_eval_episodes=2)
+    assert np.isfinite(mean) and -2000 < mean <= 0  # Pendulum's returns are negative
+    action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
+    assert action.shape == (1,)
+    a2c = A2C(SyreActorCriticPolicy, "CartPole-v1", n_steps=8, seed=0, device="cpu",
+              policy_kwargs=dict(syre_gamma=0.01, syre_scale=0.2))
+    before = a2c.policy.syre["actor"].anchor_distance()
+    a2c.learn(64)
+    assert a2c.policy.syre["actor"].anchor_distance() != before  # RMSprop trains the syre policy
+    check_hook_active(a2c, 0.01)
+
+
+def test_logger_callback_records_syre_figures(tmp_path):
+    model = ppo(syre_gamma=0.1, syre_scale=0.2)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(192, callback=SyreLoggerCallback())
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    for target in ("actor", "critic"):
+        handle = model.policy.syre[target]
+        n = sum(p.numel() for p in handle.params())
+        # penalty = gamma/2 * n * distance^2 in every row, and the figures move as training goes on
+        penalty = np.array([float(r[f"syre/{target}/penalty"]) for r in rows])
+        dist = np.array([float(r[f"syre/{target}/anchor_distance"]) for r in rows])
+        np.testing.assert_allclose(penalty, 0.05 * n * dist**2, rtol=1e-5)
+        assert dist[0] > 0 and dist[2] != dist[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs,env,match",
+    [
+        (dict(syre_gamma=-1.0), "Pendulum-v1", "gamma must be a finite number >= 0, got -1.0"),
+        (dict(syre_scale=-0.1), "Pendulum-v1", "scale must be a finite number >= 0, got -0.1"),
+        (dict(syre_ar_eps=1.5), "Pendulum-v1", r"ar_eps must be in \[0, 1\)"),
+        (dict(syre_targets="actor,value"), "Pendulum-v1", r"targets must be one or more of \['actor', 'critic', "
+                                                          r"'features'\], got 'actor,value'"),
+        (dict(syre_targets=[]), "Pendulum-v1", "targets must be one or more of"),
+        (dict(syre_targets="features"), "Pendulum-v1", "target 'features' has no Linear/Conv parameters"),
+    ],
+)
+def test_bad_policy_kwargs(kwargs, env, match):
+    with pytest.raises(ValueError, match=match):
+        ppo(env=env, **kwargs)
+
+
+class DictObsEnv(gym.Env):
+    observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,))})
+    action_space = spaces.Discrete(2)
+
+
+class TupleActionEnv(gym.Env):
+    observation_space = spaces.Box(-1, 1, (2,))
+    action_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(2)])
+
+
+@pytest.mark.parametrize("env,match", [
+    (DictObsEnv(), r"cannot handle the observation space Dict\('a': Box.*supported: Box, Discrete"),
+    (TupleActionEnv(), r"cannot handle the action space Tuple\(Discrete\(2\), Discrete\(2\)\); supported: Box"),
+])
+def test_unsupported_spaces(env, match):
+    with pytest.raises(ValueError, match=match):
+        SyreActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
