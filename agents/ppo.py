@@ -129,6 +129,7 @@ class TrainConfig:
         for name in ("timesteps", "n_envs"):
             if getattr(cfg, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+        _check_device(cfg.device)
         cfg.vec = auto_vec(cfg.n_envs) if self.vec == "auto" else self.vec
         cfg.torch_threads = self.torch_threads or (1 if cfg.vec == "subproc" else min(os.cpu_count() or 1, 4))
         if self.syre:
@@ -154,6 +155,17 @@ class TrainConfig:
                           syre_decoupled=self.syre_decoupled, syre_targets=self.syre_targets,
                           syre_seed=self.seed)
         return SyreActorCriticPolicy, kwargs
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} asked for, but no CUDA GPU is visible; use --device cpu or auto")
 
 
 def _first(*values):
@@ -194,11 +206,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     cfg = config.resolved()
     preset = load_preset(cfg.preset)
     torch.set_num_threads(cfg.torch_threads)
-    run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed)
-    write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "method": cfg.method})
     env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=preset.get("normalize", False))
     try:
-        model = build_ppo(cfg, env)
+        model = build_ppo(cfg, env)  # before the run folder: a policy that refuses its settings leaves nothing
+        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed)
+        write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "method": cfg.method})
         model.set_logger(configure(str(run_dir), ["stdout", "csv", "tensorboard"] if cfg.verbose else
                                    ["csv", "tensorboard"]))
         callbacks = [SyreLoggerCallback()] if isinstance(model.policy, SyreActorCriticPolicy) else []

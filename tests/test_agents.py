@@ -108,11 +108,14 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be in \[0, 1\) \(0 = plain syre\), got 1.0"),
     (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
     (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, dohare"),
+    (dict(preset="nope.yaml"), "unknown preset 'nope.yaml'; available: ant-zoo, dohare"),
     (dict(env="AntBullet-v9"), "unknown environment id 'AntBullet-v9'; PyBullet ids: .*AntBulletEnv-v0"),
     (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
     (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
+    (dict(device="gpu"), "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
+    (dict(syre=True, syre_targets="features"), "syre target 'features' has no Linear/Conv parameters"),
 ])
 def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):
-        train(TrainConfig(logdir=str(tmp_path), **kwargs))
+        train(TrainConfig(**{"logdir": str(tmp_path), "preset": TINY, **kwargs}))
     assert not any(tmp_path.iterdir())  # nothing was started

@@ -1,0 +1,96 @@
+"""Benchmark: what syre costs PPO. Times `train()` on one shared rollout and single-observation `predict()` for
+SyreActorCriticPolicy against MlpPolicy (same [256, 256] nets, same seed), alternating the two in one run.
+
+    python scripts/bench_overhead.py            # targets: update ratio <= 1.03, predict ratio <= 1.01
+"""
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
+
+from envs import make_env
+from syre_rl import SyreActorCriticPolicy
+from syre_rl.cli import parse_dataclass
+
+
+@dataclass
+class BenchConfig:
+    env: str = field(default="AntBulletEnv-v0", metadata={"help": "gymnasium env id"})
+    n_steps: int = field(default=2048, metadata={"help": "rollout length (one env)"})
+    batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
+    n_epochs: int = field(default=10, metadata={"help": "PPO epochs per train()"})
+    rounds: int = field(default=15, metadata={"help": "train() calls per policy, alternating"})
+    predicts: int = field(default=4000, metadata={"help": "predict() calls per policy, in alternating blocks"})
+    torch_threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    device: str = field(default="cpu", metadata={"help": "torch device"})
+    seed: int = field(default=0, metadata={"help": "seed of both models"})
+
+
+def build(policy, cfg: BenchConfig, env) -> PPO:
+    kwargs = dict(net_arch=dict(pi=[256, 256], vf=[256, 256]), activation_fn=torch.nn.ReLU)
+    if policy is SyreActorCriticPolicy:
+        kwargs.update(syre_gamma=1e-3, syre_scale=0.01)
+    model = PPO(policy, env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
+                seed=cfg.seed, device=cfg.device, policy_kwargs=kwargs)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = parse_dataclass(BenchConfig, __doc__.splitlines()[0], argv)
+    torch.set_num_threads(cfg.torch_threads)
+    env = make_env(cfg.env, seed=cfg.seed)
+    models = {"mlp": build("MlpPolicy", cfg, env), "syre": build(SyreActorCriticPolicy, cfg, env)}
+    # One rollout, collected once and shared: both policies train on exactly the same data.
+    collector = models["mlp"]
+    _, callback = collector._setup_learn(cfg.n_steps)
+    collector.collect_rollouts(env, callback, collector.rollout_buffer, cfg.n_steps)
+    models["syre"].rollout_buffer = collector.rollout_buffer
+
+    train_s = {name: [] for name in models}
+    for r in range(cfg.rounds + 1):  # round 0 warms up and is dropped
+        for name in (list(models) if r % 2 else list(models)[::-1]):
+            start = time.perf_counter()
+            models[name].train()
+            if r:
+                train_s[name].append(time.perf_counter() - start)
+
+    obs = env.reset()
+    block = 200
+    predict_s = {name: [] for name in models}
+    for b in range(cfg.predicts // block + 1):
+        for name in (list(models) if b % 2 else list(models)[::-1]):
+            start = time.perf_counter()
+            for _ in range(block):
+                models[name].predict(obs, deterministic=False)
+            if b:
+                predict_s[name].append((time.perf_counter() - start) / block)
+    env.close()
+
+    med = {k: {name: statistics.median(v) for name, v in d.items()} for k, d in
+           (("train", train_s), ("predict", predict_s))}
+    result = {
+        "update_ratio": med["train"]["syre"] / med["train"]["mlp"],
+        "predict_ratio": med["predict"]["syre"] / med["predict"]["mlp"],
+        "train_s": med["train"], "predict_ms": {k: v * 1e3 for k, v in med["predict"].items()},
+    }
+    updates = cfg.n_epochs * (cfg.n_steps // cfg.batch_size)
+    print(f"{cfg.env}, [256, 256] ReLU actor and critic, rollout {cfg.n_steps}, batch {cfg.batch_size}, "
+          f"{cfg.n_epochs} epochs ({updates} updates per train()), {cfg.torch_threads} torch threads, "
+          f"{cfg.device}; medians of {cfg.rounds} alternating rounds")
+    print(f"train():   MlpPolicy {med['train']['mlp']:.3f} s   syre {med['train']['syre']:.3f} s   "
+          f"ratio {result['update_ratio']:.3f}  (target <= 1.03)")
+    print(f"predict(): MlpPolicy {result['predict_ms']['mlp']:.4f} ms  syre {result['predict_ms']['syre']:.4f} ms"
+          f"  ratio {result['predict_ratio']:.3f}  (target <= 1.01)")
+    spread = np.percentile(train_s["mlp"], [10, 90]) / med["train"]["mlp"]
+    print(f"noise: MlpPolicy train() 10th-90th percentile = {spread[0]:.3f} .. {spread[1]:.3f} of its median")
+    return result
+
+
+if __name__ == "__main__":
+    main()
