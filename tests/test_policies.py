@@ -206,3 +206,16 @@ class TupleActionEnv(gym.Env):
 def test_unsupported_spaces(env, match):
     with pytest.raises(ValueError, match=match):
         SyreActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_policy_trains_on_gpu_with_anchors_on_the_device(tmp_path):
+    model = PPO(SyreActorCriticPolicy, "Pendulum-v1", seed=0, device="cuda",
+                policy_kwargs={**NET, "syre_gamma": 0.01, "syre_scale": 0.2}, **SMALL)
+    assert all(a.is_cuda for h in model.policy.syre.values() for a in h.anchors())
+    model.learn(128)
+    check_hook_active(model, 0.01)
+    model.save(tmp_path / "gpu.zip")
+    cpu = PPO.load(tmp_path / "gpu.zip", device="cpu")
+    for a, b in zip(cpu.policy.syre["actor"].anchors(), model.policy.syre["actor"].anchors()):
+        assert torch.equal(a, b.cpu())
