@@ -24,13 +24,14 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from envs import auto_vec, check_env_id, make_env, save_normalization
-from syre_rl.policies import DEFAULT_RL_GAMMA, DEFAULT_TARGETS, SyreActorCriticPolicy, SyreLoggerCallback, parse_targets
-from syre_rl.syre import DEFAULT_SCALE, check_syre_settings
+from envs import FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env, save_normalization
+from syre_rl.callbacks import PlasticityCallback
+from syre_rl.methods import METHODS, make_method, method_defaults
+from syre_rl.policies import DEFAULT_TARGETS, MethodActorCriticPolicy, MethodLoggerCallback, parse_targets
+from syre_rl.syre import DEFAULT_SCALE
 
 PRESET_DIR = Path(__file__).parent / "presets"
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
-METHODS = ("vanilla", "l2", "syre", "syre-ar")
 
 
 def available_presets() -> list[str]:
@@ -50,7 +51,7 @@ def load_preset(name: str) -> dict[str, Any]:
     preset = yaml.safe_load(path.read_text())
     preset.setdefault("ppo", {})
     preset.setdefault("policy_kwargs", {})
-    preset.setdefault("syre", {})
+    preset.setdefault("method_settings", {})
     return preset
 
 
@@ -87,74 +88,120 @@ class TrainConfig:
         "help": "torch CPU threads (default: 1 with subproc envs, else min(cores, 4))"})
     logdir: str = field(default="runs", metadata={"help": "TensorBoard root; runs go to LOGDIR/ENV/METHOD_sSEED"})
     save: str | None = field(default=None, metadata={"help": "model path (default: RUN_DIR/model.zip)"})
-    syre: bool = field(default=False, metadata={"help": "train with syre (otherwise the vanilla twin)"})
+    method: str | None = field(default=None, metadata={
+        "help": f"plasticity method: {', '.join(METHODS)} (default vanilla; --syre = --method syre)",
+        "choices": list(METHODS), "metavar": "NAME"})
+    method_args: str | None = field(default=None, metadata={
+        "help": "the method's settings as key=value,... (e.g. gamma=1e-3,scale=0.1; see syre_rl.methods)"})
+    targets: str | None = field(default=None, metadata={
+        "help": f"networks under the method, comma-separated from actor,critic,features (default: "
+                f"{','.join(DEFAULT_TARGETS)})"})
+    syre: bool = field(default=False, metadata={"help": "train with syre (shorthand for --method syre)"})
     syre_gamma: float | None = field(default=None, metadata={"help": "syre decay strength (preset's, or 1e-3)"})
     syre_scale: float | None = field(default=None, metadata={
         "help": f"anchor scale c, std c/sqrt(fan_in) (preset's, or {DEFAULT_SCALE})"})
     syre_ar_eps: float | None = field(default=None, metadata={"help": "syre-ar: D ~ U(1-eps, 1+eps); 0 = syre"})
-    syre_targets: str | None = field(default=None, metadata={
-        "help": f"networks under syre, comma-separated from actor,critic,features (default: "
-                f"{','.join(DEFAULT_TARGETS)})"})
+    syre_targets: str | None = field(default=None, metadata={"help": "networks under syre (same as --targets)"})
     syre_decoupled: bool | None = field(default=None, metadata={"help": "AdamW-style decoupled decay"})
     weight_decay: float | None = field(default=None, metadata={
-        "help": "L2 baseline: coupled weight decay toward 0 on the parameters syre would cover"})
+        "help": "L2 baseline (shorthand for --method l2 --method-args gamma=X): coupled weight decay toward 0 "
+                "on the parameters syre would cover"})
+    friction_every: int | None = field(default=None, metadata={
+        "help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"})
+    friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
+    friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
+    metrics_every: int = field(default=1, metadata={
+        "help": "log plasticity metrics of actor and critic every N rollouts (0: never)"})
+    probe_size: int = field(default=1000, metadata={"help": "recent observations in the metrics' probe batch"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     verbose: int = field(default=0, metadata={"help": "SB3 verbosity (1 prints the logger's table)"})
 
-    @property
-    def method(self) -> str:
-        if self.syre:
-            return "syre-ar" if (self.syre_ar_eps or 0) > 0 else "syre"
-        return "l2" if self.weight_decay is not None else "vanilla"
-
     def resolved(self) -> TrainConfig:
-        """A copy with the preset's and the machine's defaults filled in, every value checked.
+        """A copy with the preset's and the machine's defaults filled in, every value checked; ``method``,
+        ``method_args`` and ``targets`` hold the complete method settings.
 
         :raises ValueError: naming the bad value and what is allowed, before anything is built
         """
         preset = load_preset(self.preset)
-        syre_opts = {f: getattr(self, f) for f in
-                     ("syre_gamma", "syre_scale", "syre_ar_eps", "syre_targets", "syre_decoupled")}
-        given = [f"--{k.replace('_', '-')}" for k, v in syre_opts.items() if v is not None]
-        if given and not self.syre:
-            raise ValueError(f"{', '.join(given)} given without --syre; add --syre or drop them")
-        if self.syre and self.weight_decay is not None:
-            raise ValueError("--syre and --weight-decay are different methods; choose one")
-        if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}")
         cfg = dataclasses.replace(self, env=self.env or preset.get("env", "AntBulletEnv-v0"))
+        cfg.method, settings, cfg.targets = self._method_settings(preset)
+        cfg.method_args = format_settings(settings)
         check_env_id(cfg.env)
         cfg.timesteps = self.timesteps if self.timesteps is not None else int(preset.get("timesteps", 1_000_000))
         cfg.n_envs = self.n_envs if self.n_envs is not None else int(preset.get("n_envs", 1))
-        for name in ("timesteps", "n_envs"):
+        for name in ("timesteps", "n_envs", "probe_size"):
             if getattr(cfg, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+        if cfg.metrics_every < 0:
+            raise ValueError(f"--metrics-every must be >= 0 (0: never), got {cfg.metrics_every}")
+        if cfg.friction_every is not None:
+            if not cfg.env.startswith("SlipperyAnt"):
+                raise ValueError(f"--friction-every needs a slippery env (SlipperyAntBulletEnv-v0), not {cfg.env}")
+            FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high)  # checks the values
         _check_device(cfg.device)
         cfg.vec = auto_vec(cfg.n_envs) if self.vec == "auto" else self.vec
         cfg.torch_threads = self.torch_threads or (1 if cfg.vec == "subproc" else min(os.cpu_count() or 1, 4))
-        if self.syre:
-            defaults = preset["syre"]
-            cfg.syre_gamma = _first(self.syre_gamma, defaults.get("gamma"), DEFAULT_RL_GAMMA)
-            cfg.syre_scale = _first(self.syre_scale, defaults.get("scale"), DEFAULT_SCALE)
-            cfg.syre_ar_eps = _first(self.syre_ar_eps, defaults.get("ar_eps"), 0.0)
-            cfg.syre_decoupled = bool(_first(self.syre_decoupled, defaults.get("decoupled"), False))
-            cfg.syre_targets = ",".join(parse_targets(_first(self.syre_targets, defaults.get("targets"),
-                                                             ",".join(DEFAULT_TARGETS))))
-            check_syre_settings(gamma=cfg.syre_gamma, scale=cfg.syre_scale, ar_eps=cfg.syre_ar_eps)
         return cfg
 
+    def _method_settings(self, preset: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+        """(method name, its complete settings, targets) from the flags, the preset and the defaults."""
+        syre_flags = {"gamma": self.syre_gamma, "scale": self.syre_scale, "ar_eps": self.syre_ar_eps,
+                      "decoupled": self.syre_decoupled}
+        syre_flags = {k: v for k, v in syre_flags.items() if v is not None}
+        given = [f"--syre-{k.replace('_', '-')}" for k in syre_flags] + (["--syre-targets"] if self.syre_targets
+                                                                          else [])
+        name = self.method or ("syre" if self.syre else "l2" if self.weight_decay is not None else "vanilla")
+        if name == "syre" and syre_flags.get("ar_eps", 0) > 0:
+            name = "syre-ar"
+        if self.syre and name not in ("syre", "syre-ar"):
+            raise ValueError(f"--syre and --method {self.method} are different methods; choose one")
+        if given and name not in ("syre", "syre-ar"):
+            raise ValueError(f"{', '.join(given)} given without --syre; add --syre or drop them")
+        if self.weight_decay is not None:
+            if name != "l2":
+                raise ValueError(f"--weight-decay is the l2 method; it cannot go with method {name}")
+            syre_flags["gamma"] = self.weight_decay
+        defaults = method_defaults(name)
+        settings = {k: v for k, v in preset["method_settings"].items() if k in defaults}
+        settings.update(parse_settings(self.method_args or ""))
+        settings.update(syre_flags)
+        if "seed" in defaults:
+            settings.setdefault("seed", self.seed)
+        make_method(name, **settings)  # checks names and values
+        targets = ",".join(parse_targets(self.targets or self.syre_targets or ",".join(DEFAULT_TARGETS)))
+        return name, {**defaults, **settings}, targets
+
     def policy_and_kwargs(self, preset: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """The SB3 policy (class or alias) and its ``policy_kwargs`` for this (resolved) config's method."""
+        """The SB3 policy (class or alias) and its ``policy_kwargs`` for this (resolved) config's method: the
+        plain ``MlpPolicy`` for vanilla, else :class:`MethodActorCriticPolicy` (the same networks)."""
         kwargs = policy_kwargs_from_preset(preset)
         if self.method == "vanilla":
             return "MlpPolicy", kwargs
-        if self.method == "l2":  # syre with anchors at 0: coupled weight decay on the same parameters
-            kwargs.update(syre_gamma=self.weight_decay, syre_scale=0.0, syre_seed=self.seed)
-        else:
-            kwargs.update(syre_gamma=self.syre_gamma, syre_scale=self.syre_scale, syre_ar_eps=self.syre_ar_eps,
-                          syre_decoupled=self.syre_decoupled, syre_targets=self.syre_targets,
-                          syre_seed=self.seed)
-        return SyreActorCriticPolicy, kwargs
+        kwargs.update(method=self.method, method_kwargs=parse_settings(self.method_args),
+                      method_targets=self.targets)
+        return MethodActorCriticPolicy, kwargs
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """``"gamma=1e-3,decoupled=true"`` -> ``{"gamma": 0.001, "decoupled": True}`` (values read as YAML)."""
+    settings = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"method setting {item!r} is not key=value (e.g. gamma=1e-3,scale=0.1)")
+        parsed = yaml.safe_load(value.strip())
+        if isinstance(parsed, str):  # YAML reads 1e-3 as a string: numbers are meant here
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        settings[key.strip()] = parsed
+    return settings
+
+
+def format_settings(settings: dict[str, Any]) -> str:
+    """The inverse of :func:`parse_settings`."""
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items())
 
 
 def _check_device(device: str) -> None:
@@ -213,7 +260,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
         write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "method": cfg.method})
         model.set_logger(configure(str(run_dir), ["stdout", "csv", "tensorboard"] if cfg.verbose else
                                    ["csv", "tensorboard"]))
-        callbacks = [SyreLoggerCallback()] if isinstance(model.policy, SyreActorCriticPolicy) else []
+        callbacks = []
+        if isinstance(model.policy, MethodActorCriticPolicy):
+            callbacks.append(MethodLoggerCallback())
+        if cfg.metrics_every:
+            callbacks.append(PlasticityCallback(every=cfg.metrics_every, probe_size=cfg.probe_size))
+        if cfg.friction_every is not None:
+            schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
+            callbacks.append(FrictionScheduleCallback(schedule))
         start = time.perf_counter()
         model.learn(cfg.timesteps, callback=callbacks, progress_bar=cfg.progress)
         wall = time.perf_counter() - start

@@ -15,8 +15,10 @@ NORMALIZE_FILE = "vecnormalize.pkl"
 
 
 def register_envs() -> None:
-    """Register the PyBullet ``*BulletEnv-v0`` ids with gymnasium (idempotent)."""
+    """Register the PyBullet ``*BulletEnv-v0`` ids and ``SlipperyAntBulletEnv-v0`` with gymnasium (idempotent)."""
     import pybullet_envs_gymnasium  # noqa: F401  (registers on import)
+
+    import envs.slippery  # noqa: F401  (registers on import)
 
 
 def check_env_id(env_id: str) -> None:

@@ -42,7 +42,7 @@ def build(policy, cfg: BenchConfig, env) -> PPO:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    cfg = parse_dataclass(BenchConfig, __doc__.splitlines()[0], argv)
+    cfg = parse_dataclass(BenchConfig, __doc__, argv)
     torch.set_num_threads(cfg.torch_threads)
     env = make_env(cfg.env, seed=cfg.seed)
     models = {"mlp": build("MlpPolicy", cfg, env), "syre": build(SyreActorCriticPolicy, cfg, env)}

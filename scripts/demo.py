@@ -19,7 +19,7 @@ class DemoConfig:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    demo = parse_dataclass(DemoConfig, __doc__.splitlines()[0], argv)
+    demo = parse_dataclass(DemoConfig, __doc__, argv)
     summaries = []
     for syre in (False, True):
         print(f"training {'syre' if syre else 'vanilla'} PPO for {demo.timesteps} steps ...", flush=True)

@@ -11,7 +11,7 @@ from syre_rl.cli import parse_dataclass
 
 
 def main(argv: list[str] | None = None) -> dict:
-    config = parse_dataclass(TrainConfig, __doc__.splitlines()[0], argv)
+    config = parse_dataclass(TrainConfig, __doc__, argv)
     try:
         summary = train(config)
     except ValueError as err:  # bad input: one clear line, no traceback

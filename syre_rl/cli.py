@@ -26,10 +26,10 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
     dataclass's. Fields annotated ``X | None`` default to None, meaning "decided later" (e.g. by a preset).
 
     :param cls: a dataclass whose fields carry ``metadata={"help": ...}`` (and optionally ``choices``)
-    :param description: the ``--help`` description
+    :param description: the ``--help`` description, shown as written (a script passes its ``__doc__``)
     :param argv: arguments (default: ``sys.argv[1:]``)
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")

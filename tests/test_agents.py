@@ -10,8 +10,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents import TrainConfig, available_presets, build_ppo, load_preset, train
+from agents.ppo import parse_settings
 from envs import make_env
-from syre_rl import SyreActorCriticPolicy
+from syre_rl import MethodActorCriticPolicy
 
 TINY = str(Path(__file__).parent / "tiny-preset.yaml")
 
@@ -27,18 +28,23 @@ def test_presets_ship_and_hold_the_reference_settings():
 
 @pytest.mark.parametrize("kwargs,method", [
     (dict(), "vanilla"), (dict(syre=True), "syre"), (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
-    (dict(weight_decay=1e-3), "l2"),
+    (dict(weight_decay=1e-3), "l2"), (dict(method="redo"), "redo"), (dict(method="syre", syre_ar_eps=0.1), "syre-ar"),
 ])
 def test_method_names(kwargs, method):
-    assert TrainConfig(**kwargs).method == method
+    assert TrainConfig(preset=TINY, **kwargs).resolved().method == method
 
 
 def test_resolved_fills_preset_and_machine_defaults():
     cfg = TrainConfig(preset="dohare", syre=True, syre_gamma=0.01).resolved()
     assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_000, "dummy")
-    assert (cfg.syre_gamma, cfg.syre_scale, cfg.syre_ar_eps, cfg.syre_targets) == (0.01, 0.01, 0.0, "actor,critic")
-    assert cfg.syre_decoupled is False and cfg.torch_threads >= 1
+    assert parse_settings(cfg.method_args) == dict(gamma=0.01, scale=0.01, ar_eps=0.0, decoupled=False, seed=0)
+    assert cfg.targets == "actor,critic" and cfg.torch_threads >= 1
     assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
+    cfg = TrainConfig(preset="dohare", method="redo", method_args="tau=0.1, every=50", targets="critic", seed=3)
+    assert parse_settings(cfg.resolved().method_args) == dict(tau=0.1, every=50, seed=3)
+    cfg = TrainConfig(method="l2", method_args="gamma=1e-2,decoupled=true").resolved()
+    assert parse_settings(cfg.method_args) == dict(gamma=0.01, decoupled=True)  # the preset's scale is not l2's
+    assert TrainConfig(weight_decay=1e-4).resolved().method_args == "gamma=0.0001,decoupled=false"
 
 
 @pytest.mark.parametrize("method", ["vanilla", "syre", "l2"])
@@ -50,7 +56,7 @@ def test_twins_share_initial_weights(method):
     model = build_ppo(TrainConfig(preset="dohare", seed=7, device="cpu", **kwargs).resolved(), env)
     anchors = {}
     if method != "vanilla":
-        handles = model.policy.syre
+        handles = model.policy.methods
         anchors = {n: a for h in handles.values() for n, a in zip(h.names, h.anchors())}
         assert all(h.gamma == 1e-3 for h in handles.values())
         assert all(h.scale == (0.5 if method == "syre" else 0.0) for h in handles.values())
@@ -68,7 +74,8 @@ def test_train_writes_logs_model_and_summary(tmp_path):
     assert summary["run_dir"] == str(run) and summary["timesteps"] == 256 and summary["steps_per_s"] > 0
     assert json.loads((run / "summary.json").read_text()) == summary
     config = json.loads((run / "config.json").read_text())
-    assert (config["syre_gamma"], config["syre_scale"], config["method"]) == (0.02, 0.1, "syre")
+    assert config["method"] == "syre" and parse_settings(config["method_args"])["gamma"] == 0.02
+    assert parse_settings(config["method_args"])["scale"] == 0.1  # from the preset
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()  # the preset normalises
     events = EventAccumulator(str(run))
     events.Reload()
@@ -90,7 +97,7 @@ def test_saved_model_and_normalization_reload(tmp_path):
     summary = train(TrainConfig(preset=TINY, syre=True, logdir=str(tmp_path), progress=False,
                                 save=str(tmp_path / "out" / "ant.zip")))
     model = PPO.load(summary["model"], device="cpu")
-    assert isinstance(model.policy, SyreActorCriticPolicy) and summary["model"].endswith("out/ant.zip")
+    assert isinstance(model.policy, MethodActorCriticPolicy) and summary["model"].endswith("out/ant.zip")
     env = VecNormalize.load(str(tmp_path / "out" / "vecnormalize.pkl"), make_env("AntBulletEnv-v0"))
     assert env.obs_rms.count > 256
     action, _ = model.predict(env.reset(), deterministic=True)
@@ -101,8 +108,15 @@ def test_saved_model_and_normalization_reload(tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(syre_gamma=0.1), "--syre-gamma given without --syre; add --syre or drop them"),
     (dict(syre_targets="actor", syre_scale=0.1), "--syre-scale, --syre-targets given without --syre"),
-    (dict(syre=True, weight_decay=1e-3), "--syre and --weight-decay are different methods; choose one"),
-    (dict(weight_decay=-1.0), "--weight-decay must be a finite number >= 0, got -1.0"),
+    (dict(syre=True, weight_decay=1e-3), "--weight-decay is the l2 method; it cannot go with method syre"),
+    (dict(syre=True, method="redo"), "--syre and --method redo are different methods; choose one"),
+    (dict(weight_decay=-1.0), "l2 gamma must be a finite number >= 0, got -1.0"),
+    (dict(method="redo", method_args="gamma=0.1"), r"method 'redo' takes no setting\(s\) \['gamma'\]"),
+    (dict(method="syre", method_args="scale"), "method setting 'scale' is not key=value"),
+    (dict(method="l2", targets="legs"), "targets must be one or more of"),
+    (dict(friction_every=1000), "--friction-every needs a slippery env"),
+    (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
+    (dict(metrics_every=-1), "--metrics-every must be >= 0"),
     (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
     (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
     (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be in \[0, 1\) \(0 = plain syre\), got 1.0"),
@@ -113,9 +127,26 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
     (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
     (dict(device="gpu"), "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
-    (dict(syre=True, syre_targets="features"), "syre target 'features' has no Linear/Conv parameters"),
+    (dict(syre=True, syre_targets="features"), "target 'features' has no Linear/Conv parameters"),
 ])
 def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         train(TrainConfig(**{"logdir": str(tmp_path), "preset": TINY, **kwargs}))
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_slippery_run_changes_friction_and_logs_it(tmp_path):
+    summary = train(TrainConfig(preset=TINY, env="SlipperyAntBulletEnv-v0", friction_every=128, timesteps=512,
+                                method="l2", logdir=str(tmp_path), progress=False))
+    events = EventAccumulator(summary["run_dir"])
+    events.Reload()
+    friction = [(e.step, e.value) for e in events.Scalars("env/friction")]
+    phases = [e.value for e in events.Scalars("env/friction_phase")]
+    assert [s for s, _ in friction] == [128, 256, 384, 512] and phases == [1, 2, 3, 4]
+    # no episode ends in 512 steps (1000-step episodes unless the ant falls), so the friction in effect stays
+    # the one of phase 0, as drawn by the schedule seeded with the run's seed
+    from envs import FrictionSchedule
+
+    assert friction[0][1] == pytest.approx(FrictionSchedule(128, seed=0).value(0))
+    assert "l2/actor/penalty" in events.Tags()["scalars"]
+    assert "plasticity/critic/layer1/dead_units" in events.Tags()["scalars"]

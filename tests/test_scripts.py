@@ -23,14 +23,14 @@ def test_train_ppo_flags_reach_the_run(tmp_path, capsys):
     assert summary["run_dir"] == str(tmp_path / "AntBulletEnv-v0" / "syre-ar_s4")
     from stable_baselines3 import PPO
 
-    handles = PPO.load(summary["model"], device="cpu").policy.syre
+    handles = PPO.load(summary["model"], device="cpu").policy.methods
     assert list(handles) == ["critic"] and handles["critic"].gamma == 0.03 and handles["critic"].ar_eps == 0.01
     assert "syre-ar seed 4: mean return" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--syre-gamma", "0.1"], "train_ppo.py: error: --syre-gamma given without --syre"),
-    (["--syre", "--syre-targets", "legs"], "train_ppo.py: error: syre targets must be one or more of"),
+    (["--syre", "--syre-targets", "legs"], "train_ppo.py: error: targets must be one or more of"),
     (["--env", "Nope-v0"], "train_ppo.py: error: unknown environment id 'Nope-v0'"),
     (["--preset", "fast"], "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, dohare"),
 ])

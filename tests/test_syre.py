@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from syre_rl import Syre, attach_syre, default_syre_params
+from syre_rl import Syre, attach_syre
+from syre_rl.base import default_params
 
 
 def mlp(seed: int = 0, hidden: int = 16) -> nn.Sequential:
@@ -40,7 +41,7 @@ OPTIMIZERS = {
 
 
 def test_default_params_cover_linear_layers_only():
-    assert default_syre_params(mlp()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert default_params(mlp()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
@@ -268,6 +269,6 @@ def test_parameters_outside_the_optimizer_and_double_attach_are_refused():
     with pytest.raises(ValueError, match=r"\['3.weight', '3.bias'\] are not in the optimizer"):
         attach_syre(net, opt, gamma=0.1)
     attach_syre(net, opt, gamma=0.1, params=["0.weight"])
-    with pytest.raises(ValueError, match="'0.weight' already has syre attached"):
+    with pytest.raises(ValueError, match=r"\['0.weight'\] already have an anchor method attached"):
         attach_syre(net, opt, gamma=0.1, params=["0.weight"])
     assert isinstance(Syre, type)

@@ -1,0 +1,26 @@
+"""Continual learning on a task sequence with one plasticity method and seed; results per task go to
+TensorBoard and to RUN_DIR/results.jsonl, with a checkpoint at every task boundary (--resume continues).
+
+    python scripts/continual.py --benchmark permuted-mnist --tasks 10 --method syre --seed 0 --logdir runs/pm
+    python scripts/continual.py --method l2 --method-args gamma=1e-3 --examples-per-task 6000   # quick
+"""
+
+from syre_rl.cli import parse_dataclass
+from syre_rl.continual import ContinualConfig, run_continual
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    config = parse_dataclass(ContinualConfig, __doc__, argv)
+    try:
+        records = run_continual(config)
+    except (ValueError, FileNotFoundError) as err:  # bad input or no data: one clear line, no traceback
+        raise SystemExit(f"continual.py: error: {err}") from None
+    first, last = records[0], records[-1]
+    print(f"{config.method} seed {config.seed}: task 0 accuracy {first['test_accuracy']:.4f}, task "
+          f"{last['task']} accuracy {last['test_accuracy']:.4f}, last hidden layer effective rank "
+          f"{list(last['effective_rank'].values())[-1]:.1f}")
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The one interface of every plasticity method: something that happens around ``optimizer.step()``.
+
+A method is built from its settings (checked at once), then attached to a network, its optimizer and a set of
+parameters; it acts through optimizer step hooks, so any training loop (plain PyTorch, SB3) runs it unchanged.
+
+    method = make_method("shrink-perturb", noise=1e-5)     # syre_rl.methods
+    method.attach(net, optimizer)                          # default: every Linear/Conv weight and bias
+    ...                                                    # train as usual
+    method.stats(); method.detach()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+# Layers covered by default. Normalisation layers are left alone: their affine parameters carry no
+# permutation symmetry of their own and decaying a scale toward ~0 would switch the layer off.
+DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+def default_params(module: nn.Module) -> list[str]:
+    """Names (as in ``module.named_parameters()``) of the weights and biases of every Linear/Conv layer.
+
+    :param module: the network
+    :return: qualified parameter names, in registration order (a shared submodule counted once)
+    """
+    names, seen = [], set()
+    for prefix, sub in module.named_modules():
+        if isinstance(sub, DEFAULT_LAYER_TYPES) and id(sub) not in seen:
+            seen.add(id(sub))
+            names += [f"{prefix}.{n}" if prefix else n for n, _ in sub.named_parameters(recurse=False)]
+    return names
+
+
+@dataclass(frozen=True)
+class HiddenLayer:
+    """Hidden units between two Linear layers: ``incoming`` computes them, ``outgoing`` reads them (so the
+    input of ``outgoing`` is the units' activation, whatever the activation function)."""
+
+    name: str
+    incoming: nn.Linear
+    outgoing: nn.Linear
+
+
+def hidden_layers(module: nn.Module, names: Iterable[str]) -> list[HiddenLayer]:
+    """The hidden layers of the MLP chains among the Linear layers owning ``names``: consecutive covered
+    Linear layers whose sizes connect (``a.out_features == b.in_features``), in order.
+
+    :param module: the network
+    :param names: parameter names (e.g. those a method covers)
+    :return: one :class:`HiddenLayer` per hidden layer, named after the incoming layer
+    """
+    linears: list[tuple[str, nn.Linear]] = []
+    for name in names:
+        prefix = name.rpartition(".")[0]
+        layer = module.get_submodule(prefix)
+        if isinstance(layer, nn.Linear) and all(layer is not lin for _, lin in linears):
+            linears.append((prefix, layer))
+    return [HiddenLayer(name, a, b) for (name, a), (_, b) in zip(linears, linears[1:])
+            if a.out_features == b.in_features]
+
+
+def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,
+                   names: list[str]) -> list[tuple[nn.Module, str]]:
+    """``(owning module, attribute name)`` of each named parameter, after checking that it exists, is unique and
+    is trained by ``optimizer``.
+
+    :raises ValueError: naming the unknown, repeated or untrained parameters
+    """
+    params = dict(module.named_parameters())
+    unknown = [n for n in names if n not in params]
+    if unknown:
+        raise ValueError(f"unknown parameter name(s) {unknown}; valid: {sorted(params)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter names repeat: {names}")
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = [n for n in names if id(params[n]) not in in_optimizer]
+    if missing:
+        raise ValueError(f"parameter(s) {missing} are not in the optimizer, so no method could act on them")
+    slots = []
+    for name in names:
+        prefix, _, attr = name.rpartition(".")
+        slots.append((module.get_submodule(prefix), attr))
+    return slots
+
+
+class Method:
+    """Base of all plasticity methods. Subclasses set ``name``, check their settings in ``__init__`` and
+    override any of ``_setup`` (once, at attach), ``before_step`` / ``after_step`` (around every optimizer
+    step), ``stats``, ``state_dict`` / ``load_state_dict`` (state beyond the module's own state_dict) and
+    ``_teardown``."""
+
+    name: ClassVar[str] = ""
+
+    def attach(self, module: nn.Module, optimizer: torch.optim.Optimizer,
+               params: Iterable[str] | None = None) -> Method:
+        """Attach to ``module`` trained by ``optimizer``.
+
+        :param module: the network
+        :param optimizer: any ``torch.optim`` optimizer holding the chosen parameters
+        :param params: qualified names of the parameters to act on (default :func:`default_params`)
+        :return: self
+        """
+        if getattr(self, "module", None) is not None:
+            raise ValueError(f"this {self.name} method is attached already; make a new one for another network")
+        self.names = list(default_params(module) if params is None else params)
+        self._slots = resolve_params(module, optimizer, self.names)
+        self.module, self.optimizer = module, optimizer
+        self._setup()
+        self._hooks = []
+        # Only hooks a method really has: a no-op Python call per step is measurable on small networks.
+        if type(self).before_step is not Method.before_step:
+            self._hooks.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.before_step()))
+        if type(self).after_step is not Method.after_step:
+            self._hooks.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.after_step()))
+        return self
+
+    # Looked up on every call: `.to(device)` replaces buffers, so stored references would go stale.
+    def params(self) -> list[nn.Parameter]:
+        """The parameters the method acts on, in the order of :attr:`names`."""
+        return [getattr(owner, attr) for owner, attr in self._slots]
+
+    def anchors(self) -> list[torch.Tensor] | None:
+        """The fixed tensors the method decays toward, if it has any (for 'weights minus anchors' metrics)."""
+        return None
+
+    def _setup(self) -> None:
+        pass
+
+    def before_step(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, float]:
+        """Figures worth logging (name -> value)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint beyond the module's state_dict (counters, random generators)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def _teardown(self) -> None:
+        pass
+
+    def detach(self) -> None:
+        """Remove the hooks (and anything the method added to the module); parameters keep their values."""
+        for hook in self._hooks:
+            hook.remove()
+        self._teardown()
+        self.module = None
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in vars(self).items()
+                             if not k.startswith("_") and k not in ("module", "optimizer", "names"))
+        return f"{type(self).__name__}({settings})"

@@ -1,0 +1,393 @@
+"""Compare runs: mean curves over seeds with 95% bootstrap bands, and a summary table, from TensorBoard logs.
+
+A run is a folder holding TensorBoard event files (``events.out.tfevents.*``), at any depth under the runs
+folder. Its method and seed come from its ``config.json`` (``method``, ``seed``), else from the folder name
+``METHOD_sSEED`` or ``METHOD_sSEED_K`` (K: repeat index); its experiment is the config's ``env`` or
+``benchmark``, else the parent folder's name. Runs are grouped by (experiment, method); every run is one sample,
+so repeats of a seed count separately. Curves of one tag are put on common x values (:func:`align`), and each
+point gets the mean over runs and a percentile-bootstrap confidence interval of that mean (:func:`bootstrap_ci`).
+
+``compare(root, out)`` writes to ``out`` (each file atomically; with several experiments every figure is written
+once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulletEnv-v0.png``):
+
+- ``return.png``: ``rollout/ep_rew_mean`` vs env steps; dashed vertical lines where ``env/friction`` changes,
+  annotated with the new friction
+- ``accuracy.png``: ``task/test_accuracy`` per task (dashed: ``task/mean_seen_accuracy``), and
+  ``task/online_accuracy`` in a second panel when logged
+- ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
+  one panel per ``plasticity/<target>/layer<i>``
+- ``summary.md``: the inputs, then per experiment a table, one row per method, of final values
+  (mean [CI]); ``summary.csv``: the same numbers, one row per (experiment, method, quantity)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
+PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")
+RETURN, FRICTION = "rollout/ep_rew_mean", "env/friction"
+TEST_ACCURACY, SEEN_ACCURACY, ONLINE_ACCURACY = "task/test_accuracy", "task/mean_seen_accuracy", "task/online_accuracy"
+# one figure per plasticity metric, named after it -> metric drawn dashed in the same colour in its panels
+PLASTICITY_FIGURES = {"effective_rank": None, "dead_units": None, "duplicate_units": "duplicate_units_learned"}
+SUMMARY_METRICS = ("effective_rank", "dead_units", "duplicate_units", "duplicate_units_learned")
+TAIL_FRACTION = 0.1  # the summary's return: mean over this last fraction of each run's points
+
+Scalars = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run.
+
+    :param path: the folder holding its event files
+    :param experiment: env id or benchmark name (else the parent folder's name)
+    :param method: e.g. ``vanilla``, ``syre``, ``syre-ar``
+    :param seed: its seed
+    :param repeat: K of a ``METHOD_sSEED_K`` folder, 1 otherwise
+    """
+
+    path: Path
+    experiment: str
+    method: str
+    seed: int
+    repeat: int = 1
+
+
+@dataclass
+class Curve:
+    """One tag averaged over runs.
+
+    :param x: env steps or task indices, shape (points,)
+    :param mean: mean over runs, shape (points,)
+    :param low: lower end of the confidence interval of the mean, shape (points,)
+    :param high: upper end, shape (points,)
+    :param n_seeds: number of runs averaged
+    """
+
+    x: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n_seeds: int
+
+
+def find_runs(root: str | Path) -> list[Run]:
+    """Every folder under ``root`` (``root`` included) holding TensorBoard event files, sorted by path.
+
+    :raise ValueError: ``root`` is not a folder, or a run's method and seed cannot be told
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"runs folder '{root}' does not exist or is not a folder")
+    return [_describe(folder) for folder in sorted({p.parent for p in root.rglob("events.out.tfevents.*")})]
+
+
+def _describe(folder: Path) -> Run:
+    match = RUN_NAME.match(folder.name)
+    info = {"method": match["method"], "seed": match["seed"]} if match else {}
+    experiment = None
+    if (folder / "config.json").is_file():
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{folder / 'config.json'} is not valid JSON: {err}") from None
+        info.update({key: config[key] for key in ("method", "seed") if config.get(key) is not None})
+        experiment = config.get("env") or config.get("benchmark")
+    if "method" not in info or "seed" not in info:
+        raise ValueError(f"cannot tell the method and seed of run '{folder}': no config.json with 'method' and "
+                         f"'seed', and the folder name is not METHOD_sSEED or METHOD_sSEED_K")
+    return Run(folder, str(experiment or folder.parent.name), str(info["method"]), int(info["seed"]),
+               int(match["repeat"] or 1) if match else 1)
+
+
+def load_scalars(run: Run | str | Path) -> Scalars:
+    """All scalar tags of a run, every point (no subsampling).
+
+    :return: tag -> (steps, values), both float arrays sorted by step; a step logged twice keeps its last value
+    """
+    events = EventAccumulator(str(run.path if isinstance(run, Run) else run), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = {}
+    for tag in events.Tags()["scalars"]:
+        points = events.Scalars(tag)
+        steps = np.array([p.step for p in points], dtype=float)
+        values = np.array([p.value for p in points], dtype=float)
+        order = np.argsort(steps, kind="stable")
+        steps, values = steps[order], values[order]
+        keep = np.append(steps[1:] != steps[:-1], True)  # np.interp needs increasing x
+        scalars[tag] = (steps[keep], values[keep])
+    return scalars
+
+
+def group_runs(runs: Iterable[Run]) -> dict[str, dict[str, list[Run]]]:
+    """experiment -> method -> runs, all sorted."""
+    groups: dict[str, dict[str, list[Run]]] = {}
+    for run in sorted(runs, key=lambda r: (r.experiment, r.method, r.seed, r.repeat, str(r.path))):
+        groups.setdefault(run.experiment, {}).setdefault(run.method, []).append(run)
+    return groups
+
+
+def align(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Put several runs' curves of one tag on common x values: their shared x when all runs have the same x;
+    otherwise the x of the run with the fewest points inside the common range (latest start to earliest end),
+    the other runs linearly interpolated there.
+
+    :param curves: (x, values) per run, x increasing
+    :return: x, shape (points,), and values, shape (runs, points)
+    :raise ValueError: no curves, or x ranges that do not overlap
+    """
+    if not curves:
+        raise ValueError("align needs at least one curve")
+    xs = [np.asarray(x, dtype=float) for x, _ in curves]
+    ys = [np.asarray(y, dtype=float) for _, y in curves]
+    if all(np.array_equal(x, xs[0]) for x in xs):
+        return xs[0], np.stack(ys)
+    start, end = max(x[0] for x in xs), min(x[-1] for x in xs)
+    inside = [x[(x >= start) & (x <= end)] for x in xs]
+    grid = min((g for g in inside if len(g)), key=len, default=None)
+    if grid is None:
+        raise ValueError(f"the runs' x ranges do not overlap: {[(float(x[0]), float(x[-1])) for x in xs]}")
+    return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys)])
+
+
+def bootstrap_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> tuple:
+    """Mean over runs (axis 0) and its percentile-bootstrap confidence interval, reproducible from ``seed``.
+
+    :param samples: one value per run, shape (runs,), or one curve per run, shape (runs, points)
+    :param confidence: coverage of the interval, in (0, 1)
+    :param n_resamples: bootstrap resamples of the runs
+    :param seed: seed of the resampling generator
+    :return: (mean, low, high): floats for 1-d samples, arrays (points,) for 2-d; with one run, low = high = mean
+    """
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim not in (1, 2) or len(samples) == 0:
+        raise ValueError(f"samples must be a non-empty array of shape (runs,) or (runs, points), got shape "
+                         f"{samples.shape}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    n, shape = len(samples), samples.shape[1:]
+    mean = samples.mean(axis=0)
+    if n == 1:  # nothing to resample: the interval is the point itself
+        return mean[()], mean.copy()[()], mean.copy()[()]
+    # A resample as counts per run: (resamples, runs) @ (runs, points) never holds resamples x runs x points.
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=n_resamples)
+    means = counts @ samples.reshape(n, -1) / n
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail], axis=0)
+    return mean[()], low.reshape(shape)[()], high.reshape(shape)[()]
+
+
+def aggregate(curves: Sequence[tuple[np.ndarray, np.ndarray]], confidence: float = 0.95, n_resamples: int = 2000,
+              seed: int = 0) -> Curve:
+    """Mean curve over runs with its confidence band: :func:`align`, then :func:`bootstrap_ci` at every x.
+
+    :param curves: (x, values) per run of one tag
+    """
+    x, values = align(curves)
+    mean, low, high = bootstrap_ci(values, confidence, n_resamples, seed)
+    return Curve(x, mean, low, high, len(values))
+
+
+def friction_changes(steps: np.ndarray, friction: np.ndarray) -> list[tuple[float, float]]:
+    """(x, new friction) wherever the logged ``env/friction`` differs from its previous point."""
+    changed = np.flatnonzero(friction[1:] != friction[:-1]) + 1
+    return [(float(steps[i]), float(friction[i])) for i in changed]
+
+
+def final_value(values: np.ndarray, how: str) -> float:
+    """One run's summary number of a tag: its ``first`` or ``last`` point, or the mean of its ``tail``
+    (the last ``TAIL_FRACTION`` of its points, at least one)."""
+    if how == "tail":
+        return float(np.mean(values[-max(1, int(len(values) * TAIL_FRACTION)):]))
+    if how in ("first", "last"):
+        return float(values[0 if how == "first" else -1])
+    raise ValueError(f"unknown reduction '{how}'; valid: first, last, tail")
+
+
+def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> list[tuple[str, str, str]]:
+    """The summary's columns for an experiment that logged ``tags``: (quantity, tag, reduction of each run).
+
+    Plasticity metrics are those of each target's last logged (i.e. last hidden) layer.
+    """
+    tags = set(tags)
+    wanted = [("return", RETURN, "tail"), ("first_task_accuracy", TEST_ACCURACY, "first"),
+              ("last_task_accuracy", TEST_ACCURACY, "last"), ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last")]
+    last_layer: dict[str, int] = {}
+    for match in filter(None, map(PLASTICITY.match, tags)):
+        last_layer[match["target"]] = max(last_layer.get(match["target"], 0), int(match["layer"]))
+    for target, layer in sorted(last_layer.items()):
+        wanted += [(f"{target}/layer{layer}/{m}", f"plasticity/{target}/layer{layer}/{m}", "last")
+                   for m in SUMMARY_METRICS]
+    wanted += [(tag, tag, "last") for tag in extra_tags]
+    return [q for q in wanted if q[1] in tags]
+
+
+def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars], extra_tags: Sequence[str] = (),
+              **bootstrap) -> list[dict]:
+    """Rows of ``experiment, method, quantity, tag, mean, ci_low, ci_high, n_seeds``, for every method and
+    :func:`summary_quantities` column that the method's runs logged.
+
+    :param bootstrap: ``confidence``, ``n_resamples``, ``seed`` for :func:`bootstrap_ci`
+    """
+    rows = []
+    for experiment, methods in groups.items():
+        for quantity, tag, how in summary_quantities(_logged(methods, scalars), extra_tags):
+            for method, runs in methods.items():  # quantity outermost: its rows keep the columns' order
+                samples = [final_value(scalars[run][tag][1], how) for run in runs if tag in scalars[run]]
+                if samples:
+                    mean, low, high = bootstrap_ci(samples, **bootstrap)
+                    rows.append(dict(experiment=experiment, method=method, quantity=quantity, tag=tag, mean=float(mean),
+                                     ci_low=float(low), ci_high=float(high), n_seeds=len(samples)))
+    return rows
+
+
+def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequence[str] = (),
+            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Path:
+    """Find the runs under ``root`` and write the figures, ``summary.md`` and ``summary.csv`` (module docstring).
+
+    :param root: folder searched at any depth for runs
+    :param out: output folder, created if needed (default: ``root/compare``)
+    :param extra_tags: more scalar tags for the summary (each run's last value)
+    :param confidence, n_resamples, seed: of the bootstrap intervals (:func:`bootstrap_ci`)
+    :return: the output folder
+    :raise ValueError: no runs under ``root``, or an extra tag that no run logged
+    """
+    runs = find_runs(root)
+    if not runs:
+        raise ValueError(f"no runs under '{root}': a run is a folder holding TensorBoard event files "
+                         f"(events.out.tfevents.*)")
+    scalars = {run: load_scalars(run) for run in runs}
+    logged = set().union(*scalars.values())
+    if missing := [tag for tag in extra_tags if tag not in logged]:
+        raise ValueError(f"no run logged the tag(s) {', '.join(missing)}; logged tags: {', '.join(sorted(logged))}")
+    out = Path(out) if out is not None else Path(root) / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    bootstrap = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    colors = {method: f"C{i % 10}" for i, method in enumerate(sorted({run.method for run in runs}))}
+    for experiment, methods in groups.items():
+        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+        tags = _logged(methods, scalars)
+        xlabel = "task" if any(tag.startswith("task/") for tag in tags) else "env steps"
+        for name, (panels, friction) in _figures(methods, scalars, tags).items():
+            _plot(out / f"{name}{suffix}.png", panels, methods, scalars, colors, xlabel, friction, bootstrap)
+    rows = summarize(groups, scalars, extra_tags, **bootstrap)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "n_seeds"])
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
+    markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples)
+    _write_atomic(out / "summary.md", lambda tmp: tmp.write_text(markdown))
+    return out
+
+
+def _logged(methods: dict[str, list[Run]], scalars: dict[Run, Scalars]) -> set[str]:
+    """The tags that some run of an experiment logged."""
+    return set().union(*(scalars[run] for runs in methods.values() for run in runs))
+
+
+def _figures(methods: dict[str, list[Run]], scalars: dict[Run, Scalars], tags: set[str]) -> dict[str, tuple]:
+    """figure name -> (panels as (title, solid tag, dashed tag or None), friction changes) for one experiment
+    that logged ``tags``."""
+    runs = [run for group in methods.values() for run in group]
+    figures = {}
+    if RETURN in tags:
+        with_friction = next((run for run in runs if FRICTION in scalars[run]), None)  # same schedule for all seeds
+        friction = friction_changes(*scalars[with_friction][FRICTION]) if with_friction else []
+        figures["return"] = ([("episode return", RETURN, None)], friction)
+    if TEST_ACCURACY in tags:
+        seen = SEEN_ACCURACY if SEEN_ACCURACY in tags else None
+        panels = [("test accuracy after each task" + (" (dashed: mean over seen tasks)" if seen else ""),
+                   TEST_ACCURACY, seen)]
+        figures["accuracy"] = (panels + [("online accuracy", ONLINE_ACCURACY, None)] * (ONLINE_ACCURACY in tags), [])
+    layers = sorted({(m["target"], int(m["layer"])) for m in filter(None, map(PLASTICITY.match, tags))})
+    for metric, dashed in PLASTICITY_FIGURES.items():
+        panels = []
+        for target, layer in layers:
+            prefix = f"plasticity/{target}/layer{layer}/"
+            if prefix + metric in tags:
+                extra = prefix + dashed if dashed and prefix + dashed in tags else None
+                panels.append((f"{metric}: {target} layer{layer}" + (f" (dashed: {dashed})" if extra else ""),
+                               prefix + metric, extra))
+        if panels:
+            figures[metric] = (panels, [])
+    return figures
+
+
+def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[str, list[Run]],
+          scalars: dict[Run, Scalars], colors: dict[str, str], xlabel: str, friction: list[tuple[float, float]],
+          bootstrap: dict) -> None:
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    # A bare Figure renders with Agg without pyplot, so importing this module never switches a user's backend.
+    fig = Figure(figsize=(5.5 * ncols, 3.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (title, solid, dashed) in zip(axes, panels):
+        for method, runs in methods.items():
+            for tag, style in ((solid, "-"), (dashed, "--")):
+                logged = [scalars[run][tag] for run in runs if tag in scalars[run]]
+                if not logged:
+                    continue
+                try:
+                    curve = aggregate(logged, **bootstrap)
+                except ValueError as err:
+                    raise ValueError(f"{tag} of {method} runs in {runs[0].experiment}: {err}") from None
+                label = f"{method} (n={curve.n_seeds})" if style == "-" else None
+                ax.plot(curve.x, curve.mean, style, color=colors[method], label=label)
+                ax.fill_between(curve.x, curve.low, curve.high, color=colors[method], alpha=0.2, lw=0)
+        for x, value in friction:
+            ax.axvline(x, color="grey", ls="--", lw=1)
+            ax.annotate(f"friction {value:g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
+                        ha="right", va="top", fontsize=8, color="grey")
+        ax.set(title=title, xlabel=xlabel)
+        ax.title.set_fontsize(10)
+        ax.legend(fontsize=8)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    _write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]]], rows: list[dict],
+              confidence: float, n_resamples: int) -> str:
+    lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
+    lines += [f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
+              + (f", repeat {run.repeat}" if run.repeat > 1 else "") for run in runs]
+    lines += ["", f"Cells: mean over runs [{confidence:.0%} percentile-bootstrap confidence interval of the mean, "
+              f"{n_resamples} resamples]; with a single seed the interval is the point itself. `seeds`: runs of "
+              f"the method (repeats of a seed count separately); `(n=...)` where fewer logged that column. "
+              f"`return`: mean over the last {TAIL_FRACTION:.0%} of each run's points; accuracies: each run's first "
+              f"or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."]
+    for experiment, methods in groups.items():
+        cells = {(row["method"], row["quantity"]): row for row in rows if row["experiment"] == experiment}
+        quantities = list(dict.fromkeys(quantity for _, quantity in cells))
+        lines += ["", f"## {experiment}", "", "| " + " | ".join(["method", "seeds", *quantities]) + " |",
+                  "|" + "---|" * (2 + len(quantities))]
+        for method, method_runs in methods.items():
+            row = [method, str(len(method_runs))]
+            for c in (cells.get((method, quantity)) for quantity in quantities):
+                row.append("–" if c is None else f"{c['mean']:.4g} [{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
+                           + (f" (n={c['n_seeds']})" if c["n_seeds"] < len(method_runs) else ""))
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")  # a reader never sees a half-written file
+    write(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,194 @@
+"""The continual-learning harness: a task sequence (permuted MNIST, label-permuted MNIST), one method, one
+seed; after every task it records accuracies and per-layer plasticity metrics to TensorBoard and to
+``results.jsonl``, and checkpoints (model, optimizer, anchors, method state, RNG states, position), so that
+``resume=True`` continues an interrupted run to the same results as an uninterrupted one.
+
+    python scripts/continual.py --benchmark permuted-mnist --tasks 10 --method syre --seed 0 --logdir runs/pm
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from agents.ppo import _check_device, format_settings, new_run_dir, parse_settings, write_json_atomic
+from agents.supervised import PAPER_FCN, SupervisedLearner, fcn
+from envs.mnist import MnistData, load_mnist
+from envs.permuted import PermutedTasks
+from syre_rl.methods import METHODS, make_method, method_defaults
+
+BENCHMARKS = {"permuted-mnist": "pixels", "label-permuted-mnist": "labels"}
+CHECKPOINT = "checkpoint.pt"
+RESULTS = "results.jsonl"
+
+
+@dataclass
+class ContinualConfig:
+    """Settings of one continual run (``scripts/continual.py --help`` shows them all)."""
+
+    benchmark: str = field(default="permuted-mnist", metadata={
+        "help": "task stream", "choices": list(BENCHMARKS)})
+    tasks: int = field(default=10, metadata={"help": "number of tasks (task 0 is the original data)"})
+    method: str = field(default="vanilla", metadata={"help": f"plasticity method: {', '.join(METHODS)}",
+                                                      "choices": list(METHODS), "metavar": "NAME"})
+    method_args: str = field(default="", metadata={"help": "the method's settings as key=value,... "
+                                                           "(e.g. gamma=1e-2,scale=0.1)"})
+    seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
+    examples_per_task: int | None = field(default=None, metadata={
+        "help": "train on the first N examples of each task (default: all 60,000)"})
+    epochs: int = field(default=1, metadata={"help": "passes over each task"})
+    online: bool = field(default=False, metadata={
+        "help": "online protocol: also score every minibatch before its update (online accuracy)"})
+    batch_size: int = field(default=64, metadata={"help": "minibatch size (1 for the strict online protocol)"})
+    optimizer: str = field(default="adam", metadata={"help": "optimizer", "choices": ["adam", "sgd"]})
+    lr: float = field(default=1e-3, metadata={"help": "step size"})
+    hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
+    probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
+    device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+    logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/METHOD_sSEED"})
+    data_dir: str | None = field(default=None, metadata={"help": "MNIST IDX folder (default: data/mnist)"})
+    resume: bool = field(default=False, metadata={"help": "continue the latest run of this method and seed"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def checked(self) -> ContinualConfig:
+        """A copy with the method's settings completed, every value checked.
+
+        :raises ValueError: naming the bad value and what is allowed
+        """
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark {self.benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+        for name in ("tasks", "epochs", "batch_size", "probe_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.examples_per_task is not None and self.examples_per_task < 1:
+            raise ValueError(f"--examples-per-task must be >= 1, got {self.examples_per_task}")
+        _check_device(self.device)
+        hidden_widths(self.hidden)
+        settings = parse_settings(self.method_args)
+        if "seed" in method_defaults(self.method):
+            settings.setdefault("seed", self.seed)
+        make_method(self.method, **settings)
+        return dataclasses.replace(self, method_args=format_settings({**method_defaults(self.method),
+                                                                      **settings}))
+
+
+def hidden_widths(text: str) -> tuple[int, ...]:
+    """``"300,300"`` -> ``(300, 300)``."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ValueError(f"--hidden must be comma-separated positive widths like 300,300,300,300, got {text!r}")
+    return widths
+
+
+def _latest_run(logdir: str, benchmark: str, method: str, seed: int) -> Path:
+    base = Path(logdir) / benchmark / f"{method}_s{seed}"
+    runs = [p for p in [base, *base.parent.glob(f"{base.name}_*")] if (p / CHECKPOINT).is_file()]
+    if not runs:
+        raise ValueError(f"--resume: no run with a checkpoint at {base}[_N]; start one without --resume")
+    return max(runs, key=lambda p: (p / CHECKPOINT).stat().st_mtime)
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_results(path: Path, records: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)
+
+
+def _tag(metric: str) -> str:
+    """``layer0/dead_units`` -> ``plasticity/net/layer0/dead_units``; ``syre/penalty`` -> ``syre/net/penalty``."""
+    if metric.startswith("layer") or "/" not in metric:
+        return f"plasticity/net/{metric}"
+    method, figure = metric.split("/", 1)
+    return f"{method}/net/{figure}"
+
+
+def run_continual(config: ContinualConfig, data: MnistData | None = None,
+                  on_task_end: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run (or resume) a task sequence.
+
+    :param config: the settings
+    :param data: the data set (default: :func:`envs.mnist.load_mnist` from ``config.data_dir``)
+    :param on_task_end: called with each finished task's record, after it is saved
+    :return: one record per task: ``task``, ``test_accuracy`` (current task), ``accuracies`` (tasks 0..task),
+        ``mean_seen_accuracy``, ``train_loss``, ``online_accuracy`` (online only), ``effective_rank`` and
+        ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's figures), ``wall_s``
+    """
+    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
+
+    cfg = config.checked()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data = data if data is not None else load_mnist(cfg.data_dir)
+    tasks = PermutedTasks(*data, n_tasks=cfg.tasks, kind=BENCHMARKS[cfg.benchmark], seed=cfg.seed,
+                          examples_per_task=cfg.examples_per_task, device=cfg.device)
+    torch.manual_seed(cfg.seed)
+    net = fcn(tasks.n_features, hidden_widths(cfg.hidden), tasks.n_classes).to(cfg.device)
+    learner = SupervisedLearner(net, make_method(cfg.method, **parse_settings(cfg.method_args)), cfg.optimizer,
+                                cfg.lr, cfg.batch_size, cfg.seed)
+
+    records: list[dict] = []
+    if cfg.resume:
+        run_dir = _latest_run(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed)
+        state = torch.load(run_dir / CHECKPOINT, map_location=cfg.device, weights_only=False)
+        learner.load_state_dict(state["learner"])
+        records = state["records"]
+        _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
+    else:
+        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed)
+        write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
+    first = len(records)
+    writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash
+    bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.method} s{cfg.seed}", unit="task",
+               disable=not cfg.progress)
+    try:
+        for task in range(first, cfg.tasks):
+            start = time.perf_counter()
+            bar.set_postfix_str(f"training task {task}")
+            record: dict[str, Any] = {"task": task, **learner.train_task(tasks, task, cfg.epochs, cfg.online)}
+            accuracies = [learner.accuracy(tasks, k) for k in range(task + 1)]
+            metrics = learner.measure(tasks, task, cfg.probe_size)
+            layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")})
+            record.update(
+                test_accuracy=accuracies[-1], accuracies=accuracies,
+                mean_seen_accuracy=sum(accuracies) / len(accuracies),
+                effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
+                dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
+                metrics=metrics, wall_s=time.perf_counter() - start,
+            )
+            for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
+                if key in record:
+                    writer.add_scalar(f"task/{key}", record[key], task)
+            for key, value in metrics.items():
+                writer.add_scalar(_tag(key), value, task)
+            writer.flush()
+            records.append(record)
+            _save_atomic({"learner": learner.state_dict(), "records": records, "config": dataclasses.asdict(cfg)},
+                         run_dir / CHECKPOINT)
+            _write_results(run_dir / RESULTS, records)
+            bar.update(1)
+            bar.set_postfix_str(f"task {task} accuracy {record['test_accuracy']:.3f}")
+            if on_task_end is not None:
+                on_task_end(record)
+    finally:
+        bar.close()
+        writer.close()
+    return records

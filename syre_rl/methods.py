@@ -1,0 +1,260 @@
+"""Every plasticity method behind one interface (:class:`syre_rl.base.Method`), chosen by name.
+
+| name | what happens around each optimizer step | defaults |
+| --- | --- | --- |
+| ``vanilla`` | nothing | |
+| ``l2`` | coupled decay toward 0: ``grad += gamma * p`` | gamma 1e-3 |
+| ``syre`` | shift by a random ``theta0`` once, decay toward it (:mod:`syre_rl.syre`) | gamma 1e-3, scale 0.01 |
+| ``syre-ar`` | syre with a random diagonal ``D ~ U(1-eps, 1+eps)`` in the decay | + ar_eps 0.01 |
+| ``l2-init`` | decay toward the initial parameters (regenerative regularisation) | gamma 1e-3 |
+| ``jitter`` | control: the same shift as syre's anchors once, then decay toward 0 | gamma 1e-3, scale 0.01 |
+| ``shrink-perturb`` | after the step ``p <- (1 - shrink) p + noise * N(0, 1)`` | shrink 1e-4, noise 1e-5 |
+| ``redo`` | every ``every`` steps re-initialise dormant units (score <= tau) | tau 0.025, every 1000 |
+
+The decay family (l2, syre, syre-ar, l2-init, jitter) is one mechanism, :class:`syre_rl.syre.Syre`, with
+different ``(shift, anchor)`` offsets; the decay strength ``gamma`` means the same in all of them (torch Adam's
+``weight_decay`` units, or AdamW's with ``decoupled=True``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from syre_rl.base import HiddenLayer, Method, hidden_layers
+from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE, Syre
+
+
+class Vanilla(Method):
+    """No intervention: plain training with the optimizer's own settings."""
+
+    name = "vanilla"
+
+    def __init__(self):
+        pass
+
+
+class L2(Syre):
+    """Coupled weight decay toward 0 (``decoupled=True``: AdamW-style) on exactly the covered parameters."""
+
+    name = "l2"
+
+    def __init__(self, *, gamma: float = DEFAULT_GAMMA, decoupled: bool = False):
+        super().__init__(gamma=gamma, scale=0.0, decoupled=decoupled)
+
+    def offsets(self, name, owner, p):
+        zero = torch.zeros_like(p, device="cpu")
+        return zero, zero
+
+
+class SyreAR(Syre):
+    """syre-ar: syre whose decay is ``theta^T D theta`` with a fixed random diagonal ``D``."""
+
+    name = "syre-ar"
+
+    def __init__(self, *, gamma: float = DEFAULT_GAMMA, scale: float = DEFAULT_SCALE, ar_eps: float = 0.01,
+                 decoupled: bool = False, seed: int = 0):
+        if ar_eps == 0:
+            raise ValueError("syre-ar needs ar_eps in (0, 1); ar_eps = 0 is plain syre (method 'syre')")
+        super().__init__(gamma=gamma, scale=scale, ar_eps=ar_eps, decoupled=decoupled, seed=seed)
+
+
+class L2Init(Syre):
+    """Decay toward the parameters' values at attach time (L2-init / regenerative regularisation)."""
+
+    name = "l2-init"
+
+    def __init__(self, *, gamma: float = DEFAULT_GAMMA, decoupled: bool = False):
+        super().__init__(gamma=gamma, scale=0.0, decoupled=decoupled)
+
+    def offsets(self, name, owner, p):
+        return torch.zeros_like(p), p.detach().clone()
+
+
+class Jitter(Syre):
+    """Control for syre: the same random shift as syre's anchors (same seed, same draw) added once at the
+    start, then decay toward 0. It separates what the anchor does from what a perturbed start does."""
+
+    name = "jitter"
+
+    def __init__(self, *, gamma: float = DEFAULT_GAMMA, scale: float = DEFAULT_SCALE, decoupled: bool = False,
+                 seed: int = 0):
+        super().__init__(gamma=gamma, scale=scale, decoupled=decoupled, seed=seed)
+
+    def offsets(self, name, owner, p):
+        return self.draw(name, owner, p), torch.zeros_like(p, device="cpu")
+
+
+def _check_positive(method: str, **values: float) -> None:
+    for key, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{method} {key} must be a finite number >= 0, got {value!r}")
+
+
+class ShrinkPerturb(Method):
+    """Shrink and perturb (Ash & Adams 2020): after every step ``p <- (1 - shrink) * p + noise * eps``,
+    ``eps ~ N(0, 1)`` per scalar.
+
+    :param shrink: fraction removed per step, in [0, 1) (default 1e-4)
+    :param noise: standard deviation of the added noise (default 1e-5)
+    :param seed: seed of the noise
+    """
+
+    name = "shrink-perturb"
+
+    def __init__(self, *, shrink: float = 1e-4, noise: float = 1e-5, seed: int = 0):
+        _check_positive(self.name, shrink=shrink, noise=noise)
+        if shrink >= 1:
+            raise ValueError(f"shrink-perturb shrink must be in [0, 1), got {shrink!r}")
+        self.shrink, self.noise, self.seed = float(shrink), float(noise), int(seed)
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[device]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        for p in self.params():
+            p.mul_(1 - self.shrink)
+            if self.noise > 0:
+                p.add_(torch.randn(p.shape, generator=self._generator(p.device), device=p.device,
+                                   dtype=p.dtype), alpha=self.noise)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generators": {str(d): g.get_state() for d, g in self._generators.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for device, gen_state in state["generators"].items():
+            self._generator(torch.device(device)).set_state(gen_state)
+
+
+class ReDo(Method):
+    """ReDo (Sokar et al. 2023): every ``every`` optimizer steps, units whose score (mean |activation| over the
+    training batches since the last check, divided by the layer's mean) is <= ``tau`` are re-initialised:
+    incoming weights and bias redrawn as PyTorch's Linear init (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
+    outgoing weights set to 0, and the optimizer's per-parameter state for them (e.g. Adam moments) zeroed.
+    Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`).
+
+    :param tau: dormancy threshold (default 0.025)
+    :param every: optimizer steps between checks (default 1000)
+    :param seed: seed of the re-initialisation
+    """
+
+    name = "redo"
+
+    def __init__(self, *, tau: float = 0.025, every: int = 1000, seed: int = 0):
+        _check_positive(self.name, tau=tau)
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"redo every must be an integer >= 1, got {every!r}")
+        self.tau, self.every, self.seed = float(tau), every, int(seed)
+        self.steps, self.last_reset, self.total_reset = 0, 0, 0
+
+    def _setup(self) -> None:
+        self.layers: list[HiddenLayer] = hidden_layers(self.module, self.names)
+        if not self.layers:
+            raise ValueError("redo needs at least two connected Linear layers among the covered parameters")
+        self._sums = [torch.zeros(h.incoming.out_features, device=h.incoming.weight.device) for h in self.layers]
+        self._count = 0
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self._probes = [h.outgoing.register_forward_pre_hook(self._recorder(i)) for i, h in enumerate(self.layers)]
+
+    def _recorder(self, i: int):
+        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            if module.training and torch.is_grad_enabled():  # training batches only, not rollouts or evaluation
+                with torch.no_grad():
+                    x = inputs[0].reshape(-1, inputs[0].shape[-1])
+                    self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(0)
+                    if i == 0:
+                        self._count += x.shape[0]
+        return record
+
+    def scores(self) -> list[torch.Tensor]:
+        """Per layer, each unit's mean |activation| over the recorded batches divided by the layer's mean."""
+        means = [s / max(1, self._count) for s in self._sums]
+        return [m / m.mean() if m.mean() > 0 else torch.zeros_like(m) for m in means]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.steps += 1
+        if self.steps % self.every or self._count == 0:
+            return
+        dormant = [score <= self.tau for score in self.scores()]
+        # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
+        # nothing downstream, even when the next layer's units are reset too.
+        for layer, mask in zip(self.layers, dormant):
+            self._redraw_incoming(layer, mask)
+        for layer, mask in zip(self.layers, dormant):
+            layer.outgoing.weight[:, mask] = 0
+            self._clear_optimizer_state(layer.outgoing.weight, (slice(None), mask))
+        self.last_reset = int(sum(int(m.sum()) for m in dormant))
+        self.total_reset += self.last_reset
+        self._sums = [torch.zeros_like(s) for s in self._sums]
+        self._count = 0
+
+    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor) -> None:
+        w, b, n = layer.incoming.weight, layer.incoming.bias, int(mask.sum())
+        bound = 1 / math.sqrt(w.shape[1])
+        w[mask] = ((torch.rand(n, w.shape[1], generator=self._generator) * 2 - 1) * bound).to(w)
+        self._clear_optimizer_state(w, mask)
+        if b is not None:
+            b[mask] = ((torch.rand(n, generator=self._generator) * 2 - 1) * bound).to(b)
+            self._clear_optimizer_state(b, mask)
+
+    def _clear_optimizer_state(self, p: torch.Tensor, index) -> None:
+        """Zero the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries."""
+        for value in self.optimizer.state.get(p, {}).values():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                value[index] = 0
+
+    def stats(self) -> dict[str, float]:
+        return {"reset_units": float(self.last_reset), "reset_units_total": float(self.total_reset)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "last_reset": self.last_reset, "total_reset": self.total_reset,
+                "sums": [s.cpu() for s in self._sums], "count": self._count,
+                "generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps, self.last_reset, self.total_reset = state["steps"], state["last_reset"], state["total_reset"]
+        self._sums = [s.to(old.device) for s, old in zip(state["sums"], self._sums)]
+        self._count = state["count"]
+        self._generator.set_state(state["generator"])
+
+    def _teardown(self) -> None:
+        for probe in self._probes:
+            probe.remove()
+
+
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (
+    Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo)}
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """The settings a method takes, with their defaults (``inspect`` of its constructor)."""
+    check_method_name(name)
+    return {k: p.default for k, p in inspect.signature(METHODS[name].__init__).parameters.items() if k != "self"}
+
+
+def check_method_name(name: str) -> None:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+
+
+def make_method(name: str, **settings: Any) -> Method:
+    """A method by name, its settings checked (attach it with ``.attach(module, optimizer, params)``).
+
+    :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo)
+    :param settings: the method's settings; see :func:`method_defaults`
+    :raises ValueError: naming an unknown method or setting, or a value outside its range
+    """
+    allowed = method_defaults(name)
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ValueError(f"method {name!r} takes no setting(s) {unknown}; it takes {sorted(allowed) or 'none'}")
+    return METHODS[name](**settings)

@@ -1,0 +1,185 @@
+"""Plasticity metrics: pure functions of activations and weights, plus one probe that measures every hidden
+layer of a network (shared by the RL callback and the supervised harness).
+
+Activations are matrices ``(examples, units)``: the hidden units' outputs on a probe batch. Fractions are in
+[0, 1] so that layers of different widths compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+
+from syre_rl.base import HiddenLayer, Method
+
+
+def dead_units(acts: torch.Tensor) -> float:
+    """Fraction of units whose output is 0 on every example (dead ReLUs).
+
+    :param acts: activations, shape (examples, units)
+    """
+    return float((acts == 0).all(dim=0).double().mean())
+
+
+def dormant_ratio(acts: torch.Tensor, tau: float = 0.025) -> float:
+    """ReDo's dormant fraction: unit score = mean |activation| / layer mean of that; dormant if score <= tau.
+    A layer whose activations are all 0 is wholly dormant.
+
+    :param acts: activations, shape (examples, units)
+    :param tau: threshold (0.025 or 0.1 in the literature)
+    """
+    mean_abs = acts.abs().mean(dim=0)
+    if float(mean_abs.mean()) == 0:
+        return 1.0
+    return float((mean_abs / mean_abs.mean() <= tau).double().mean())
+
+
+def _singular_values(acts: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.svdvals(acts.double())
+
+
+def effective_rank(acts: torch.Tensor) -> float:
+    """exp(entropy of the singular values normalised to sum 1) (Roy & Vetterli 2007); 0 for a zero matrix.
+
+    :param acts: activations, shape (examples, units)
+    """
+    s = _singular_values(acts)
+    if float(s.sum()) == 0:
+        return 0.0
+    p = s / s.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def approximate_rank(acts: torch.Tensor, threshold: float = 0.99) -> int:
+    """Number of largest singular values needed to cover ``threshold`` of their sum: the "stable rank" of the
+    plasticity literature (Kumar et al., Dohare et al.), not the textbook ``||A||_F^2 / ||A||_2^2``.
+
+    :param acts: activations, shape (examples, units)
+    :param threshold: fraction of the singular-value sum to cover
+    """
+    s = _singular_values(acts)
+    if float(s.sum()) == 0:
+        return 0
+    covered = torch.cumsum(s, 0) / s.sum()
+    return int((covered < threshold - 1e-12).sum()) + 1
+
+
+def weight_magnitude(weights: torch.Tensor | Iterable[torch.Tensor]) -> float:
+    """Mean |w| over all scalars of the given tensors."""
+    ts = [weights] if isinstance(weights, torch.Tensor) else list(weights)
+    return float(sum(t.abs().sum() for t in ts) / max(1, sum(t.numel() for t in ts)))
+
+
+def weight_change(before: torch.Tensor | Iterable[torch.Tensor], after: torch.Tensor | Iterable[torch.Tensor]) -> float:
+    """Mean |after - before| over all scalars (the size of the change between two measurements)."""
+    b = [before] if isinstance(before, torch.Tensor) else list(before)
+    a = [after] if isinstance(after, torch.Tensor) else list(after)
+    return weight_magnitude([x - y for x, y in zip(a, b)])
+
+
+def gradient_norm(params: Iterable[torch.Tensor]) -> float:
+    """Global L2 norm of the ``.grad`` of the given parameters (those without a gradient count as 0)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads))) if grads else 0.0
+
+
+def duplicate_units(weight: torch.Tensor, bias: torch.Tensor | None = None, threshold: float = 0.99) -> float:
+    """Fraction of units whose incoming weight vector (with its bias) has cosine similarity above
+    ``threshold`` with another unit's in the same layer: units in a permutation-symmetric state. All-zero
+    vectors are duplicates of each other.
+
+    :param weight: incoming weights, shape (units, inputs)
+    :param bias: biases, shape (units,), or None
+    :param threshold: cosine similarity above which two units count as copies
+    """
+    w = weight.detach().double().reshape(weight.shape[0], -1)
+    if bias is not None:
+        w = torch.cat([w, bias.detach().double()[:, None]], dim=1)
+    norms = w.norm(dim=1)
+    zero = norms == 0
+    unit = w / norms.clamp_min(1e-300)[:, None]
+    cos = unit @ unit.T
+    cos.fill_diagonal_(-2.0)
+    dup = (cos > threshold).any(dim=1) & ~zero
+    if int(zero.sum()) > 1:
+        dup |= zero
+    return float(dup.double().mean())
+
+
+def hidden_activations(layers: Sequence[HiddenLayer], forward: Callable[[], object]) -> list[torch.Tensor]:
+    """Run ``forward()`` once and return, per hidden layer, its units' activations: the input of the layer's
+    outgoing Linear (so any activation function is seen as it is), flattened to (examples, units)."""
+    captured: list[torch.Tensor | None] = [None] * len(layers)
+
+    def recorder(i: int):
+        def record(module, inputs):
+            captured[i] = inputs[0].detach().reshape(-1, inputs[0].shape[-1])
+        return record
+
+    hooks = [layer.outgoing.register_forward_pre_hook(recorder(i)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    missing = [layers[i].name for i, c in enumerate(captured) if c is None]
+    if missing:
+        raise RuntimeError(f"forward() did not reach the outgoing layer of {missing}")
+    return captured  # type: ignore[return-value]
+
+
+class LayerProbe:
+    """Measures every hidden layer of a network on a probe batch: activation metrics (effective_rank,
+    approximate_rank, dead_units, dormant_ratio), weight metrics of the incoming layer (weight_magnitude,
+    weight_change since the previous measurement, duplicate_units), duplicates on the learned part
+    (``duplicate_units_learned``: weights minus anchors) when the network's method has anchors, and the
+    gradient norm of the covered parameters.
+
+    :param layers: the hidden layers (:func:`syre_rl.base.hidden_layers`)
+    :param method: the method acting on these layers, for its anchors (None or one without anchors: skipped)
+    :param tau: dormancy threshold
+    :param duplicate_threshold: cosine threshold of :func:`duplicate_units`
+    """
+
+    def __init__(self, layers: Sequence[HiddenLayer], method: Method | None = None, tau: float = 0.025,
+                 duplicate_threshold: float = 0.99):
+        self.layers, self.method, self.tau, self.duplicate_threshold = list(layers), method, tau, duplicate_threshold
+        self._previous: list[torch.Tensor] | None = None
+
+    def _anchor_of(self) -> dict[int, torch.Tensor]:
+        anchors = self.method.anchors() if self.method is not None else None
+        return {id(p): a for p, a in zip(self.method.params(), anchors)} if anchors else {}
+
+    @torch.no_grad()
+    def measure(self, forward: Callable[[], object]) -> dict[str, float]:
+        """Run ``forward()`` (which must pass the probe batch through the network) and measure.
+
+        :return: ``layer<i>/<metric>`` for every hidden layer i, plus ``gradient_norm``
+        """
+        acts = hidden_activations(self.layers, forward)
+        anchor_of = self._anchor_of()
+        out: dict[str, float] = {}
+        weights = [layer.incoming.weight.detach().clone() for layer in self.layers]
+        for i, (layer, a) in enumerate(zip(self.layers, acts)):
+            w, b = layer.incoming.weight, layer.incoming.bias
+            key = f"layer{i}/"
+            out[key + "effective_rank"] = effective_rank(a)
+            out[key + "approximate_rank"] = float(approximate_rank(a))
+            out[key + "dead_units"] = dead_units(a)
+            out[key + "dormant_ratio"] = dormant_ratio(a, self.tau)
+            out[key + "weight_magnitude"] = weight_magnitude(w)
+            out[key + "duplicate_units"] = duplicate_units(w, b, self.duplicate_threshold)
+            if id(w) in anchor_of:
+                lb = None if b is None else b - anchor_of.get(id(b), 0)
+                out[key + "duplicate_units_learned"] = duplicate_units(w - anchor_of[id(w)], lb,
+                                                                       self.duplicate_threshold)
+            if self._previous is not None:
+                out[key + "weight_change"] = weight_change(self._previous[i], w)
+        self._previous = weights
+        linears = [layer.incoming for layer in self.layers] + [self.layers[-1].outgoing]
+        params = [p for lin in linears for p in (lin.weight, lin.bias) if p is not None]
+        out["gradient_norm"] = gradient_norm(params)
+        return out

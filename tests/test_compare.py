@@ -1,0 +1,244 @@
+"""The comparison tool: run discovery, alignment, bootstrap intervals, and the figures and summaries it writes,
+checked against TensorBoard logs with known values."""
+
+import csv
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from torch.utils.tensorboard import SummaryWriter
+
+from syre_rl.compare import aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, load_scalars
+
+ROOT = Path(__file__).parent.parent
+OFFSET = {"vanilla": 0.0, "syre": 100.0}
+SPREAD = {"vanilla": 1.0, "syre": 3.0}  # return = OFFSET + SPREAD * seed + step / 1000: syre's seeds spread more
+STEPS = range(0, 2001, 100)  # 21 points: the summary's return averages the last int(2.1) = 2 (steps 1900, 2000)
+FRICTION = [(0, 1.0), (1000, 0.25), (1500, 0.5)]  # (first step, friction)
+ACCURACY = {"vanilla": [0.9, 0.8, 0.7, 0.6], "syre-ar": [0.9, 0.9, 0.85, 0.85]}  # per task, + 0.01 * seed
+
+
+def log(folder: Path, scalars: dict[str, list[tuple[int, float]]], config: dict | None = None) -> None:
+    folder.mkdir(parents=True)
+    with SummaryWriter(str(folder)) as writer:
+        for tag, points in scalars.items():
+            for step, value in points:
+                writer.add_scalar(tag, value, step)
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+
+
+def rl_scalars(method: str, seed: int) -> dict[str, list[tuple[int, float]]]:
+    scalars = {"rollout/ep_rew_mean": [(s, OFFSET[method] + SPREAD[method] * seed + s / 1000) for s in STEPS],
+               "env/friction": [(s, next(f for start, f in reversed(FRICTION) if s >= start)) for s in STEPS],
+               "train/loss": [(s, 0.5 + seed) for s in STEPS]}
+    for layer in (0, 1):  # effective rank 10 * (layer + 1) + seed + (5 for syre), others fixed fractions
+        base = {"effective_rank": 10.0 * (layer + 1) + seed + 5 * (method == "syre"), "dead_units": 0.1 * layer,
+                "duplicate_units": 0.2, "duplicate_units_learned": 0.1}
+        for metric, value in base.items():
+            scalars[f"plasticity/actor/layer{layer}/{metric}"] = [(s, value) for s in STEPS[::5]]
+    return scalars
+
+
+def task_scalars(method: str, seed: int) -> dict[str, list[tuple[int, float]]]:
+    acc = [a + 0.01 * seed for a in ACCURACY[method]]
+    return {"task/test_accuracy": list(enumerate(acc)),
+            "task/mean_seen_accuracy": [(t, float(np.mean(acc[:t + 1]))) for t in range(len(acc))],
+            "task/online_accuracy": [(t, 0.5) for t in range(len(acc))],
+            "plasticity/net/layer0/effective_rank": [(t, 8.0 + seed) for t in range(len(acc))],
+            "plasticity/net/layer1/dead_units": [(t, 0.25) for t in range(len(acc))]}
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    """An RL experiment (vanilla, syre x seeds 0-2) and a supervised one (vanilla x seeds 0-1, plus one syre-ar
+    run with no config.json, told by its folder name)."""
+    root = tmp_path_factory.mktemp("runs")
+    for method in ("vanilla", "syre"):
+        for seed in range(3):
+            log(root / "demo" / "AntBulletEnv-v0" / f"{method}_s{seed}", rl_scalars(method, seed),
+                {"method": method, "seed": seed, "env": "AntBulletEnv-v0"})
+    for seed in range(2):
+        log(root / "pm" / "permuted-mnist" / f"vanilla_s{seed}", task_scalars("vanilla", seed),
+            {"method": "vanilla", "seed": seed, "benchmark": "permuted-mnist"})
+    log(root / "pm" / "permuted-mnist" / "syre-ar_s0_2", task_scalars("syre-ar", 0))
+    return root
+
+
+@pytest.fixture(scope="module")
+def summary(runs_dir, tmp_path_factory) -> tuple[Path, dict]:
+    out = compare(runs_dir, tmp_path_factory.mktemp("out"), extra_tags=["train/loss"])
+    with open(out / "summary.csv") as f:
+        rows = {(r["experiment"], r["method"], r["quantity"]): r for r in csv.DictReader(f)}
+    return out, rows
+
+
+def test_find_runs_reads_configs_and_folder_names(runs_dir):
+    runs = find_runs(runs_dir)
+    assert len(runs) == 9
+    told_by_name = next(r for r in runs if r.path.name == "syre-ar_s0_2")
+    assert (told_by_name.experiment, told_by_name.method, told_by_name.seed, told_by_name.repeat) == \
+        ("permuted-mnist", "syre-ar", 0, 2)
+    assert {(r.experiment, r.method) for r in runs} == {("AntBulletEnv-v0", "vanilla"), ("AntBulletEnv-v0", "syre"),
+                                                        ("permuted-mnist", "vanilla"), ("permuted-mnist", "syre-ar")}
+    steps, values = load_scalars(runs[0])["rollout/ep_rew_mean"]
+    assert len(steps) == len(STEPS)  # every point, not subsampled
+
+
+def test_find_runs_rejects_unnamed_runs_without_config(tmp_path):
+    log(tmp_path / "mystery", {"x": [(0, 1.0)]})
+    with pytest.raises(ValueError, match="cannot tell the method and seed of run .*mystery.*METHOD_sSEED"):
+        find_runs(tmp_path)
+
+
+def test_bootstrap_ci_is_reproducible_and_covers_the_mean():
+    samples = [1.0, 2.0, 4.0, 7.0]
+    mean, low, high = bootstrap_ci(samples, seed=3)
+    assert mean == 3.5 and low < mean < high and 1.0 <= low and high <= 7.0
+    assert bootstrap_ci(samples, seed=3) == (mean, low, high)
+    _, low99, high99 = bootstrap_ci(samples, confidence=0.99, seed=3)
+    assert low99 <= low and high99 >= high
+    _, low_wide, high_wide = bootstrap_ci([10 * s for s in samples], seed=3)
+    assert high_wide - low_wide == pytest.approx(10 * (high - low))
+    assert bootstrap_ci([5.0]) == (5.0, 5.0, 5.0)  # one seed: the interval is the point itself
+    means, lows, highs = bootstrap_ci(np.array([[0.0, 10.0], [2.0, 10.0], [4.0, 10.0]]))
+    assert means.tolist() == [2.0, 10.0] and lows[0] < 2.0 < highs[0] and lows[1] == highs[1] == 10.0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(samples=[]), r"non-empty array of shape \(runs,\) or \(runs, points\), got shape \(0,\)"),
+    (dict(samples=[1.0, 2.0], confidence=95), r"confidence must be in \(0, 1\), got 95"),
+    (dict(samples=[1.0, 2.0], n_resamples=0), "n_resamples must be >= 1, got 0"),
+])
+def test_bootstrap_ci_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_ci(**kwargs)
+
+
+def test_align_interpolates_misaligned_runs():
+    shared = np.array([0.0, 1.0, 2.0])
+    x, values = align([(shared, shared), (shared, 2 * shared)])
+    assert x is not None and x.tolist() == [0, 1, 2] and values.tolist() == [[0, 1, 2], [0, 2, 4]]
+    coarse, fine = np.array([0.0, 10.0, 20.0, 30.0]), np.arange(5.0, 50.0, 5.0)
+    # common range [5, 30]: the coarse run has the fewest points there (10, 20, 30); the fine one is interpolated
+    curve = aggregate([(coarse, coarse), (fine, 2 * fine)])
+    assert curve.x.tolist() == [10, 20, 30] and curve.mean.tolist() == [15, 30, 45] and curve.n_seeds == 2
+    with pytest.raises(ValueError, match="x ranges do not overlap"):
+        align([(np.array([0.0, 1.0]), np.zeros(2)), (np.array([2.0, 3.0]), np.zeros(2))])
+
+
+def test_friction_changes_are_where_the_value_changes():
+    steps, friction = np.arange(6.0) * 10, np.array([1.0, 1.0, 0.3, 0.3, 0.3, 1.0])
+    assert friction_changes(steps, friction) == [(20.0, 0.3), (50.0, 1.0)]
+    assert friction_changes(steps, np.ones(6)) == []
+
+
+def test_summary_csv_has_the_known_means(summary):
+    _, rows = summary
+    for method in ("vanilla", "syre"):
+        ret = rows["AntBulletEnv-v0", method, "return"]
+        # seeds 0, 1, 2 -> mean seed 1; the last 2 points average step 1950
+        assert float(ret["mean"]) == pytest.approx(OFFSET[method] + SPREAD[method] + 1.95, rel=1e-6)
+        assert float(ret["ci_low"]) < float(ret["mean"]) < float(ret["ci_high"]) and ret["n_seeds"] == "3"
+        rank = rows["AntBulletEnv-v0", method, "actor/layer1/effective_rank"]  # the last hidden layer only
+        assert float(rank["mean"]) == pytest.approx(20 + 1 + 5 * (method == "syre"))
+        assert float(rows["AntBulletEnv-v0", method, "actor/layer1/dead_units"]["mean"]) == pytest.approx(0.1)
+        assert float(rows["AntBulletEnv-v0", method, "actor/layer1/duplicate_units_learned"]["mean"]) == \
+            pytest.approx(0.1)
+        assert float(rows["AntBulletEnv-v0", method, "train/loss"]["mean"]) == pytest.approx(1.5)
+    width = {m: float(rows["AntBulletEnv-v0", m, "return"]["ci_high"]) - float(rows["AntBulletEnv-v0", m, "return"]
+                                                                               ["ci_low"]) for m in OFFSET}
+    assert width["syre"] == pytest.approx(3 * width["vanilla"], rel=1e-4)  # 3x spread, same resamples
+    assert not any(q.startswith("actor/layer0") for _, _, q in rows)
+    vanilla = {q: float(r["mean"]) for (e, m, q), r in rows.items() if (e, m) == ("permuted-mnist", "vanilla")}
+    assert vanilla["first_task_accuracy"] == pytest.approx(0.905) and vanilla["last_task_accuracy"] == \
+        pytest.approx(0.605)
+    assert vanilla["last_task_mean_seen_accuracy"] == pytest.approx(0.755)
+    # net's last hidden layer is layer1: its dead units are reported, layer0's effective rank is not
+    assert vanilla["net/layer1/dead_units"] == 0.25 and "net/layer0/effective_rank" not in vanilla
+    assert "return" not in vanilla
+    single = rows["permuted-mnist", "syre-ar", "last_task_accuracy"]  # one run: the interval is the point
+    assert single["n_seeds"] == "1" and float(single["mean"]) == float(single["ci_low"]) == \
+        float(single["ci_high"]) == pytest.approx(0.85)
+
+
+def test_compare_is_reproducible(runs_dir, summary, tmp_path):
+    out, _ = summary
+    again = compare(runs_dir, tmp_path, extra_tags=["train/loss"])
+    assert (again / "summary.csv").read_text() == (out / "summary.csv").read_text()
+
+
+def test_summary_md_lists_inputs_and_one_row_per_method(summary, runs_dir):
+    text = (summary[0] / "summary.md").read_text()
+    assert f"RUNS_DIR `{runs_dir}`, 9 runs found" in text
+    assert "- `pm/permuted-mnist/syre-ar_s0_2`: experiment permuted-mnist, method syre-ar, seed 0, repeat 2" in text
+    assert "the interval is the point itself" in text
+    assert "## AntBulletEnv-v0" in text and "## permuted-mnist" in text
+    assert "| method | seeds | return | actor/layer1/effective_rank |" in text
+    assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
+    assert "| syre | 3 | 105 [102, 108] | 26 [25, 27] |" in text and "| vanilla | 3 | 2.95 [1.95, 3.95] |" in text
+    assert "| syre-ar | 1 | 0.9 [0.9, 0.9] | 0.85 [0.85, 0.85] |" in text
+
+
+def test_summary_marks_what_a_method_did_not_log(tmp_path):
+    # "a" logs only test accuracy; of "b"'s runs, one logs the mean seen accuracy (and on fewer tasks)
+    log(tmp_path / "bench" / "a_s0", {"task/test_accuracy": [(0, 0.5), (1, 0.4)]})
+    log(tmp_path / "bench" / "b_s0", {"task/test_accuracy": [(0, 0.9), (1, 0.8), (2, 0.7)]})
+    log(tmp_path / "bench" / "b_s1", {"task/test_accuracy": [(0, 0.7), (1, 0.6)],
+                                      "task/mean_seen_accuracy": [(0, 0.7), (1, 0.65)]})
+    text = (compare(tmp_path, tmp_path / "out") / "summary.md").read_text()
+    assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
+    assert "| a | 1 | 0.5 [0.5, 0.5] | 0.4 [0.4, 0.4] | – |" in text
+    assert "| b | 2 | 0.8 [0.7, 0.9] | 0.65 [0.6, 0.7] | 0.65 [0.65, 0.65] (n=1) |" in text
+    assert (tmp_path / "out" / "accuracy.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["return_AntBulletEnv-v0", "accuracy_permuted-mnist", "effective_rank_AntBulletEnv-v0",
+                                  "effective_rank_permuted-mnist", "dead_units_AntBulletEnv-v0",
+                                  "dead_units_permuted-mnist", "duplicate_units_AntBulletEnv-v0"])
+def test_figures_are_valid_pngs(summary, name):
+    image = imread(summary[0] / f"{name}.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300 and image.shape[2] in (3, 4) and image.std() > 0.05
+
+
+def test_only_logged_figures_are_written(summary):
+    names = sorted(p.name for p in summary[0].iterdir())
+    assert "duplicate_units_permuted-mnist.png" not in names and "return_permuted-mnist.png" not in names
+    assert not any(name.endswith(".tmp") for name in names)
+
+
+def test_cli_writes_to_runs_dir_compare_without_suffixes(runs_dir, tmp_path, capsys):
+    one = runs_dir / "demo"  # a single experiment: unsuffixed names, default output folder
+    out = runpy.run_path(str(ROOT / "scripts" / "compare.py"))["main"]([str(one)])
+    assert out == one / "compare" and f"in {one / 'compare'}" in capsys.readouterr().out
+    assert {"return.png", "effective_rank.png", "dead_units.png", "duplicate_units.png", "summary.md",
+            "summary.csv"} == {p.name for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["{tmp}/nope"], "compare.py: error: runs folder '{tmp}/nope' does not exist or is not a folder"),
+    (["{tmp}"], "compare.py: error: no runs under '{tmp}': a run is a folder holding TensorBoard event files"),
+    (["{runs}", "--out", "{tmp}/o", "--tags", "nope/tag"], "compare.py: error: no run logged the tag(s) nope/tag; "
+                                                          "logged tags: env/friction,"),
+])
+def test_cli_bad_input_exits_with_one_clear_line(args, message, runs_dir, tmp_path):
+    fill = dict(tmp=tmp_path, runs=runs_dir)
+    with pytest.raises(SystemExit, match=None) as exit_info:
+        runpy.run_path(str(ROOT / "scripts" / "compare.py"))["main"]([a.format(**fill) for a in args])
+    assert str(exit_info.value.code).startswith(message.format(**fill)) and "\n" not in str(exit_info.value.code)
+
+
+def test_cli_error_and_help_in_a_subprocess(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp_path / "nope")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"compare.py: error: runs folder '{tmp_path / 'nope'}' does not exist or is not a " \
+                                  f"folder"
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "RUNS_DIR" in out and "--out DIR" in out and "--tags TAG" in out and "summary.csv" in out

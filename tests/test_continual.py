@@ -1,0 +1,110 @@
+"""The continual harness on tiny synthetic digits: records, logs, checkpoints and an exact resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from envs.mnist import MnistData
+from syre_rl.continual import ContinualConfig, run_continual
+
+
+def synthetic_digits(n_train=600, n_test=200, seed=0) -> MnistData:
+    """Ten noisy prototypes in 784 pixels: learnable in a few steps, no data set needed."""
+    rng = np.random.default_rng(seed)
+    protos = rng.random((10, 784)).astype(np.float32)
+
+    def make(n):
+        y = rng.integers(0, 10, n)
+        x = np.clip(protos[y] + 0.3 * rng.standard_normal((n, 784)), 0, 1).astype(np.float32)
+        return x, y.astype(np.int64)
+
+    return MnistData(*make(n_train), *make(n_test))
+
+
+TINY = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False)
+
+
+def strip_time(records):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
+
+
+@pytest.mark.parametrize("method,args", [("syre", "gamma=0.01,scale=0.5"), ("redo", "every=5"), ("vanilla", "")])
+def test_records_logs_and_results_file(tmp_path, method, args):
+    cfg = ContinualConfig(method=method, method_args=args, logdir=str(tmp_path), **TINY)
+    records = run_continual(cfg, data=synthetic_digits())
+    run = tmp_path / "permuted-mnist" / f"{method}_s0"
+    assert [r["task"] for r in records] == [0, 1, 2]
+    assert [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()] == records
+    for r in records:
+        assert len(r["accuracies"]) == r["task"] + 1 and r["test_accuracy"] == r["accuracies"][-1]
+        assert r["mean_seen_accuracy"] == pytest.approx(np.mean(r["accuracies"]))
+        assert set(r["effective_rank"]) == {"layer0", "layer1"} and 0 <= r["dead_units"]["layer1"] <= 1
+        assert 1 <= r["effective_rank"]["layer1"] <= 32
+    assert records[0]["test_accuracy"] > 0.5  # the prototypes are learnable: far above chance (0.1)
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == method and config["seed"] == 0
+    events = EventAccumulator(str(run))
+    events.Reload()
+    acc = events.Scalars("task/test_accuracy")
+    assert [e.step for e in acc] == [0, 1, 2]
+    assert [e.value for e in acc] == pytest.approx([r["test_accuracy"] for r in records])
+    assert "plasticity/net/layer1/effective_rank" in events.Tags()["scalars"]
+    if method == "syre":
+        assert "layer0/duplicate_units_learned" in records[0]["metrics"]  # weights minus anchors
+        assert "syre/net/anchor_distance" in events.Tags()["scalars"]
+
+
+def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path):
+    data = synthetic_digits()
+    cfg = dict(method="shrink-perturb", method_args="noise=0.01", **TINY)
+    straight = run_continual(ContinualConfig(logdir=str(tmp_path / "a"), **cfg), data=data)
+
+    def crash_after_task_1(record):
+        if record["task"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(ContinualConfig(logdir=str(tmp_path / "b"), **cfg), data=data, on_task_end=crash_after_task_1)
+    run = tmp_path / "b" / "permuted-mnist" / "shrink-perturb_s0"
+    assert len((run / "results.jsonl").read_text().splitlines()) == 2  # finished tasks are kept
+    seen = []
+    resumed = run_continual(ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **cfg), data=data,
+                            on_task_end=lambda r: seen.append(r["task"]))
+    assert seen == [2]  # nothing redone
+    assert strip_time(resumed) == strip_time(straight)
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [e.step for e in events.Scalars("task/test_accuracy")] == [0, 1, 2]
+
+
+def test_online_protocol_and_label_permutations(tmp_path):
+    cfg = ContinualConfig(benchmark="label-permuted-mnist", online=True, logdir=str(tmp_path), **TINY)
+    records = run_continual(cfg, data=synthetic_digits())
+    assert all(0 <= r["online_accuracy"] <= 1 for r in records)
+    assert records[0]["online_accuracy"] < records[0]["test_accuracy"]  # online counts the early mistakes
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(benchmark="cifar"), "unknown benchmark 'cifar'; choose one of permuted-mnist, label-permuted-mnist"),
+    (dict(tasks=0), "--tasks must be >= 1, got 0"),
+    (dict(method="syre", method_args="gamma=-1"), "syre gamma must be a finite number >= 0, got -1"),
+    (dict(hidden="300,x"), "--hidden must be comma-separated positive widths"),
+    (dict(resume=True), "--resume: no run with a checkpoint"),
+    (dict(device="tpu"), "unknown --device 'tpu'"),
+])
+def test_bad_settings(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        run_continual(ContinualConfig(logdir=str(tmp_path), **{**TINY, **kwargs}), data=synthetic_digits())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_run_matches_cpu_accuracy_closely(tmp_path):
+    data = synthetic_digits()
+    cpu = run_continual(ContinualConfig(logdir=str(tmp_path / "c"), method="syre", **TINY), data=data)
+    gpu = run_continual(ContinualConfig(logdir=str(tmp_path / "g"), method="syre", device="cuda", **TINY),
+                        data=data)
+    assert [r["task"] for r in gpu] == [0, 1, 2]
+    assert abs(gpu[-1]["mean_seen_accuracy"] - cpu[-1]["mean_seen_accuracy"]) < 0.1

@@ -1,0 +1,225 @@
+"""Every method does what it must, on a plain network and on an SB3 policy, behind the one interface."""
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+from torch import nn
+
+from syre_rl import METHODS, MethodActorCriticPolicy, make_method
+from syre_rl.methods import method_defaults
+from syre_rl.metrics import hidden_activations
+from syre_rl.policies import MethodLoggerCallback
+
+
+def mlp(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3))
+
+
+def step(net, opt, n=1, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        x, y = torch.randn(32, 6, generator=gen), torch.randn(32, 3, generator=gen)
+        opt.zero_grad()
+        nn.functional.mse_loss(net(x), y).backward()
+        opt.step()
+
+
+def zero_grad_step(net, opt):
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+
+
+def test_registry_names_and_defaults():
+    assert list(METHODS) == ["vanilla", "l2", "syre", "syre-ar", "l2-init", "jitter", "shrink-perturb", "redo"]
+    assert method_defaults("syre") == dict(gamma=1e-3, scale=0.01, ar_eps=0.0, decoupled=False, seed=0)
+    assert method_defaults("redo") == dict(tau=0.025, every=1000, seed=0)
+    assert method_defaults("shrink-perturb") == dict(shrink=1e-4, noise=1e-5, seed=0)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_trains_a_network_and_an_sb3_policy(name):
+    net = mlp()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    method = make_method(name).attach(net, opt)
+    step(net, opt, 5)
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert all(isinstance(v, float) for v in method.stats().values())
+    method.detach()
+    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, seed=0,
+                device="cpu", policy_kwargs=dict(method=name, net_arch=dict(pi=[16, 16], vf=[16, 16]),
+                                                  method_kwargs={"every": 1} if name == "redo" else {}))
+    model.learn(128, callback=MethodLoggerCallback())
+    assert set(model.policy.methods) == {"actor", "critic"}
+    assert all(m.name == name for m in model.policy.methods.values())
+
+
+def test_vanilla_changes_nothing():
+    a, b = mlp(), mlp()
+    oa, ob = torch.optim.SGD(a.parameters(), lr=0.1), torch.optim.SGD(b.parameters(), lr=0.1)
+    make_method("vanilla").attach(b, ob)
+    step(a, oa, 3)
+    step(b, ob, 3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_l2_init_pulls_toward_the_saved_initial_values():
+    net = mlp()
+    init = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    method = make_method("l2-init", gamma=0.5).attach(net, opt)
+    assert all(torch.equal(a, p) for a, p in zip(method.anchors(), init))  # no shift at the start
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    zero_grad_step(net, opt)
+    for p, p0 in zip(net.parameters(), init):  # p - init shrinks by (1 - lr * gamma) = 0.95
+        torch.testing.assert_close(p - p0, torch.full_like(p, 0.95))
+
+
+def test_l2_is_decay_toward_zero():
+    net = mlp()
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    make_method("l2", gamma=0.5).attach(net, opt)
+    zero_grad_step(net, opt)
+    for p, p0 in zip(net.parameters(), before):
+        torch.testing.assert_close(p, 0.95 * p0)
+
+
+def test_jitter_shifts_by_syres_anchors_and_decays_toward_zero():
+    syre_net, jitter_net, plain = mlp(), mlp(), mlp()
+    s_opt = torch.optim.SGD(syre_net.parameters(), lr=0.1)
+    j_opt = torch.optim.SGD(jitter_net.parameters(), lr=0.1)
+    syre = make_method("syre", gamma=0.5, scale=0.3, seed=4).attach(syre_net, s_opt)
+    jitter = make_method("jitter", gamma=0.5, scale=0.3, seed=4).attach(jitter_net, j_opt)
+    for p, q, r in zip(syre_net.parameters(), jitter_net.parameters(), plain.parameters()):
+        assert torch.equal(p, q)  # the same perturbed start ...
+        assert not torch.equal(p, r)
+    assert all(float(a.abs().max()) == 0 for a in jitter.anchors())  # ... but anchors at 0
+    shifted = [p.detach().clone() for p in jitter_net.parameters()]
+    zero_grad_step(jitter_net, j_opt)
+    for p, p0 in zip(jitter_net.parameters(), shifted):
+        torch.testing.assert_close(p, 0.95 * p0)
+    assert syre.stats()["anchor_distance"] > 0
+
+
+def test_syre_ar_needs_a_positive_eps():
+    with pytest.raises(ValueError, match="ar_eps = 0 is plain syre"):
+        make_method("syre-ar", ar_eps=0.0)
+    method = make_method("syre-ar")
+    assert method.ar_eps == 0.01
+
+
+def test_shrink_perturb_has_the_asked_shrink_and_noise():
+    net = nn.Sequential(nn.Linear(200, 300))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)  # only the method moves the weights
+    make_method("shrink-perturb", shrink=0.1, noise=0.01, seed=3).attach(net, opt)
+    before = net[0].weight.detach().clone()
+    zero_grad_step(net, opt)
+    noise = net[0].weight.detach() - 0.9 * before
+    assert abs(float(noise.mean())) < 1e-3 and float(noise.std()) == pytest.approx(0.01, rel=0.02)
+    # the same seed gives the same noise
+    net2 = nn.Sequential(nn.Linear(200, 300))
+    net2.load_state_dict({"0.weight": before, "0.bias": torch.zeros(300)})
+    opt2 = torch.optim.SGD(net2.parameters(), lr=0.0)
+    make_method("shrink-perturb", shrink=0.1, noise=0.01, seed=3).attach(net2, opt2)
+    zero_grad_step(net2, opt2)
+    assert torch.equal(net2[0].weight, net[0].weight)
+
+
+def test_redo_resets_exactly_the_dormant_units():
+    net = mlp()
+    with torch.no_grad():
+        net[0].bias[[2, 7]] = -100.0  # dead in layer 0
+        net[2].weight[4] *= 1e-4  # nearly silent in layer 1: dormant at tau 0.1
+        net[2].bias[4] = 0.0
+    opt = torch.optim.Adam(net.parameters(), lr=0.0)  # only ReDo moves the weights
+    redo = make_method("redo", tau=0.1, every=2).attach(net, opt)
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))  # the first batch `step` draws
+    # The dormant sets, computed independently from the activations of the two batches ReDo will see
+    acts = hidden_activations(redo.layers, lambda: net(torch.cat([x, x])))
+    expected = [((a.abs().mean(0) / a.abs().mean()) <= 0.1).nonzero().flatten().tolist() for a in acts]
+    assert {2, 7} <= set(expected[0]) and 4 in expected[1]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for _ in range(2):  # the same batch twice; the second step triggers the check
+        step(net, opt, 1)
+        if redo.steps == 1:
+            assert redo.stats()["reset_units"] == 0 and torch.equal(net[0].weight, before["0.weight"])
+    after = net.state_dict()
+    n = sum(len(e) for e in expected)
+    assert redo.stats() == {"reset_units": float(n), "reset_units_total": float(n)}
+    zeroed_in = {"0": [], "2": expected[0]}  # columns of a layer's input that the previous reset zeroed
+    for (layer, out), units in zip((("0", "2"), ("2", "4")), expected):
+        cols = [c for c in range(net.get_submodule(layer).in_features) if c not in zeroed_in[layer]]
+        changed = (after[f"{layer}.weight"][:, cols] != before[f"{layer}.weight"][:, cols]).any(dim=1)
+        assert changed.nonzero().flatten().tolist() == units  # incoming weights redrawn for these only
+        bound = 1 / net.get_submodule(layer).in_features ** 0.5
+        assert float(after[f"{layer}.weight"][units].abs().max()) <= bound  # PyTorch's Linear init range
+        zeroed = (after[f"{out}.weight"] == 0).all(dim=0)
+        assert zeroed.nonzero().flatten().tolist() == units  # outgoing weights zeroed for these only
+    w2 = [r for r in range(12) if r not in expected[1]], [c for c in range(12) if c not in expected[0]]
+    assert torch.equal(after["2.weight"][w2[0]][:, w2[1]], before["2.weight"][w2[0]][:, w2[1]])
+    kept = [c for c in range(12) if c not in expected[1]]
+    assert torch.equal(after["4.weight"][:, kept], before["4.weight"][:, kept])
+    state = opt.state[net[0].weight]
+    assert float(state["exp_avg"][[2, 7]].abs().max()) == 0 and float(state["exp_avg_sq"][[2, 7]].abs().max()) == 0
+    assert float(state["exp_avg_sq"].abs().max()) > 0  # the other units keep their moments
+
+
+def test_redo_ignores_evaluation_passes():
+    net = mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    redo = make_method("redo").attach(net, opt)
+    net.eval()
+    net(torch.randn(8, 6))
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(8, 6))
+    assert redo._count == 0
+    net(torch.randn(8, 6))
+    assert redo._count == 8
+
+
+@pytest.mark.parametrize("name,settings,match", [
+    ("sgdw", {}, "unknown method 'sgdw'; choose one of vanilla, l2, syre, syre-ar, l2-init, jitter, "
+                 "shrink-perturb, redo"),
+    ("l2", {"scale": 0.1}, r"method 'l2' takes no setting\(s\) \['scale'\]; it takes \['decoupled', 'gamma'\]"),
+    ("vanilla", {"gamma": 0.1}, r"takes no setting\(s\) \['gamma'\]; it takes none"),
+    ("shrink-perturb", {"shrink": 1.0}, r"shrink must be in \[0, 1\), got 1.0"),
+    ("shrink-perturb", {"noise": -1.0}, "noise must be a finite number >= 0, got -1.0"),
+    ("redo", {"every": 0}, "redo every must be an integer >= 1, got 0"),
+    ("redo", {"tau": -0.1}, "redo tau must be a finite number >= 0"),
+    ("jitter", {"gamma": -1.0}, "gamma must be a finite number >= 0, got -1.0"),
+])
+def test_bad_method_settings(name, settings, match):
+    with pytest.raises(ValueError, match=match):
+        make_method(name, **settings)
+
+
+def test_method_state_round_trip_continues_identically():
+    def run(resume: bool):
+        net = mlp()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01)
+        method = make_method("shrink-perturb", noise=0.1).attach(net, opt)
+        step(net, opt, 2)
+        if resume:
+            state, weights = method.state_dict(), {k: v.clone() for k, v in net.state_dict().items()}
+            net = mlp(seed=9)
+            opt = torch.optim.SGD(net.parameters(), lr=0.01)
+            method = make_method("shrink-perturb", noise=0.1).attach(net, opt)
+            net.load_state_dict(weights)
+            method.load_state_dict(state)
+        step(net, opt, 2, seed=5)
+        return list(net.parameters())
+
+    assert all(torch.equal(a, b) for a, b in zip(run(False), run(True)))
+
+
+def test_a_method_attaches_once():
+    net = mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    method = make_method("redo").attach(net, opt)
+    with pytest.raises(ValueError, match="attached already"):
+        method.attach(net, opt)
