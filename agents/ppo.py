@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import yaml
 from stable_baselines3 import PPO
-from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, make_output_format
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
 from envs import FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env, save_normalization
@@ -31,6 +32,7 @@ from syre_rl.policies import DEFAULT_TARGETS, MethodActorCriticPolicy, MethodLog
 from syre_rl.syre import DEFAULT_SCALE
 
 PRESET_DIR = Path(__file__).parent / "presets"
+CHECKPOINT, CHECKPOINT_NORMALIZE = "checkpoint.zip", "checkpoint_vecnormalize.pkl"
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 
 
@@ -110,6 +112,10 @@ class TrainConfig:
         "help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"})
     friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
     friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
+    checkpoint_every: int = field(default=100_000, metadata={
+        "help": "save RUN_DIR/checkpoint.zip (atomically) every N env steps, at a rollout end (0: never)"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"})
     metrics_every: int = field(default=1, metadata={
         "help": "log plasticity metrics of actor and critic every N rollouts (0: never)"})
     probe_size: int = field(default=1000, metadata={"help": "recent observations in the metrics' probe batch"})
@@ -132,8 +138,9 @@ class TrainConfig:
         for name in ("timesteps", "n_envs", "probe_size"):
             if getattr(cfg, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-        if cfg.metrics_every < 0:
-            raise ValueError(f"--metrics-every must be >= 0 (0: never), got {cfg.metrics_every}")
+        for name in ("metrics_every", "checkpoint_every"):
+            if getattr(cfg, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: never), got {getattr(cfg, name)}")
         if cfg.friction_every is not None:
             if not cfg.env.startswith("SlipperyAnt"):
                 raise ValueError(f"--friction-every needs a slippery env (SlipperyAntBulletEnv-v0), not {cfg.env}")
@@ -227,9 +234,9 @@ def build_ppo(cfg: TrainConfig, env: VecEnv) -> PPO:
                **preset["ppo"])
 
 
-def new_run_dir(logdir: str | Path, env_id: str, method: str, seed: int) -> Path:
-    """``logdir/env_id/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already."""
-    base = Path(logdir) / env_id / f"{method}_s{seed}"
+def new_run_dir(logdir: str | Path, group: str, method: str, seed: int) -> Path:
+    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already."""
+    base = Path(logdir) / group / f"{method}_s{seed}"
     run, k = base, 1
     while run.exists():
         k += 1
@@ -238,14 +245,77 @@ def new_run_dir(logdir: str | Path, env_id: str, method: str, seed: int) -> Path
     return run
 
 
+def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marker: str) -> Path:
+    """The most recently written run ``logdir/group/method_sSEED[_k]`` that holds the file ``marker``.
+
+    :raises ValueError: when there is none (nothing to resume)
+    """
+    base = Path(logdir) / group / f"{method}_s{seed}"
+    runs = [p for p in [base, *base.parent.glob(f"{base.name}_*")] if (p / marker).is_file()]
+    if not runs:
+        raise ValueError(f"--resume: no run with a {marker} at {base}[_N]; start one without --resume")
+    return max(runs, key=lambda p: (p / marker).stat().st_mtime)
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
+def save_model_atomic(model: PPO, path: Path) -> None:
+    """``model.save`` to a temporary file, then rename: a crash never leaves a half-written model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.zip")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class CheckpointCallback(BaseCallback):
+    """Every ``every`` env steps, at the end of a rollout, saves ``RUN_DIR/checkpoint.zip`` and the VecNormalize
+    statistics ``RUN_DIR/checkpoint_vecnormalize.pkl``, each atomically (one rolling checkpoint)."""
+
+    def __init__(self, run_dir: Path, every: int):
+        super().__init__()
+        self.run_dir, self.every, self.last = run_dir, every, 0
+
+    def _on_training_start(self) -> None:
+        self.last = self.num_timesteps
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps - self.last >= self.every:
+            self.last = self.num_timesteps
+            save_model_atomic(self.model, self.run_dir / CHECKPOINT)
+            save_normalization(self.training_env, self.run_dir, CHECKPOINT_NORMALIZE)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def _open_run(cfg: TrainConfig, preset: dict[str, Any]) -> tuple[PPO, VecEnv, Path]:
+    """A new model and run folder, or (``cfg.resume``) the latest checkpointed run's model and folder."""
+    normalize = preset.get("normalize", False)
+    if not cfg.resume:
+        env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=normalize)
+        try:
+            model = build_ppo(cfg, env)  # before the run folder: a policy that refuses its settings leaves nothing
+        except Exception:
+            env.close()
+            raise
+        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed)
+        write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
+        return model, env, run_dir
+    run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed, CHECKPOINT)
+    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec)
+    if (run_dir / CHECKPOINT_NORMALIZE).is_file():
+        env = VecNormalize.load(str(run_dir / CHECKPOINT_NORMALIZE), env)
+    model = PPO.load(run_dir / CHECKPOINT, env=env, device=cfg.device)
+    return model, env, run_dir
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Train one PPO run: TensorBoard + CSV logs, model and VecNormalize statistics in the run folder.
+    """Train one PPO run (or resume one): TensorBoard + CSV logs, checkpoints, the final model and VecNormalize
+    statistics in the run folder.
 
     :return: summary with ``method``, ``seed``, ``timesteps``, ``mean_return`` (over the last <= 100 episodes),
         ``episodes``, ``steps_per_s``, ``wall_s``, ``run_dir``, ``model`` (also written to summary.json)
@@ -253,14 +323,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     cfg = config.resolved()
     preset = load_preset(cfg.preset)
     torch.set_num_threads(cfg.torch_threads)
-    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=preset.get("normalize", False))
+    model, env, run_dir = _open_run(cfg, preset)
     try:
-        model = build_ppo(cfg, env)  # before the run folder: a policy that refuses its settings leaves nothing
-        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed)
-        write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "method": cfg.method})
-        model.set_logger(configure(str(run_dir), ["stdout", "csv", "tensorboard"] if cfg.verbose else
-                                   ["csv", "tensorboard"]))
-        callbacks = []
+        # A resumed run writes its CSV beside the first one's; TensorBoard appends a new events file.
+        csv_name = f"progress_from_{model.num_timesteps}.csv" if cfg.resume else "progress.csv"
+        formats = [make_output_format("tensorboard", str(run_dir)), CSVOutputFormat(str(run_dir / csv_name))]
+        if cfg.verbose:
+            formats.append(make_output_format("stdout", str(run_dir)))
+        model.set_logger(Logger(str(run_dir), formats))
+        callbacks: list[BaseCallback] = []
         if isinstance(model.policy, MethodActorCriticPolicy):
             callbacks.append(MethodLoggerCallback())
         if cfg.metrics_every:
@@ -268,15 +339,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if cfg.friction_every is not None:
             schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
             callbacks.append(FrictionScheduleCallback(schedule))
-        start = time.perf_counter()
-        model.learn(cfg.timesteps, callback=callbacks, progress_bar=cfg.progress)
+        if cfg.checkpoint_every:
+            callbacks.append(CheckpointCallback(run_dir, cfg.checkpoint_every))
+        start, start_steps = time.perf_counter(), model.num_timesteps
+        model.learn(max(0, cfg.timesteps - model.num_timesteps), callback=callbacks, progress_bar=cfg.progress,
+                    reset_num_timesteps=not cfg.resume)
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         model_path = Path(cfg.save) if cfg.save else run_dir / "model.zip"
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = model_path.with_name(model_path.stem + ".tmp.zip")
-        model.save(tmp)
-        os.replace(tmp, model_path)
+        save_model_atomic(model, model_path)
         save_normalization(env, model_path.parent)
     finally:
         env.close()
@@ -284,7 +355,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     summary = {
         "method": cfg.method, "seed": cfg.seed, "env": cfg.env, "timesteps": model.num_timesteps,
         "mean_return": float(np.mean(returns)) if returns else None, "episodes": len(returns),
-        "steps_per_s": model.num_timesteps / wall, "wall_s": wall, "run_dir": str(run_dir),
+        "steps_per_s": (model.num_timesteps - start_steps) / wall, "wall_s": wall, "run_dir": str(run_dir),
         "model": str(model_path),
     }
     write_json_atomic(run_dir / "summary.json", summary)

@@ -71,11 +71,11 @@ def make_env(
     return venv
 
 
-def save_normalization(venv: VecEnv, folder: str | Path) -> Path | None:
-    """Write VecNormalize statistics as ``folder/vecnormalize.pkl`` (atomically); None if ``venv`` has none."""
+def save_normalization(venv: VecEnv, folder: str | Path, name: str = NORMALIZE_FILE) -> Path | None:
+    """Write VecNormalize statistics as ``folder/name`` (atomically); None if ``venv`` has none."""
     if not isinstance(venv, VecNormalize):
         return None
-    path = Path(folder) / NORMALIZE_FILE
+    path = Path(folder) / name
     tmp = path.with_suffix(".tmp")
     venv.save(str(tmp))
     os.replace(tmp, path)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from agents.ppo import _check_device, format_settings, new_run_dir, parse_settings, write_json_atomic
+from agents.ppo import _check_device, format_settings, latest_run_dir, new_run_dir, parse_settings, write_json_atomic
 from agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from envs.mnist import MnistData, load_mnist
 from envs.permuted import PermutedTasks
@@ -93,14 +93,6 @@ def hidden_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _latest_run(logdir: str, benchmark: str, method: str, seed: int) -> Path:
-    base = Path(logdir) / benchmark / f"{method}_s{seed}"
-    runs = [p for p in [base, *base.parent.glob(f"{base.name}_*")] if (p / CHECKPOINT).is_file()]
-    if not runs:
-        raise ValueError(f"--resume: no run with a checkpoint at {base}[_N]; start one without --resume")
-    return max(runs, key=lambda p: (p / CHECKPOINT).stat().st_mtime)
-
-
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -147,7 +139,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
 
     records: list[dict] = []
     if cfg.resume:
-        run_dir = _latest_run(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed)
+        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed, CHECKPOINT)
         state = torch.load(run_dir / CHECKPOINT, map_location=cfg.device, weights_only=False)
         learner.load_state_dict(state["learner"])
         records = state["records"]

@@ -150,3 +150,31 @@ def test_slippery_run_changes_friction_and_logs_it(tmp_path):
     assert friction[0][1] == pytest.approx(FrictionSchedule(128, seed=0).value(0))
     assert "l2/actor/penalty" in events.Tags()["scalars"]
     assert "plasticity/critic/layer1/dead_units" in events.Tags()["scalars"]
+
+
+def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
+    from envs import FrictionSchedule
+
+    common = dict(preset=TINY, env="SlipperyAntBulletEnv-v0", friction_every=256, method="syre",
+                  logdir=str(tmp_path), progress=False, checkpoint_every=128, metrics_every=0)
+    first = train(TrainConfig(timesteps=384, **common))
+    run = Path(first["run_dir"])
+    assert (run / "checkpoint.zip").is_file() and (run / "checkpoint_vecnormalize.pkl").is_file()
+    from stable_baselines3 import PPO
+
+    assert PPO.load(run / "checkpoint.zip", device="cpu").num_timesteps == 384  # the newest rollout end
+    resumed = train(TrainConfig(timesteps=640, resume=True, **common))
+    assert resumed["run_dir"] == str(run) and resumed["timesteps"] == 640
+    assert (run / "progress.csv").is_file() and (run / "progress_from_384.csv").is_file()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("env/friction")]
+    assert steps == [128, 256, 384, 512, 640]
+    # resumed at step 384 (phase 1): the friction is set at once to phase 1's value, not to phase 0's
+    schedule = FrictionSchedule(256, seed=0)
+    after = [e.value for e in events.Scalars("env/friction") if e.step > 384]
+    assert after[0] == pytest.approx(schedule.value(384)) and schedule.value(384) != schedule.value(0)
+    loaded = PPO.load(resumed["model"], device="cpu")
+    assert loaded.policy.methods["actor"].name == "syre"
+    with pytest.raises(ValueError, match="--resume: no run with a checkpoint.zip"):
+        train(TrainConfig(**{**common, "method": "l2", "resume": True, "timesteps": 640}))
