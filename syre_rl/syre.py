@@ -150,11 +150,20 @@ class Syre(Method):
     def stats(self) -> dict[str, float]:
         return {"penalty": self.penalty(), "anchor_distance": self.anchor_distance()}
 
+    def _tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None]:
+        """(params, anchors, diagonals), cached for the hot path. `.to(device)` replaces all buffers at once,
+        so the first anchor's identity tells whether the cache is current (load_state_dict copies in place)."""
+        owner, attr = self._slots[0]
+        cached = getattr(self, "_cache", None)
+        if cached is None or owner._buffers.get(attr + ANCHOR_SUFFIX) is not cached[1][0]:
+            self._cache = cached = (self.params(), self.anchors(), self.diagonals())
+        return cached
+
     @torch.no_grad()
     def before_step(self) -> None:
         if self.gamma == 0:
             return
-        params, anchors, ds = self.params(), self.anchors(), self.diagonals()
+        params, anchors, ds = self._tensors()
         live = [i for i, p in enumerate(params) if p.grad is not None]  # optimizers skip grad-less params
         if not live:
             return
