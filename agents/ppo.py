@@ -8,8 +8,6 @@ scale 0: coupled weight decay toward zero on exactly the parameters syre decays 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,8 +25,10 @@ from torch import nn
 
 from envs import FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env, save_normalization
 from syre_rl.callbacks import PlasticityCallback
-from syre_rl.methods import METHODS, make_method, method_defaults
+from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults
 from syre_rl.policies import DEFAULT_TARGETS, MethodActorCriticPolicy, MethodLoggerCallback, parse_targets
+from syre_rl.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
+                          parse_settings, write_json_atomic)
 from syre_rl.syre import DEFAULT_SCALE
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -88,13 +88,15 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
     torch_threads: int | None = field(default=None, metadata={
         "help": "torch CPU threads (default: 1 with subproc envs, else min(cores, 4))"})
-    logdir: str = field(default="runs", metadata={"help": "TensorBoard root; runs go to LOGDIR/ENV/METHOD_sSEED"})
+    logdir: str = field(default="runs", metadata={"help": "TensorBoard root; runs go to LOGDIR/ENV/LABEL_sSEED"})
     save: str | None = field(default=None, metadata={"help": "model path (default: RUN_DIR/model.zip)"})
     method: str | None = field(default=None, metadata={
         "help": f"plasticity method: {', '.join(METHODS)} (default vanilla; --syre = --method syre)",
         "choices": list(METHODS), "metavar": "NAME"})
     method_args: str | None = field(default=None, metadata={
         "help": "the method's settings as key=value,... (e.g. gamma=1e-3,scale=0.1; see syre_rl.methods)"})
+    label: str | None = field(default=None, metadata={
+        "help": "name of this variant in run folders and comparisons (default: the method), e.g. syre-scale0.1"})
     targets: str | None = field(default=None, metadata={
         "help": f"networks under the method, comma-separated from actor,critic,features (default: "
                 f"{','.join(DEFAULT_TARGETS)})"})
@@ -113,12 +115,15 @@ class TrainConfig:
     friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
     friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
     checkpoint_every: int = field(default=100_000, metadata={
-        "help": "save RUN_DIR/checkpoint.zip (atomically) every N env steps, at a rollout end (0: never)"})
+        "help": "save RUN_DIR/checkpoint.zip (atomically) every N env steps, between rollouts (0: never)"})
     resume: bool = field(default=False, metadata={
         "help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"})
     metrics_every: int = field(default=1, metadata={
         "help": "log plasticity metrics of actor and critic every N rollouts (0: never)"})
     probe_size: int = field(default=1000, metadata={"help": "recent observations in the metrics' probe batch"})
+    tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
+    duplicate_threshold: float = field(default=0.99, metadata={
+        "help": "cosine similarity above which two units count as copies (duplicate_units)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     verbose: int = field(default=0, metadata={"help": "SB3 verbosity (1 prints the logger's table)"})
 
@@ -132,6 +137,7 @@ class TrainConfig:
         cfg = dataclasses.replace(self, env=self.env or preset.get("env", "AntBulletEnv-v0"))
         cfg.method, settings, cfg.targets = self._method_settings(preset)
         cfg.method_args = format_settings(settings)
+        cfg.label = check_label(self.label) or cfg.method
         check_env_id(cfg.env)
         cfg.timesteps = self.timesteps if self.timesteps is not None else int(preset.get("timesteps", 1_000_000))
         cfg.n_envs = self.n_envs if self.n_envs is not None else int(preset.get("n_envs", 1))
@@ -145,7 +151,9 @@ class TrainConfig:
             if not cfg.env.startswith("SlipperyAnt"):
                 raise ValueError(f"--friction-every needs a slippery env (SlipperyAntBulletEnv-v0), not {cfg.env}")
             FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high)  # checks the values
-        _check_device(cfg.device)
+        check_device(cfg.device)
+        check_threads(cfg.torch_threads, "--torch-threads")
+        check_probe(cfg.tau, cfg.duplicate_threshold)
         cfg.vec = auto_vec(cfg.n_envs) if self.vec == "auto" else self.vec
         cfg.torch_threads = self.torch_threads or (1 if cfg.vec == "subproc" else min(os.cpu_count() or 1, 4))
         return cfg
@@ -158,8 +166,6 @@ class TrainConfig:
         given = [f"--syre-{k.replace('_', '-')}" for k in syre_flags] + (["--syre-targets"] if self.syre_targets
                                                                           else [])
         name = self.method or ("syre" if self.syre else "l2" if self.weight_decay is not None else "vanilla")
-        if name == "syre" and syre_flags.get("ar_eps", 0) > 0:
-            name = "syre-ar"
         if self.syre and name not in ("syre", "syre-ar"):
             raise ValueError(f"--syre and --method {self.method} are different methods; choose one")
         if given and name not in ("syre", "syre-ar"):
@@ -168,10 +174,13 @@ class TrainConfig:
             if name != "l2":
                 raise ValueError(f"--weight-decay is the l2 method; it cannot go with method {name}")
             syre_flags["gamma"] = self.weight_decay
-        defaults = method_defaults(name)
-        settings = {k: v for k, v in preset["method_settings"].items() if k in defaults}
-        settings.update(parse_settings(self.method_args or ""))
+        if name == "vanilla" and self.targets:
+            raise ValueError("--targets given with the vanilla method, which acts on nothing; drop it")
+        settings = parse_settings(self.method_args or "")
         settings.update(syre_flags)
+        name = canonical_name(name, {**preset["method_settings"], **settings})
+        defaults = method_defaults(name)
+        settings = {**{k: v for k, v in preset["method_settings"].items() if k in defaults}, **settings}
         if "seed" in defaults:
             settings.setdefault("seed", self.seed)
         make_method(name, **settings)  # checks names and values
@@ -189,43 +198,6 @@ class TrainConfig:
         return MethodActorCriticPolicy, kwargs
 
 
-def parse_settings(text: str) -> dict[str, Any]:
-    """``"gamma=1e-3,decoupled=true"`` -> ``{"gamma": 0.001, "decoupled": True}`` (values read as YAML)."""
-    settings = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"method setting {item!r} is not key=value (e.g. gamma=1e-3,scale=0.1)")
-        parsed = yaml.safe_load(value.strip())
-        if isinstance(parsed, str):  # YAML reads 1e-3 as a string: numbers are meant here
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        settings[key.strip()] = parsed
-    return settings
-
-
-def format_settings(settings: dict[str, Any]) -> str:
-    """The inverse of :func:`parse_settings`."""
-    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items())
-
-
-def _check_device(device: str) -> None:
-    if device == "auto":
-        return
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise ValueError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for, but no CUDA GPU is visible; use --device cpu or auto")
-
-
-def _first(*values):
-    return next(v for v in values if v is not None)
-
-
 def build_ppo(cfg: TrainConfig, env: VecEnv) -> PPO:
     """A PPO agent for the resolved ``cfg`` on ``env``, hyperparameters from ``cfg.preset``."""
     preset = load_preset(cfg.preset)
@@ -234,46 +206,16 @@ def build_ppo(cfg: TrainConfig, env: VecEnv) -> PPO:
                **preset["ppo"])
 
 
-def new_run_dir(logdir: str | Path, group: str, method: str, seed: int) -> Path:
-    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already."""
-    base = Path(logdir) / group / f"{method}_s{seed}"
-    run, k = base, 1
-    while run.exists():
-        k += 1
-        run = base.with_name(f"{base.name}_{k}")
-    run.mkdir(parents=True)
-    return run
-
-
-def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marker: str) -> Path:
-    """The most recently written run ``logdir/group/method_sSEED[_k]`` that holds the file ``marker``.
-
-    :raises ValueError: when there is none (nothing to resume)
-    """
-    base = Path(logdir) / group / f"{method}_s{seed}"
-    runs = [p for p in [base, *base.parent.glob(f"{base.name}_*")] if (p / marker).is_file()]
-    if not runs:
-        raise ValueError(f"--resume: no run with a {marker} at {base}[_N]; start one without --resume")
-    return max(runs, key=lambda p: (p / marker).stat().st_mtime)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def save_model_atomic(model: PPO, path: Path) -> None:
-    """``model.save`` to a temporary file, then rename: a crash never leaves a half-written model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """``model.save``, atomically: a crash never leaves a half-written model."""
+    atomic_write(path, model.save)
 
 
 class CheckpointCallback(BaseCallback):
-    """Every ``every`` env steps, at the end of a rollout, saves ``RUN_DIR/checkpoint.zip`` and the VecNormalize
-    statistics ``RUN_DIR/checkpoint_vecnormalize.pkl``, each atomically (one rolling checkpoint)."""
+    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.zip`` and the
+    VecNormalize statistics ``RUN_DIR/checkpoint_vecnormalize.pkl``, each atomically (one rolling checkpoint).
+    A resumed run continues from there (weights, optimizer, the methods' state, friction phase) but not
+    bit-exactly: SB3 reseeds its random streams and resets the envs on load."""
 
     def __init__(self, run_dir: Path, every: int):
         super().__init__()
@@ -282,11 +224,18 @@ class CheckpointCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self.last = self.num_timesteps
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
+        # At a rollout start every collected step has been trained on (SB3 calls on_rollout_end before train()).
         if self.num_timesteps - self.last >= self.every:
-            self.last = self.num_timesteps
-            save_model_atomic(self.model, self.run_dir / CHECKPOINT)
-            save_normalization(self.training_env, self.run_dir, CHECKPOINT_NORMALIZE)
+            self._save()
+
+    def _on_training_end(self) -> None:
+        self._save()
+
+    def _save(self) -> None:
+        self.last = self.num_timesteps
+        save_model_atomic(self.model, self.run_dir / CHECKPOINT)
+        save_normalization(self.training_env, self.run_dir, CHECKPOINT_NORMALIZE)
 
     def _on_step(self) -> bool:
         return True
@@ -302,10 +251,10 @@ def _open_run(cfg: TrainConfig, preset: dict[str, Any]) -> tuple[PPO, VecEnv, Pa
         except Exception:
             env.close()
             raise
-        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed)
+        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed)
         write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
         return model, env, run_dir
-    run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.method, cfg.seed, CHECKPOINT)
+    run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CHECKPOINT)
     env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec)
     if (run_dir / CHECKPOINT_NORMALIZE).is_file():
         env = VecNormalize.load(str(run_dir / CHECKPOINT_NORMALIZE), env)
@@ -335,7 +284,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if isinstance(model.policy, MethodActorCriticPolicy):
             callbacks.append(MethodLoggerCallback())
         if cfg.metrics_every:
-            callbacks.append(PlasticityCallback(every=cfg.metrics_every, probe_size=cfg.probe_size))
+            callbacks.append(PlasticityCallback(every=cfg.metrics_every, probe_size=cfg.probe_size, tau=cfg.tau,
+                                                duplicate_threshold=cfg.duplicate_threshold))
         if cfg.friction_every is not None:
             schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
             callbacks.append(FrictionScheduleCallback(schedule))

@@ -4,7 +4,7 @@ gathered there by index; nothing is copied from the host per batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -36,10 +36,11 @@ class SupervisedLearner:
     :param lr: step size
     :param batch_size: minibatch size (>= 1)
     :param seed: seed of the minibatch order
+    :param tau, duplicate_threshold: of the plasticity metrics (:class:`syre_rl.metrics.LayerProbe`)
     """
 
     def __init__(self, net: nn.Module, method: Method, optimizer: str = "adam", lr: float = 1e-3,
-                 batch_size: int = 64, seed: int = 0):
+                 batch_size: int = 64, seed: int = 0, tau: float = 0.025, duplicate_threshold: float = 0.99):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -50,13 +51,16 @@ class SupervisedLearner:
         self.device = next(net.parameters()).device
         self.optimizer = OPTIMIZERS[optimizer](net.parameters(), lr=lr)
         self.method = method.attach(net, self.optimizer)
-        self.probe = LayerProbe(hidden_layers(net, [n for n, _ in net.named_parameters()]), method)
+        self.probe = LayerProbe(hidden_layers(net, [n for n, _ in net.named_parameters()]), method, tau,
+                                duplicate_threshold)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
-    def train_task(self, tasks: PermutedTasks, task: int, epochs: int = 1, online: bool = False) -> dict[str, float]:
+    def train_task(self, tasks: PermutedTasks, task: int, epochs: int = 1, online: bool = False,
+                   on_batch: Callable[[int], object] | None = None) -> dict[str, float]:
         """Train on ``task`` for ``epochs`` passes over its examples in a random order.
 
         :param online: also measure online accuracy: each minibatch is scored before the update on it
+        :param on_batch: called with the number of examples after every minibatch (e.g. a progress bar)
         :return: ``train_loss`` (mean over the last pass) and, if online, ``online_accuracy`` (first pass)
         """
         self.net.train()
@@ -75,6 +79,8 @@ class SupervisedLearner:
                 self.optimizer.step()
                 # Accumulated on the device: a .item() per batch would synchronise with the host every step.
                 loss_sum += loss.detach() * len(y)
+                if on_batch is not None:
+                    on_batch(len(y))
                 if online and epoch == 0:
                     correct += (logits.detach().argmax(1) == y).sum()
             out["train_loss"] = float(loss_sum) / n

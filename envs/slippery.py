@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import math
 
-import gymnasium as gym
 import numpy as np
 from pybullet_envs_gymnasium.gym_locomotion_envs import AntBulletEnv
 from stable_baselines3.common.callbacks import BaseCallback
 
-ENV_ID = "SlipperyAntBulletEnv-v0"
 DEFAULT_FOOT_FRICTION = 1.5  # lateral friction of the Ant's feet in ant.xml
 
 
@@ -184,6 +182,3 @@ class FrictionScheduleCallback(BaseCallback):
         self.logger.record("env/friction", self.locals["infos"][0]["friction"])
         self.logger.record("env/friction_phase", self._phase)
 
-
-if ENV_ID not in gym.registry:  # gymnasium warns on re-registration
-    gym.register(id=ENV_ID, entry_point="envs.slippery:SlipperyAntBulletEnv", max_episode_steps=1000)

@@ -18,7 +18,7 @@ def register_envs() -> None:
     """Register the PyBullet ``*BulletEnv-v0`` ids and ``SlipperyAntBulletEnv-v0`` with gymnasium (idempotent)."""
     import pybullet_envs_gymnasium  # noqa: F401  (registers on import)
 
-    import envs.slippery  # noqa: F401  (registers on import)
+    import envs  # noqa: F401  (registers SlipperyAntBulletEnv-v0; SubprocVecEnv workers start without it)
 
 
 def check_env_id(env_id: str) -> None:

@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", metavar="DIR", help="output folder, created if needed (default: RUNS_DIR/compare)")
     parser.add_argument("--tags", nargs="+", default=[], metavar="TAG",
                         help="more scalar tags for the summary, each run's last value (e.g. train/entropy_loss)")
+    parser.add_argument("--only", nargs="+", default=[], metavar="PATTERN",
+                        help="compare only methods (or run labels) matching these shell patterns, e.g. 'syre*' l2")
     args = parser.parse_args(argv)
     try:
-        out = compare(args.runs_dir, args.out, extra_tags=args.tags)
+        out = compare(args.runs_dir, args.out, extra_tags=args.tags, only=args.only)
     except ValueError as err:  # bad input: one clear line, no traceback
         raise SystemExit(f"compare.py: error: {err}") from None
     print(f"figures, summary.md and summary.csv in {out}")

@@ -11,6 +11,7 @@ parameters; it acts through optimizer step hooks, so any training loop (plain Py
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,6 +36,12 @@ def default_params(module: nn.Module) -> list[str]:
             seen.add(id(sub))
             names += [f"{prefix}.{n}" if prefix else n for n, _ in sub.named_parameters(recurse=False)]
     return names
+
+
+def named_generator(seed: int, name: str, stream: str = "", device: torch.device | str = "cpu") -> torch.Generator:
+    """A random generator seeded by ``(seed, name, stream)``: each parameter (or layer) draws from its own
+    stream, so what it draws does not depend on which others a method covers (actor and critic included)."""
+    return torch.Generator(device=device).manual_seed(zlib.crc32(f"{seed}:{name}{stream}".encode()))
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,12 @@ class Method:
         return [getattr(owner, attr) for owner, attr in self._slots]
 
     def anchors(self) -> list[torch.Tensor] | None:
-        """The fixed tensors the method decays toward, if it has any (for 'weights minus anchors' metrics)."""
+        """The fixed tensors the method decays toward, if it has any."""
+        return None
+
+    def drawn_offsets(self) -> list[torch.Tensor] | None:
+        """Random offsets the method added to the parameters (syre, jitter), for measures on the learned part
+        (weights minus offsets); None when it added none."""
         return None
 
     def _setup(self) -> None:

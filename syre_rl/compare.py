@@ -23,6 +23,7 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
 import os
@@ -104,6 +105,8 @@ def _describe(folder: Path) -> Run:
         except json.JSONDecodeError as err:
             raise ValueError(f"{folder / 'config.json'} is not valid JSON: {err}") from None
         info.update({key: config[key] for key in ("method", "seed") if config.get(key) is not None})
+        if config.get("label"):  # a variant of a method (e.g. one decay of a sweep) is compared as its own group
+            info["method"] = config["label"]
         experiment = config.get("env") or config.get("benchmark")
     if "method" not in info or "seed" not in info:
         raise ValueError(f"cannot tell the method and seed of run '{folder}': no config.json with 'method' and "
@@ -257,20 +260,23 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
 
 
 def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequence[str] = (),
-            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Path:
+            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0, only: Sequence[str] = ()) -> Path:
     """Find the runs under ``root`` and write the figures, ``summary.md`` and ``summary.csv`` (module docstring).
 
     :param root: folder searched at any depth for runs
     :param out: output folder, created if needed (default: ``root/compare``)
     :param extra_tags: more scalar tags for the summary (each run's last value)
     :param confidence, n_resamples, seed: of the bootstrap intervals (:func:`bootstrap_ci`)
+    :param only: shell-style patterns (``fnmatch``); when given, only runs whose method (or label) matches one
     :return: the output folder
-    :raise ValueError: no runs under ``root``, or an extra tag that no run logged
+    :raise ValueError: no runs under ``root`` (matching ``only``), or an extra tag that no run logged
     """
     runs = find_runs(root)
+    if only:
+        runs = [run for run in runs if any(fnmatch.fnmatchcase(run.method, p) for p in only)]
     if not runs:
-        raise ValueError(f"no runs under '{root}': a run is a folder holding TensorBoard event files "
-                         f"(events.out.tfevents.*)")
+        raise ValueError(f"no runs under '{root}'{' matching ' + ', '.join(only) if only else ''}: a run is a "
+                         f"folder holding TensorBoard event files (events.out.tfevents.*)")
     scalars = {run: load_scalars(run) for run in runs}
     logged = set().union(*scalars.values())
     if missing := [tag for tag in extra_tags if tag not in logged]:

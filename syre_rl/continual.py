@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +19,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from agents.ppo import _check_device, format_settings, latest_run_dir, new_run_dir, parse_settings, write_json_atomic
+from syre_rl.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
+                          parse_settings, write_json_atomic)
 from agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from envs.mnist import MnistData, load_mnist
 from envs.permuted import PermutedTasks
-from syre_rl.methods import METHODS, make_method, method_defaults
+from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults
 
 BENCHMARKS = {"permuted-mnist": "pixels", "label-permuted-mnist": "labels"}
 CHECKPOINT = "checkpoint.pt"
@@ -42,10 +42,14 @@ class ContinualConfig:
                                                       "choices": list(METHODS), "metavar": "NAME"})
     method_args: str = field(default="", metadata={"help": "the method's settings as key=value,... "
                                                            "(e.g. gamma=1e-2,scale=0.1)"})
+    label: str | None = field(default=None, metadata={
+        "help": "name of this variant in run folders and comparisons (default: the method)"})
     seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
     examples_per_task: int | None = field(default=None, metadata={
         "help": "train on the first N examples of each task (default: all 60,000)"})
     epochs: int = field(default=1, metadata={"help": "passes over each task"})
+    eval_seen: bool = field(default=True, metadata={
+        "help": "after each task also evaluate every earlier task (off: only the current one)"})
     online: bool = field(default=False, metadata={
         "help": "online protocol: also score every minibatch before its update (online accuracy)"})
     batch_size: int = field(default=64, metadata={"help": "minibatch size (1 for the strict online protocol)"})
@@ -53,9 +57,12 @@ class ContinualConfig:
     lr: float = field(default=1e-3, metadata={"help": "step size"})
     hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
     probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
+    tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
+    duplicate_threshold: float = field(default=0.99, metadata={
+        "help": "cosine similarity above which two units count as copies (duplicate_units)"})
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
-    logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/METHOD_sSEED"})
+    logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/LABEL_sSEED"})
     data_dir: str | None = field(default=None, metadata={"help": "MNIST IDX folder (default: data/mnist)"})
     resume: bool = field(default=False, metadata={"help": "continue the latest run of this method and seed"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
@@ -72,14 +79,17 @@ class ContinualConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.examples_per_task is not None and self.examples_per_task < 1:
             raise ValueError(f"--examples-per-task must be >= 1, got {self.examples_per_task}")
-        _check_device(self.device)
+        check_device(self.device)
+        check_threads(self.threads)
+        check_probe(self.tau, self.duplicate_threshold)
         hidden_widths(self.hidden)
         settings = parse_settings(self.method_args)
         if "seed" in method_defaults(self.method):
             settings.setdefault("seed", self.seed)
         make_method(self.method, **settings)
-        return dataclasses.replace(self, method_args=format_settings({**method_defaults(self.method),
-                                                                      **settings}))
+        method = canonical_name(self.method, settings)
+        return dataclasses.replace(self, method=method, label=check_label(self.label) or method,
+                                   method_args=format_settings({**method_defaults(method), **settings}))
 
 
 def hidden_widths(text: str) -> tuple[int, ...]:
@@ -93,16 +103,8 @@ def hidden_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _write_results(path: Path, records: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
 
 
 def _tag(metric: str) -> str:
@@ -120,8 +122,8 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     :param config: the settings
     :param data: the data set (default: :func:`envs.mnist.load_mnist` from ``config.data_dir``)
     :param on_task_end: called with each finished task's record, after it is saved
-    :return: one record per task: ``task``, ``test_accuracy`` (current task), ``accuracies`` (tasks 0..task),
-        ``mean_seen_accuracy``, ``train_loss``, ``online_accuracy`` (online only), ``effective_rank`` and
+    :return: one record per task: ``task``, ``test_accuracy`` (current task), ``accuracies`` (tasks 0..task)
+        and ``mean_seen_accuracy`` (with ``eval_seen``), ``train_loss``, ``online_accuracy`` (online only), ``effective_rank`` and
         ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's figures), ``wall_s``
     """
     from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
@@ -135,33 +137,43 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     torch.manual_seed(cfg.seed)
     net = fcn(tasks.n_features, hidden_widths(cfg.hidden), tasks.n_classes).to(cfg.device)
     learner = SupervisedLearner(net, make_method(cfg.method, **parse_settings(cfg.method_args)), cfg.optimizer,
-                                cfg.lr, cfg.batch_size, cfg.seed)
+                                cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
 
     records: list[dict] = []
     if cfg.resume:
-        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed, CHECKPOINT)
+        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CHECKPOINT)
         state = torch.load(run_dir / CHECKPOINT, map_location=cfg.device, weights_only=False)
+        free = {"resume", "progress", "threads", "device", "logdir", "data_dir"}  # may change between sessions
+        saved = state["config"]
+        changed = sorted(k for k, v in dataclasses.asdict(cfg).items() if k not in free and saved.get(k) != v)
+        if changed:
+            was = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+            raise ValueError(f"--resume with other settings than the run in {run_dir}: {changed}; it used {was}")
         learner.load_state_dict(state["learner"])
         records = state["records"]
         _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
     else:
-        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.method, cfg.seed)
+        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed)
         write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
     first = len(records)
     writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash
-    bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.method} s{cfg.seed}", unit="task",
+    bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.label} s{cfg.seed}", unit="task",
                disable=not cfg.progress)
+    steps = tqdm(total=tasks.n_examples("train") * cfg.epochs, desc="  examples", unit="ex", leave=False,
+                 position=1, disable=not cfg.progress)
     try:
         for task in range(first, cfg.tasks):
             start = time.perf_counter()
-            bar.set_postfix_str(f"training task {task}")
-            record: dict[str, Any] = {"task": task, **learner.train_task(tasks, task, cfg.epochs, cfg.online)}
-            accuracies = [learner.accuracy(tasks, k) for k in range(task + 1)]
+            steps.reset()
+            record: dict[str, Any] = {"task": task, **learner.train_task(tasks, task, cfg.epochs, cfg.online,
+                                                                        steps.update)}
+            accuracies = [learner.accuracy(tasks, k) for k in (range(task + 1) if cfg.eval_seen else [task])]
             metrics = learner.measure(tasks, task, cfg.probe_size)
-            layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")})
+            layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")}, key=lambda n: int(n[5:]))
+            if cfg.eval_seen:
+                record.update(accuracies=accuracies, mean_seen_accuracy=sum(accuracies) / len(accuracies))
             record.update(
-                test_accuracy=accuracies[-1], accuracies=accuracies,
-                mean_seen_accuracy=sum(accuracies) / len(accuracies),
+                test_accuracy=accuracies[-1],
                 effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
                 dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
                 metrics=metrics, wall_s=time.perf_counter() - start,
@@ -173,14 +185,15 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
                 writer.add_scalar(_tag(key), value, task)
             writer.flush()
             records.append(record)
-            _save_atomic({"learner": learner.state_dict(), "records": records, "config": dataclasses.asdict(cfg)},
-                         run_dir / CHECKPOINT)
+            state = {"learner": learner.state_dict(), "records": records, "config": dataclasses.asdict(cfg)}
+            atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
             _write_results(run_dir / RESULTS, records)
             bar.update(1)
             bar.set_postfix_str(f"task {task} accuracy {record['test_accuracy']:.3f}")
             if on_task_end is not None:
                 on_task_end(record)
     finally:
+        steps.close()
         bar.close()
         writer.close()
     return records

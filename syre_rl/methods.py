@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from syre_rl.base import HiddenLayer, Method, hidden_layers
+from syre_rl.base import HiddenLayer, Method, hidden_layers, named_generator
 from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE, Syre
 
 
@@ -88,6 +88,13 @@ class Jitter(Syre):
     def offsets(self, name, owner, p):
         return self.draw(name, owner, p), torch.zeros_like(p, device="cpu")
 
+    def drawn_offsets(self) -> list[torch.Tensor] | None:
+        """The shift added at the start (drawn again: the same streams give the same draw)."""
+        if self.scale == 0:
+            return None
+        return [self.draw(n, owner, getattr(owner, attr)).to(getattr(owner, attr).device)
+                for n, (owner, attr) in zip(self.names, self._slots)]
+
 
 def _check_positive(method: str, **values: float) -> None:
     for key, value in values.items():
@@ -111,27 +118,29 @@ class ShrinkPerturb(Method):
         if shrink >= 1:
             raise ValueError(f"shrink-perturb shrink must be in [0, 1), got {shrink!r}")
         self.shrink, self.noise, self.seed = float(shrink), float(noise), int(seed)
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self._generators: dict[str, torch.Generator] = {}
 
-    def _generator(self, device: torch.device) -> torch.Generator:
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[device]
+    def _generator(self, name: str, device: torch.device) -> torch.Generator:
+        if name not in self._generators:
+            self._generators[name] = named_generator(self.seed, name, ":noise", device)
+        return self._generators[name]
 
     @torch.no_grad()
     def after_step(self) -> None:
-        for p in self.params():
+        for name, p in zip(self.names, self.params()):
             p.mul_(1 - self.shrink)
             if self.noise > 0:
-                p.add_(torch.randn(p.shape, generator=self._generator(p.device), device=p.device,
-                                   dtype=p.dtype), alpha=self.noise)
+                noise = torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device,
+                                    dtype=p.dtype)
+                p.add_(noise, alpha=self.noise)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generators": {str(d): g.get_state() for d, g in self._generators.items()}}
+        return {"generators": {name: g.get_state() for name, g in self._generators.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for device, gen_state in state["generators"].items():
-            self._generator(torch.device(device)).set_state(gen_state)
+        devices = {name: p.device for name, p in zip(self.names, self.params())}
+        for name, gen_state in state["generators"].items():
+            self._generator(name, devices[name]).set_state(gen_state)
 
 
 class ReDo(Method):
@@ -161,7 +170,7 @@ class ReDo(Method):
             raise ValueError("redo needs at least two connected Linear layers among the covered parameters")
         self._sums = [torch.zeros(h.incoming.out_features, device=h.incoming.weight.device) for h in self.layers]
         self._count = 0
-        self._generator = torch.Generator().manual_seed(self.seed)
+        self._generators = [named_generator(self.seed, h.name, ":redo") for h in self.layers]
         self._probes = [h.outgoing.register_forward_pre_hook(self._recorder(i)) for i, h in enumerate(self.layers)]
 
     def _recorder(self, i: int):
@@ -187,8 +196,8 @@ class ReDo(Method):
         dormant = [score <= self.tau for score in self.scores()]
         # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
         # nothing downstream, even when the next layer's units are reset too.
-        for layer, mask in zip(self.layers, dormant):
-            self._redraw_incoming(layer, mask)
+        for layer, mask, gen in zip(self.layers, dormant, self._generators):
+            self._redraw_incoming(layer, mask, gen)
         for layer, mask in zip(self.layers, dormant):
             layer.outgoing.weight[:, mask] = 0
             self._clear_optimizer_state(layer.outgoing.weight, (slice(None), mask))
@@ -197,13 +206,13 @@ class ReDo(Method):
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._count = 0
 
-    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor) -> None:
+    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor, gen: torch.Generator) -> None:
         w, b, n = layer.incoming.weight, layer.incoming.bias, int(mask.sum())
         bound = 1 / math.sqrt(w.shape[1])
-        w[mask] = ((torch.rand(n, w.shape[1], generator=self._generator) * 2 - 1) * bound).to(w)
+        w[mask] = ((torch.rand(n, w.shape[1], generator=gen) * 2 - 1) * bound).to(w)
         self._clear_optimizer_state(w, mask)
         if b is not None:
-            b[mask] = ((torch.rand(n, generator=self._generator) * 2 - 1) * bound).to(b)
+            b[mask] = ((torch.rand(n, generator=gen) * 2 - 1) * bound).to(b)
             self._clear_optimizer_state(b, mask)
 
     def _clear_optimizer_state(self, p: torch.Tensor, index) -> None:
@@ -218,13 +227,14 @@ class ReDo(Method):
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "last_reset": self.last_reset, "total_reset": self.total_reset,
                 "sums": [s.cpu() for s in self._sums], "count": self._count,
-                "generator": self._generator.get_state()}
+                "generators": [g.get_state() for g in self._generators]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps, self.last_reset, self.total_reset = state["steps"], state["last_reset"], state["total_reset"]
         self._sums = [s.to(old.device) for s, old in zip(state["sums"], self._sums)]
         self._count = state["count"]
-        self._generator.set_state(state["generator"])
+        for gen, gen_state in zip(self._generators, state["generators"]):
+            gen.set_state(gen_state)
 
     def _teardown(self) -> None:
         for probe in self._probes:
@@ -244,6 +254,11 @@ def method_defaults(name: str) -> dict[str, Any]:
 def check_method_name(name: str) -> None:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+
+
+def canonical_name(name: str, settings: dict[str, Any]) -> str:
+    """``syre`` with ``ar_eps > 0`` is ``syre-ar``: one name per method, whichever way it was asked for."""
+    return "syre-ar" if name == "syre" and (settings.get("ar_eps") or 0) > 0 else name
 
 
 def make_method(name: str, **settings: Any) -> Method:

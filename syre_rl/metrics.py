@@ -135,11 +135,12 @@ class LayerProbe:
     """Measures every hidden layer of a network on a probe batch: activation metrics (effective_rank,
     approximate_rank, dead_units, dormant_ratio), weight metrics of the incoming layer (weight_magnitude,
     weight_change since the previous measurement, duplicate_units), duplicates on the learned part
-    (``duplicate_units_learned``: weights minus anchors) when the network's method has anchors, and the
+    (``duplicate_units_learned``: weights minus the random offsets) when the network's method added random
+    offsets (syre, syre-ar, jitter: ``Method.drawn_offsets``), and the
     gradient norm of the covered parameters.
 
     :param layers: the hidden layers (:func:`syre_rl.base.hidden_layers`)
-    :param method: the method acting on these layers, for its anchors (None or one without anchors: skipped)
+    :param method: the method acting on these layers, for its random offsets (None: skipped)
     :param tau: dormancy threshold
     :param duplicate_threshold: cosine threshold of :func:`duplicate_units`
     """
@@ -149,9 +150,9 @@ class LayerProbe:
         self.layers, self.method, self.tau, self.duplicate_threshold = list(layers), method, tau, duplicate_threshold
         self._previous: list[torch.Tensor] | None = None
 
-    def _anchor_of(self) -> dict[int, torch.Tensor]:
-        anchors = self.method.anchors() if self.method is not None else None
-        return {id(p): a for p, a in zip(self.method.params(), anchors)} if anchors else {}
+    def _offset_of(self) -> dict[int, torch.Tensor]:
+        offsets = self.method.drawn_offsets() if self.method is not None else None
+        return {id(p): a for p, a in zip(self.method.params(), offsets)} if offsets else {}
 
     @torch.no_grad()
     def measure(self, forward: Callable[[], object]) -> dict[str, float]:
@@ -160,7 +161,7 @@ class LayerProbe:
         :return: ``layer<i>/<metric>`` for every hidden layer i, plus ``gradient_norm``
         """
         acts = hidden_activations(self.layers, forward)
-        anchor_of = self._anchor_of()
+        offset_of = self._offset_of()
         out: dict[str, float] = {}
         weights = [layer.incoming.weight.detach().clone() for layer in self.layers]
         for i, (layer, a) in enumerate(zip(self.layers, acts)):
@@ -172,9 +173,9 @@ class LayerProbe:
             out[key + "dormant_ratio"] = dormant_ratio(a, self.tau)
             out[key + "weight_magnitude"] = weight_magnitude(w)
             out[key + "duplicate_units"] = duplicate_units(w, b, self.duplicate_threshold)
-            if id(w) in anchor_of:
-                lb = None if b is None else b - anchor_of.get(id(b), 0)
-                out[key + "duplicate_units_learned"] = duplicate_units(w - anchor_of[id(w)], lb,
+            if id(w) in offset_of:
+                lb = None if b is None else b - offset_of.get(id(b), 0)
+                out[key + "duplicate_units_learned"] = duplicate_units(w - offset_of[id(w)], lb,
                                                                        self.duplicate_threshold)
             if self._previous is not None:
                 out[key + "weight_change"] = weight_change(self._previous[i], w)

@@ -38,6 +38,16 @@ DEFAULT_RL_GAMMA = DEFAULT_GAMMA  # 1e-3, the L2 strength that kept PPO plastic 
 SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
+def _number(value: Any) -> Any:
+    """``"1e-3"`` -> 0.001: YAML 1.1 (and so SB3 configs read from YAML) leaves such numbers as strings."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def parse_targets(targets: str | Iterable[str]) -> tuple[str, ...]:
     """Normalise ``"actor,critic"`` or ``["actor", "critic"]`` to a tuple, refusing unknown or empty targets.
 
@@ -77,7 +87,7 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
             if not isinstance(space, SUPPORTED_SPACES):
                 raise ValueError(f"{type(self).__name__} cannot handle the {kind} space {space}; supported: "
                                  f"{', '.join(s.__name__ for s in SUPPORTED_SPACES)}")
-        method_kwargs = dict(method_kwargs or {})
+        method_kwargs = {k: _number(v) for k, v in (method_kwargs or {}).items()}
         if "seed" in method_defaults(method) and method_kwargs.get("seed") is None:
             method_kwargs["seed"] = torch.initial_seed()
         make_method(method, **method_kwargs)  # check the settings before anything is built
@@ -102,6 +112,15 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
         data.update(method=self.method, method_kwargs=self.method_kwargs, method_targets=self.method_targets)
         return data
 
+    def get_extra_state(self) -> dict[str, Any]:
+        """The methods' own state (ReDo's counters, shrink-perturb's generators) rides in ``state_dict()``, so
+        ``model.save`` / ``PPO.load`` restore it."""
+        return {target: m.state_dict() for target, m in self.methods.items()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        for target, method_state in state.items():
+            self.methods[target].load_state_dict(method_state)
+
     def method_stats(self) -> dict[str, float]:
         """``<method>/<target>/<figure>`` for every target, e.g. ``syre/actor/anchor_distance``."""
         return {f"{m.name}/{target}/{key}": value
@@ -125,7 +144,9 @@ class SyreActorCriticPolicy(MethodActorCriticPolicy):
                  *args: Any, syre_gamma: float = DEFAULT_RL_GAMMA, syre_scale: float = DEFAULT_SCALE,
                  syre_ar_eps: float = 0.0, syre_decoupled: bool = False, syre_seed: int | None = None,
                  syre_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
-        settings = dict(gamma=syre_gamma, scale=syre_scale, decoupled=syre_decoupled, seed=syre_seed)
+        settings = dict(gamma=_number(syre_gamma), scale=_number(syre_scale), decoupled=syre_decoupled,
+                        seed=syre_seed)
+        syre_ar_eps = _number(syre_ar_eps)
         if syre_ar_eps:
             settings["ar_eps"] = syre_ar_eps
         super().__init__(observation_space, action_space, lr_schedule, *args,

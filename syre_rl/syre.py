@@ -39,13 +39,12 @@ model, attach syre to a fresh module first, then ``load_state_dict`` (the saved 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-from syre_rl.base import Method
+from syre_rl.base import Method, named_generator
 
 DEFAULT_SCALE = 0.01
 DEFAULT_GAMMA = 1e-3  # the L2 strength Dohare et al. (2024) found to keep PPO plastic; experiments set their own
@@ -60,11 +59,6 @@ def _fan_in(owner: nn.Module, param: torch.Tensor) -> int:
     if not isinstance(ref, torch.Tensor) or ref.dim() < 2:
         return 1
     return ref.shape[1] * math.prod(ref.shape[2:])
-
-
-def _generator(seed: int, name: str, stream: str = "") -> torch.Generator:
-    # One stream per (seed, parameter name): a parameter's anchor does not depend on which others are chosen.
-    return torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}{stream}".encode()))
 
 
 def check_syre_settings(*, gamma: float, scale: float, ar_eps: float, method: str = "syre") -> None:
@@ -97,7 +91,7 @@ class Syre(Method):
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
         """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU)."""
         sigma = self.scale / math.sqrt(_fan_in(owner, p))
-        return torch.randn(p.shape, generator=_generator(self.seed, name), dtype=p.dtype) * sigma
+        return torch.randn(p.shape, generator=named_generator(self.seed, name), dtype=p.dtype) * sigma
 
     def offsets(self, name: str, owner: nn.Module, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(shift, anchor)`` of one parameter: syre shifts it by ``theta0`` and decays it toward ``theta0``."""
@@ -114,10 +108,15 @@ class Syre(Method):
                 shift, anchor = self.offsets(name, owner, p)
                 owner.register_buffer(attr + ANCHOR_SUFFIX, anchor.to(p.device))
                 if self.ar_eps > 0:
-                    gen = _generator(self.seed, name, ":D")
+                    gen = named_generator(self.seed, name, ":D")
                     d = 1 + self.ar_eps * (2 * torch.rand(p.shape, generator=gen, dtype=p.dtype) - 1)
                     owner.register_buffer(attr + D_SUFFIX, d.to(p.device))
                 p.add_(shift.to(p.device))
+
+    def drawn_offsets(self) -> list[torch.Tensor] | None:
+        """The random offsets ``theta0`` the method added to the parameters (syre: its anchors), for measures on
+        the learned part (weights minus offsets); None when it added none."""
+        return self.anchors() if self.scale > 0 else None
 
     def anchors(self) -> list[torch.Tensor]:
         """The fixed anchors ``theta0``, one per parameter in :attr:`names`."""
@@ -177,11 +176,11 @@ class Syre(Method):
                     p.addcmul_(ds[i], p - a, value=-shrink)
             return
         grads = [params[i].grad for i in live]
-        if ds is None:  # grad + gamma*p - gamma*a: exactly Adam's grad + gamma*p when a = 0
-            torch._foreach_add_(grads, [params[i] for i in live], alpha=self.gamma)
-            torch._foreach_add_(grads, [anchors[i] for i in live], alpha=-self.gamma)
+        # p - a first, so the decay is exactly 0 where p == a (and exactly Adam's grad + gamma*p when a = 0)
+        diffs = torch._foreach_sub([params[i] for i in live], [anchors[i] for i in live])
+        if ds is None:
+            torch._foreach_add_(grads, diffs, alpha=self.gamma)
         else:
-            diffs = torch._foreach_sub([params[i] for i in live], [anchors[i] for i in live])
             torch._foreach_addcmul_(grads, [ds[i] for i in live], diffs, value=self.gamma)
 
     def _teardown(self) -> None:

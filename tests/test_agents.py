@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents import TrainConfig, available_presets, build_ppo, load_preset, train
-from agents.ppo import parse_settings
+from syre_rl.runs import parse_settings
 from envs import make_env
 from syre_rl import MethodActorCriticPolicy
 
@@ -29,6 +29,7 @@ def test_presets_ship_and_hold_the_reference_settings():
 @pytest.mark.parametrize("kwargs,method", [
     (dict(), "vanilla"), (dict(syre=True), "syre"), (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
     (dict(weight_decay=1e-3), "l2"), (dict(method="redo"), "redo"), (dict(method="syre", syre_ar_eps=0.1), "syre-ar"),
+    (dict(method="syre", method_args="ar_eps=0.2"), "syre-ar"),
 ])
 def test_method_names(kwargs, method):
     assert TrainConfig(preset=TINY, **kwargs).resolved().method == method
@@ -63,7 +64,7 @@ def test_twins_share_initial_weights(method):
     params = dict(model.policy.named_parameters())
     for name, p in vanilla.policy.named_parameters():
         assert torch.equal(params[name], p + anchors.get(name, 0)), name
-    assert model.policy.optimizer.defaults["betas"] == (0.99, 0.99)
+    assert model.policy.optimizer.defaults["betas"] == (0.9, 0.999)  # standard PPO; dohare-betas has (0.99, 0.99)
     env.close()
 
 
@@ -117,6 +118,8 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(friction_every=1000), "--friction-every needs a slippery env"),
     (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
     (dict(metrics_every=-1), "--metrics-every must be >= 0"),
+    (dict(torch_threads=-1), "--torch-threads must be >= 1"),
+    (dict(targets="actor"), "--targets given with the vanilla method"),
     (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
     (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
     (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be in \[0, 1\) \(0 = plain syre\), got 1.0"),
@@ -162,7 +165,10 @@ def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
     assert (run / "checkpoint.zip").is_file() and (run / "checkpoint_vecnormalize.pkl").is_file()
     from stable_baselines3 import PPO
 
-    assert PPO.load(run / "checkpoint.zip", device="cpu").num_timesteps == 384  # the newest rollout end
+    checkpoint, final = PPO.load(run / "checkpoint.zip", device="cpu"), PPO.load(run / "model.zip", device="cpu")
+    assert checkpoint.num_timesteps == 384 and checkpoint._n_updates == final._n_updates == 3  # trained on all
+    for a, b in zip(checkpoint.policy.parameters(), final.policy.parameters()):
+        assert torch.equal(a, b)
     resumed = train(TrainConfig(timesteps=640, resume=True, **common))
     assert resumed["run_dir"] == str(run) and resumed["timesteps"] == 640
     assert (run / "progress.csv").is_file() and (run / "progress_from_384.csv").is_file()

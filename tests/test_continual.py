@@ -57,9 +57,11 @@ def test_records_logs_and_results_file(tmp_path, method, args):
         assert "syre/net/anchor_distance" in events.Tags()["scalars"]
 
 
-def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("method,args", [("shrink-perturb", "noise=0.01"), ("redo", "every=7,tau=0.1"),
+                                         ("syre", "gamma=0.01,scale=0.5")])
+def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method, args):
     data = synthetic_digits()
-    cfg = dict(method="shrink-perturb", method_args="noise=0.01", **TINY)
+    cfg = dict(method=method, method_args=args, **TINY)
     straight = run_continual(ContinualConfig(logdir=str(tmp_path / "a"), **cfg), data=data)
 
     def crash_after_task_1(record):
@@ -68,7 +70,7 @@ def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_continual(ContinualConfig(logdir=str(tmp_path / "b"), **cfg), data=data, on_task_end=crash_after_task_1)
-    run = tmp_path / "b" / "permuted-mnist" / "shrink-perturb_s0"
+    run = tmp_path / "b" / "permuted-mnist" / f"{method}_s0"
     assert len((run / "results.jsonl").read_text().splitlines()) == 2  # finished tasks are kept
     seen = []
     resumed = run_continual(ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **cfg), data=data,
@@ -87,7 +89,26 @@ def test_online_protocol_and_label_permutations(tmp_path):
     assert records[0]["online_accuracy"] < records[0]["test_accuracy"]  # online counts the early mistakes
 
 
+def test_resume_refuses_other_settings(tmp_path):
+    cfg = dict(logdir=str(tmp_path), **TINY)
+    run_continual(ContinualConfig(**cfg), data=synthetic_digits())
+    with pytest.raises(ValueError, match=r"--resume with other settings than the run in .*\['lr'\]; it used lr=0.001"):
+        run_continual(ContinualConfig(**cfg, lr=0.01, resume=True), data=synthetic_digits())
+
+
+def test_labels_and_syre_ar_naming(tmp_path):
+    cfg = ContinualConfig(method="syre", method_args="ar_eps=0.05", logdir=str(tmp_path), **TINY).checked()
+    assert cfg.method == "syre-ar" and cfg.label == "syre-ar"
+    cfg = ContinualConfig(method="l2", label="l2-strong", logdir=str(tmp_path), **TINY)
+    run_continual(cfg, data=synthetic_digits())
+    assert (tmp_path / "permuted-mnist" / "l2-strong_s0" / "results.jsonl").is_file()
+
+
 @pytest.mark.parametrize("kwargs,match", [
+    (dict(threads=0), "--threads must be >= 1"),
+    (dict(duplicate_threshold=1.5), r"--duplicate-threshold must be in \(0, 1\], got 1.5"),
+    (dict(tau=-1.0), "--tau must be >= 0, got -1.0"),
+    (dict(label="a/b"), "--label may use letters, digits"),
     (dict(benchmark="cifar"), "unknown benchmark 'cifar'; choose one of permuted-mnist, label-permuted-mnist"),
     (dict(tasks=0), "--tasks must be >= 1, got 0"),
     (dict(method="syre", method_args="gamma=-1"), "syre gamma must be a finite number >= 0, got -1"),

@@ -112,6 +112,33 @@ def test_syre_ar_needs_a_positive_eps():
     assert method.ar_eps == 0.01
 
 
+def test_shrink_is_exact_without_noise():
+    net = nn.Sequential(nn.Linear(20, 30))
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    make_method("shrink-perturb", shrink=0.1, noise=0.0).attach(net, opt)
+    zero_grad_step(net, opt)
+    for p, p0 in zip(net.parameters(), before):  # weight and bias
+        assert torch.equal(p, p0 * (1 - 0.1))
+
+
+def test_decay_is_exactly_zero_at_the_anchor():
+    net = mlp()
+    init = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)  # Adam would turn any rounding residue into a full step
+    make_method("l2-init", gamma=0.5).attach(net, opt)
+    for _ in range(20):
+        zero_grad_step(net, opt)
+    assert all(torch.equal(p, p0) for p, p0 in zip(net.parameters(), init))
+
+
+def test_syre_with_ar_eps_is_syre_ar():
+    from syre_rl.methods import canonical_name
+
+    assert canonical_name("syre", {"ar_eps": 0.1}) == "syre-ar" and canonical_name("syre", {}) == "syre"
+    assert canonical_name("l2", {"gamma": 1.0}) == "l2"
+
+
 def test_shrink_perturb_has_the_asked_shrink_and_noise():
     net = nn.Sequential(nn.Linear(200, 300))
     opt = torch.optim.SGD(net.parameters(), lr=0.0)  # only the method moves the weights

@@ -1,0 +1,182 @@
+"""The paper's low-capacity experiment: a two-layer ReLU student, started with groups of exact copies among its
+hidden units (a permutation-symmetric state), learns a random two-layer ReLU teacher by full-batch regression.
+Gradient descent with weight decay never leaves the symmetric state; syre is meant to."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from syre_rl.methods import make_method
+
+
+@dataclass
+class TeacherStudent:
+    """Settings of one run (defaults: the paper's Adam lr 0.01, weight decay 0.01).
+
+    :param inputs: input dimension
+    :param teacher_width: hidden units of the teacher
+    :param student_width: hidden units of the student
+    :param copies: hidden units per group of copies (>= 2)
+    :param groups: groups of copies (``groups * copies <= student_width``)
+    :param examples: training examples (full batch)
+    :param steps: Adam steps
+    :param lr: Adam step size
+    :param record_every: steps between recorded points
+    """
+
+    inputs: int = 10
+    teacher_width: int = 8
+    student_width: int = 16
+    copies: int = 4
+    groups: int = 2
+    examples: int = 512
+    steps: int = 3000
+    lr: float = 0.01
+    record_every: int = 100
+
+    def copy_groups(self) -> list[list[int]]:
+        """Hidden units that start as copies: ``[[0, 1, 2, 3], [4, 5, 6, 7]]`` by default."""
+        if self.copies < 2 or self.groups * self.copies > self.student_width:
+            raise ValueError(f"need copies >= 2 and groups * copies <= student_width, got copies={self.copies}, "
+                             f"groups={self.groups}, student_width={self.student_width}")
+        return [list(range(g * self.copies, (g + 1) * self.copies)) for g in range(self.groups)]
+
+
+def incoming(layer: nn.Linear) -> torch.Tensor:
+    """Each hidden unit's incoming weights with its bias, shape (units, inputs + 1)."""
+    return torch.cat([layer.weight, layer.bias[:, None]], dim=1).detach()
+
+
+def copy_spread(vectors: torch.Tensor, groups: list[list[int]]) -> float:
+    """Largest distance between a unit and the first unit of its group of copies."""
+    return max(float((vectors[g] - vectors[g[0]]).norm(dim=1).max()) for g in groups)
+
+
+def distinct_units(vectors: torch.Tensor, threshold: float = 0.99) -> int:
+    """Number of groups of units whose incoming vectors are near-copies (cosine similarity > ``threshold``,
+    joined transitively): the number of units the layer really has."""
+    unit = vectors.double() / vectors.double().norm(dim=1, keepdim=True).clamp_min(1e-300)
+    linked = (unit @ unit.T) > threshold
+    n = len(vectors)
+    label = list(range(n))
+    for i in range(n):  # union of linked units; n is small
+        for j in range(i + 1, n):
+            if linked[i, j]:
+                old, new = label[j], label[i]
+                label = [new if x == old else x for x in label]
+    return len(set(label))
+
+
+def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> list[dict]:
+    """Train one student with ``method`` (e.g. ``l2`` for plain weight decay, ``syre``, ``syre-ar``, ``jitter``).
+
+    :return: records every ``record_every`` steps: ``step``, ``loss`` (teacher loss), ``spread`` (of the copies,
+        effective weights), ``spread_learned`` (weights minus the random offsets of syre or jitter), ``distinct`` and ``distinct_learned``
+    """
+    groups = setting.copy_groups()
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    teacher = nn.Sequential(nn.Linear(setting.inputs, setting.teacher_width), nn.ReLU(),
+                            nn.Linear(setting.teacher_width, 1))
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+        x = torch.randn(setting.examples, setting.inputs, generator=gen)
+        y = teacher(x)
+    torch.manual_seed(seed)
+    student = nn.Sequential(nn.Linear(setting.inputs, setting.student_width), nn.ReLU(),
+                            nn.Linear(setting.student_width, 1))
+    with torch.no_grad():  # the symmetric start: every unit of a group equals the group's first unit
+        for g in groups:
+            student[0].weight[g] = student[0].weight[g[0]].clone()
+            student[0].bias[g] = student[0].bias[g[0]].clone()
+            student[2].weight[:, g] = student[2].weight[:, g[0]:g[0] + 1].clone()
+    opt = torch.optim.Adam(student.parameters(), lr=setting.lr)
+    handle = make_method(method, **method_settings).attach(student, opt)
+    records = []
+    for step in range(setting.steps + 1):
+        loss = nn.functional.mse_loss(student(x), y)
+        if step % setting.record_every == 0:
+            effective = incoming(student[0])
+            offsets = handle.drawn_offsets()  # syre's anchors, jitter's shift
+            learned = effective - torch.cat([offsets[0], offsets[1][:, None]], dim=1) if offsets else effective
+            records.append({"step": step, "loss": float(loss.detach()), "spread": copy_spread(effective, groups),
+                            "spread_learned": copy_spread(learned, groups), "distinct": distinct_units(effective),
+                            "distinct_learned": distinct_units(learned)})
+        if step < setting.steps:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return records
+
+
+METHODS = {  # label: (method, settings); "vanilla" is the paper's baseline, Adam with weight decay 0.01
+    "vanilla": ("l2", {"gamma": 0.01}),
+    "syre": ("syre", {"gamma": 0.01, "scale": 0.01}),
+    "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": 0.01, "ar_eps": 0.01}),
+    "jitter": ("jitter", {"gamma": 0.01, "scale": 0.01}),
+}
+QUANTITIES = ("spread", "spread_learned", "distinct", "distinct_learned", "loss")
+
+
+def run_all(setting: TeacherStudent, seeds: list[int], methods: dict = METHODS) -> list[dict]:
+    """Every method at every seed: rows of ``method``, ``seed`` and the records of :func:`run`."""
+    rows = []
+    for label, (method, settings) in methods.items():
+        for seed in seeds:
+            rows += [{"method": label, "seed": seed, **r} for r in run(setting, method, seed, **settings)]
+    return rows
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per method and quantity: the mean over seeds at the last step, with a 95% bootstrap interval."""
+    from syre_rl.compare import bootstrap_ci
+
+    last = max(r["step"] for r in rows)
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        final = [r for r in rows if r["method"] == method and r["step"] == last]
+        for q in QUANTITIES:
+            mean, low, high = bootstrap_ci(np.array([r[q] for r in final], dtype=float))
+            out.append({"method": method, "quantity": q, "step": last, "mean": float(mean), "ci_low": float(low),
+                        "ci_high": float(high), "n_seeds": len(final)})
+    return out
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Rows to CSV, atomically."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Copy spread, distinct units and teacher loss over training: mean over seeds and min-max band."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 4))
+    panels = [("spread", "spread of the copies (effective weights)", "linear"),
+              ("distinct_learned", "distinct units (weights minus anchors)", "linear"),
+              ("loss", "teacher loss", "log")]
+    for i, (q, title, scale) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        for j, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
+            steps = sorted({r["step"] for r in rows if r["method"] == method})
+            values = np.array([[r[q] for r in rows if r["method"] == method and r["step"] == s] for s in steps])
+            ax.plot(steps, values.mean(1), color=f"C{j}", label=f"{method} (n={values.shape[1]})")
+            ax.fill_between(steps, values.min(1), values.max(1), color=f"C{j}", alpha=0.2)
+        ax.set(title=title, xlabel="Adam step", yscale=scale)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, path)

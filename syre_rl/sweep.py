@@ -1,0 +1,117 @@
+"""Sweeps: a grid of continual runs described in a YAML file, run in parallel worker processes, skipping runs
+that finished and resuming runs that were interrupted (so a sweep can be stopped and restarted at any time).
+
+    logdir: runs/exp2
+    seeds: [0, 1, 2]
+    base: {benchmark: permuted-mnist, tasks: 10, batch_size: 64}   # ContinualConfig fields for every run
+    grid:                                 # one entry per group of runs; lists expand as a product
+      - {method: vanilla, lr: [1.0e-3, 1.0e-2]}
+      - {method: syre, lr: [1.0e-3, 1.0e-2], gamma: [1.0e-3, 1.0e-2], scale: [0.01, 0.1, 1.0]}
+
+Keys that are ContinualConfig fields set the run; any other key is a setting of the method. Every run gets a
+label naming what its entry sets, e.g. ``syre-lr0.01-gamma0.001-scale0.1``, used for its folder and by
+``compare.py`` (``--only 'syre-lr0.01-*'`` picks a slice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syre_rl.runs import format_settings
+from syre_rl.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
+
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(ContinualConfig)}
+
+
+def _value_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def expand(spec: dict[str, Any]) -> list[ContinualConfig]:
+    """Every run of a sweep specification (see the module docstring), checked.
+
+    :raises ValueError: naming a missing or bad key
+    """
+    for key in ("seeds", "grid"):
+        if key not in spec:
+            raise ValueError(f"sweep specification needs '{key}'; it has {sorted(spec)}")
+    base = dict(spec.get("base", {}))
+    unknown = sorted(set(base) - CONFIG_FIELDS)
+    if unknown:
+        raise ValueError(f"sweep base has unknown field(s) {unknown}; fields: {sorted(CONFIG_FIELDS)}")
+    if "logdir" in spec:
+        base["logdir"] = spec["logdir"]
+    configs = []
+    for entry in spec["grid"]:
+        if "method" not in entry:
+            raise ValueError(f"grid entry {entry} needs a 'method'")
+        keys = [k for k in entry if k != "method"]
+        choices = [entry[k] if isinstance(entry[k], list) else [entry[k]] for k in keys]
+        for combo in itertools.product(*choices):
+            values = dict(zip(keys, combo))
+            label = "-".join([entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())])
+            fields = {k: v for k, v in values.items() if k in CONFIG_FIELDS}
+            settings = {k: v for k, v in values.items() if k not in CONFIG_FIELDS}
+            for seed in spec["seeds"]:
+                cfg = ContinualConfig(**{**base, **fields, "method": entry["method"], "label": label, "seed": seed,
+                                         "method_args": format_settings(settings), "progress": False})
+                configs.append(cfg.checked())
+    labels = [(c.label, c.seed) for c in configs]
+    if len(set(labels)) != len(labels):
+        raise ValueError("two grid entries make the same run label; make the entries differ")
+    return configs
+
+
+def status(cfg: ContinualConfig) -> str:
+    """``done`` (all tasks in results.jsonl), ``partial`` (a checkpoint to resume) or ``new``."""
+    run = Path(cfg.logdir) / cfg.benchmark / f"{cfg.label}_s{cfg.seed}"
+    if (run / RESULTS).is_file() and len((run / RESULTS).read_text().splitlines()) >= cfg.tasks:
+        return "done"
+    return "partial" if (run / CHECKPOINT).is_file() else "new"
+
+
+def _run(cfg: ContinualConfig) -> tuple[str, int, float]:
+    records = run_continual(cfg)
+    return cfg.label, cfg.seed, records[-1]["test_accuracy"]
+
+
+def run_sweep(configs: Sequence[ContinualConfig], workers: int = 1) -> list[tuple[str, int, float]]:
+    """Run the configs not yet done, ``workers`` at a time (each worker a process with one torch thread),
+    resuming partial ones. Returns (label, seed, last-task accuracy) of the runs made now."""
+    todo = [dataclasses.replace(c, resume=status(c) == "partial", threads=c.threads or 1)
+            for c in configs if status(c) != "done"]
+    todo.sort(key=lambda c: c.seed)  # seed by seed: a sweep cut short still has whole comparisons
+    print(f"{len(configs)} runs, {len(configs) - len(todo)} done, {len(todo)} to run with {workers} worker(s)",
+          flush=True)
+    finished = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_run, cfg) for cfg in todo]
+        for i, future in enumerate(as_completed(futures), 1):
+            label, seed, accuracy = future.result()
+            finished.append((label, seed, accuracy))
+            print(f"[{i}/{len(todo)}] {label} seed {seed}: last-task accuracy {accuracy:.4f}", flush=True)
+    return finished
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string: turn such strings into floats, recursively."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+        return float(value)
+    return value
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """A sweep specification from YAML."""
+    return _numbers(yaml.safe_load(Path(path).read_text()))
