@@ -5,7 +5,6 @@ Gradient descent with weight decay never leaves the symmetric state; syre is mea
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from syre_rl.methods import make_method
+from syre_rl.runs import atomic_write
 
 
 @dataclass
@@ -151,12 +151,13 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def write_csv(rows: list[dict], path: Path) -> None:
     """Rows to CSV, atomically."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -177,6 +178,4 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set(title=title, xlabel="Adam step", yscale=scale)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))

@@ -19,12 +19,13 @@ import importlib.util
 import logging
 import os
 import pickle
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from syre_rl.runs import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -142,15 +143,8 @@ def _download(data_dir: Path, stems: list[str]) -> None:
 
 
 def _write_atomically(path: Path, raw: bytes) -> None:
-    # the folder is made only now, so that an offline machine is left without empty folders
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(raw)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # atomic_write makes the folder only now, so that an offline machine is left without empty folders
+    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
 
 
 def _load_idx(data_dir: Path) -> MnistData | None:

@@ -10,6 +10,8 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
+from syre_rl.runs import atomic_write
+
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NORMALIZE_FILE = "vecnormalize.pkl"
 
@@ -76,7 +78,5 @@ def save_normalization(venv: VecEnv, folder: str | Path, name: str = NORMALIZE_F
     if not isinstance(venv, VecNormalize):
         return None
     path = Path(folder) / name
-    tmp = path.with_suffix(".tmp")
-    venv.save(str(tmp))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: venv.save(str(tmp)))
     return path

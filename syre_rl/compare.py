@@ -26,15 +26,16 @@ import csv
 import fnmatch
 import io
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from syre_rl.runs import atomic_write
 
 RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
 PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")
@@ -297,9 +298,9 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "n_seeds"])
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
+    atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
     markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples)
-    _write_atomic(out / "summary.md", lambda tmp: tmp.write_text(markdown))
+    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(markdown))
     return out
 
 
@@ -366,7 +367,7 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
         ax.legend(fontsize=8)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    _write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]]], rows: list[dict],
@@ -392,8 +393,3 @@ def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")  # a reader never sees a half-written file
-    write(tmp)
-    os.replace(tmp, path)
