@@ -135,6 +135,18 @@ def load_scalars(run: Run | str | Path) -> Scalars:
     return scalars
 
 
+def latest_repeats(runs: Iterable[Run]) -> tuple[list[Run], list[Run]]:
+    """Keep one run per (experiment, method, seed), the latest repeat, so that a seed counts once in the
+    intervals; returns (kept, left out)."""
+    latest: dict[tuple, Run] = {}
+    for run in runs:
+        key = (run.experiment, run.method, run.seed)
+        if key not in latest or (run.repeat, str(run.path)) > (latest[key].repeat, str(latest[key].path)):
+            latest[key] = run
+    kept = set(map(id, latest.values()))
+    return list(latest.values()), [run for run in runs if id(run) not in kept]
+
+
 def group_runs(runs: Iterable[Run]) -> dict[str, dict[str, list[Run]]]:
     """experiment -> method -> runs, all sorted."""
     groups: dict[str, dict[str, list[Run]]] = {}
@@ -278,6 +290,7 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     if not runs:
         raise ValueError(f"no runs under '{root}'{' matching ' + ', '.join(only) if only else ''}: a run is a "
                          f"folder holding TensorBoard event files (events.out.tfevents.*)")
+    runs, repeats = latest_repeats(runs)
     scalars = {run: load_scalars(run) for run in runs}
     logged = set().union(*scalars.values())
     if missing := [tag for tag in extra_tags if tag not in logged]:
@@ -299,7 +312,7 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
-    markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples)
+    markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats)
     atomic_write(out / "summary.md", lambda tmp: tmp.write_text(markdown))
     return out
 
@@ -371,13 +384,16 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
 
 
 def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]]], rows: list[dict],
-              confidence: float, n_resamples: int) -> str:
+              confidence: float, n_resamples: int, repeats: list[Run] = ()) -> str:
     lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
     lines += [f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
               + (f", repeat {run.repeat}" if run.repeat > 1 else "") for run in runs]
+    if repeats:
+        lines += ["", "Left out, as earlier repeats of a method and seed that a later run replaces (a seed counts once):",
+                  ""] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
     lines += ["", f"Cells: mean over runs [{confidence:.0%} percentile-bootstrap confidence interval of the mean, "
               f"{n_resamples} resamples]; with a single seed the interval is the point itself. `seeds`: runs of "
-              f"the method (repeats of a seed count separately); `(n=...)` where fewer logged that column. "
+              f"the method, one run per seed; `(n=...)` where fewer logged that column. "
               f"`return`: mean over the last {TAIL_FRACTION:.0%} of each run's points; accuracies: each run's first "
               f"or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."]
     for experiment, methods in groups.items():

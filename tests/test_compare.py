@@ -242,3 +242,19 @@ def test_cli_error_and_help_in_a_subprocess(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "RUNS_DIR" in out and "--out DIR" in out and "--tags TAG" in out and "summary.csv" in out
+
+
+def test_repeats_of_a_seed_count_once(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from syre_rl.compare import compare
+
+    for name, value in (("l2_s0", 1.0), ("l2_s0_2", 3.0), ("l2_s1", 5.0)):
+        with SummaryWriter(str(tmp_path / "exp" / name)) as writer:
+            for task in range(2):
+                writer.add_scalar("task/test_accuracy", value, task)
+    out = compare(tmp_path, tmp_path / "out")
+    rows = (out / "summary.csv").read_text().splitlines()
+    first = next(r for r in rows if ",first_task_accuracy," in r).split(",")
+    assert float(first[4]) == 4.0 and first[-1] == "2"  # mean of 3 (latest repeat of seed 0) and 5
+    assert "l2_s0`" in (out / "summary.md").read_text().split("Left out")[1]
