@@ -161,20 +161,23 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Copy spread, distinct units and teacher loss over training: mean over seeds and min-max band."""
+    """Copy spread, distinct units and teacher loss over training: mean over seeds and its 95% bootstrap band."""
     from matplotlib.figure import Figure
+
+    from syre_rl.compare import bootstrap_ci
 
     fig = Figure(figsize=(15, 4))
     panels = [("spread", "spread of the copies (effective weights)", "linear"),
-              ("distinct_learned", "distinct units (weights minus anchors)", "linear"),
+              ("distinct_learned", "distinct units (weights minus random offsets)", "linear"),
               ("loss", "teacher loss", "log")]
     for i, (q, title, scale) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
         for j, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
             steps = sorted({r["step"] for r in rows if r["method"] == method})
             values = np.array([[r[q] for r in rows if r["method"] == method and r["step"] == s] for s in steps])
-            ax.plot(steps, values.mean(1), color=f"C{j}", label=f"{method} (n={values.shape[1]})")
-            ax.fill_between(steps, values.min(1), values.max(1), color=f"C{j}", alpha=0.2)
+            mean, low, high = bootstrap_ci(values.T)
+            ax.plot(steps, mean, color=f"C{j}", label=f"{method} (n={values.shape[1]})")
+            ax.fill_between(steps, low, high, color=f"C{j}", alpha=0.2)
         ax.set(title=title, xlabel="Adam step", yscale=scale)
         ax.legend(fontsize=8)
     fig.tight_layout()
