@@ -227,12 +227,15 @@ def friction_changes(steps: np.ndarray, friction: np.ndarray) -> list[tuple[floa
 
 def final_value(values: np.ndarray, how: str) -> float:
     """One run's summary number of a tag: its ``first`` or ``last`` point, or the mean of its ``tail``
-    (the last ``TAIL_FRACTION`` of its points, at least one)."""
+    (the last ``TAIL_FRACTION`` of its points, at least one) or ``head`` (the first ones)."""
+    n = max(1, int(len(values) * TAIL_FRACTION))
     if how == "tail":
-        return float(np.mean(values[-max(1, int(len(values) * TAIL_FRACTION)):]))
+        return float(np.mean(values[-n:]))
+    if how == "head":
+        return float(np.mean(values[:n]))
     if how in ("first", "last"):
         return float(values[0 if how == "first" else -1])
-    raise ValueError(f"unknown reduction '{how}'; valid: first, last, tail")
+    raise ValueError(f"unknown reduction '{how}'; valid: first, last, head, tail")
 
 
 def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> list[tuple[str, str, str]]:
@@ -242,7 +245,9 @@ def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> l
     """
     tags = set(tags)
     wanted = [("return", RETURN, "tail"), ("first_task_accuracy", TEST_ACCURACY, "first"),
-              ("last_task_accuracy", TEST_ACCURACY, "last"), ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last")]
+              ("last_task_accuracy", TEST_ACCURACY, "last"), ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last"),
+              ("online_accuracy_first10pct", ONLINE_ACCURACY, "head"),
+              ("online_accuracy_last10pct", ONLINE_ACCURACY, "tail")]
     last_layer: dict[str, int] = {}
     for match in filter(None, map(PLASTICITY.match, tags)):
         last_layer[match["target"]] = max(last_layer.get(match["target"], 0), int(match["layer"]))
