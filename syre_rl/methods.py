@@ -4,10 +4,10 @@
 | --- | --- | --- |
 | ``vanilla`` | nothing | |
 | ``l2`` | coupled decay toward 0: ``grad += gamma * p`` | gamma 1e-3 |
-| ``syre`` | shift by a random ``theta0`` once, decay toward it (:mod:`syre_rl.syre`) | gamma 1e-3, scale 0.01 |
+| ``syre`` | shift by a random ``theta0`` once, decay toward it (:mod:`syre_rl.syre`) | gamma 1e-3, scale 1.0 |
 | ``syre-ar`` | syre with a random diagonal ``D ~ U(1-eps, 1+eps)`` in the decay | + ar_eps 0.01 |
 | ``l2-init`` | decay toward the initial parameters (regenerative regularisation) | gamma 1e-3 |
-| ``jitter`` | control: the same shift as syre's anchors once, then decay toward 0 | gamma 1e-3, scale 0.01 |
+| ``jitter`` | control: the same shift as syre's anchors once, then decay toward 0 | gamma 1e-3, scale 1.0 |
 | ``shrink-perturb`` | after the step ``p <- (1 - shrink) p + noise * N(0, 1)`` | shrink 1e-4, noise 1e-5 |
 | ``redo`` | every ``every`` steps re-initialise dormant units (score <= tau) | tau 0.025, every 1000 |
 

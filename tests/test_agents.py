@@ -38,7 +38,7 @@ def test_method_names(kwargs, method):
 def test_resolved_fills_preset_and_machine_defaults():
     cfg = TrainConfig(preset="dohare", syre=True, syre_gamma=0.01).resolved()
     assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_000, "dummy")
-    assert parse_settings(cfg.method_args) == dict(gamma=0.01, scale=0.01, ar_eps=0.0, decoupled=False, seed=0)
+    assert parse_settings(cfg.method_args) == dict(gamma=0.01, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
     assert cfg.targets == "actor,critic" and cfg.torch_threads >= 1
     assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
     cfg = TrainConfig(preset="dohare", method="redo", method_args="tau=0.1, every=50", targets="critic", seed=3)

@@ -33,7 +33,7 @@ def zero_grad_step(net, opt):
 
 def test_registry_names_and_defaults():
     assert list(METHODS) == ["vanilla", "l2", "syre", "syre-ar", "l2-init", "jitter", "shrink-perturb", "redo"]
-    assert method_defaults("syre") == dict(gamma=1e-3, scale=0.01, ar_eps=0.0, decoupled=False, seed=0)
+    assert method_defaults("syre") == dict(gamma=1e-3, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
     assert method_defaults("redo") == dict(tau=0.025, every=1000, seed=0)
     assert method_defaults("shrink-perturb") == dict(shrink=1e-4, noise=1e-5, seed=0)
 

@@ -23,7 +23,7 @@ def test_weight_decay_keeps_the_copies_and_syre_separates_them():
     assert vanilla[0]["spread"] == 0.0 and max(r["spread"] for r in vanilla) < 1e-5
     assert [r["distinct"] for r in vanilla] == [10, 10, 10]  # 16 units, two groups of 4 copies
     assert vanilla[-1]["loss"] < vanilla[0]["loss"] / 10  # it learns, within the symmetric state
-    syre = run(setting, "syre", 0, gamma=0.01)
+    syre = run(setting, "syre", 0, gamma=0.01, scale=0.01)
     assert syre[0]["spread_learned"] < 1e-6 and 0.01 < syre[0]["spread"] < 0.05  # only the anchors differ at first
     assert syre[-1]["spread_learned"] > 0.2 and syre[-1]["distinct_learned"] > 10
     rows = [{"method": "l2", "seed": 0, **r} for r in vanilla]
