@@ -10,8 +10,10 @@ point gets the mean over runs and a percentile-bootstrap confidence interval of 
 ``compare(root, out)`` writes to ``out`` (each file atomically; with several experiments every figure is written
 once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulletEnv-v0.png``):
 
-- ``return.png``: ``rollout/ep_rew_mean`` vs env steps; dashed vertical lines where ``env/friction`` changes,
-  annotated with the new friction
+- ``return.png``: ``rollout/ep_rew_mean`` vs env steps; dashed vertical lines where ``env/friction`` changes
+  (:func:`friction_marks`), annotated with the new friction when all runs share it
+- ``phases.png`` (runs that logged ``env/friction``): each method's return at the end of every friction phase
+  (:func:`phase_returns`), mean and interval over seeds; the summary's ``return_phase<k>`` columns
 - ``accuracy.png``: ``task/test_accuracy`` per task (dashed: ``task/mean_seen_accuracy``), and
   ``task/online_accuracy`` in a second panel when logged
 - ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
@@ -45,6 +47,7 @@ TEST_ACCURACY, SEEN_ACCURACY, ONLINE_ACCURACY = "task/test_accuracy", "task/mean
 PLASTICITY_FIGURES = {"effective_rank": None, "dead_units": None, "duplicate_units": "duplicate_units_learned"}
 SUMMARY_METRICS = ("effective_rank", "dead_units", "duplicate_units", "duplicate_units_learned")
 TAIL_FRACTION = 0.1  # the summary's return: mean over this last fraction of each run's points
+PHASE_TAIL = 0.25  # a friction phase's return: mean over this last fraction of the phase's points
 
 Scalars = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -225,6 +228,39 @@ def friction_changes(steps: np.ndarray, friction: np.ndarray) -> list[tuple[floa
     return [(float(steps[i]), float(friction[i])) for i in changed]
 
 
+def friction_marks(runs: Sequence[Scalars]) -> list[tuple[float, float | None]]:
+    """Where to mark friction changes on a plot of several runs: the k-th change at the mean of the runs' k-th
+    change steps, with its friction when every run that changed k times changed to the same value (runs of one
+    seed share a schedule), else None (seeds draw their own frictions)."""
+    changes = [friction_changes(*run[FRICTION]) for run in runs if FRICTION in run]
+    marks = []
+    for k in range(max(map(len, changes), default=0)):
+        kth = [c[k] for c in changes if len(c) > k]
+        values = {value for _, value in kth}
+        marks.append((float(np.mean([x for x, _ in kth])), values.pop() if len(values) == 1 else None))
+    return marks
+
+
+def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> np.ndarray:
+    """One run's return at the end of each friction phase: the mean ``rollout/ep_rew_mean`` over the last
+    ``fraction`` of the points inside the phase (from one ``env/friction`` change to the next; the first phase
+    starts with the run). A last phase shorter than half the first one (a change at the very end of a run) is
+    left out; a phase without return points is NaN.
+
+    :return: shape (phases,)
+    """
+    steps, returns = scalars[RETURN]
+    starts = [float(steps[0])] + ([x for x, _ in friction_changes(*scalars[FRICTION])] if FRICTION in scalars else [])
+    ends = starts[1:] + [float(steps[-1]) + 1]
+    if len(starts) > 1 and ends[-1] - starts[-1] < 0.5 * (ends[0] - starts[0]):
+        starts, ends = starts[:-1], ends[:-1]
+    out = []
+    for lo, hi in zip(starts, ends):
+        inside = returns[(steps >= lo) & (steps < hi)]
+        out.append(float(np.mean(inside[-max(1, int(len(inside) * fraction)):])) if len(inside) else np.nan)
+    return np.array(out)
+
+
 def final_value(values: np.ndarray, how: str) -> float:
     """One run's summary number of a tag: its ``first`` or ``last`` point, or the mean of its ``tail``
     (the last ``TAIL_FRACTION`` of its points, at least one) or ``head`` (the first ones)."""
@@ -266,15 +302,32 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
     :param bootstrap: ``confidence``, ``n_resamples``, ``seed`` for :func:`bootstrap_ci`
     """
     rows = []
+
+    def add(experiment: str, method: str, quantity: str, tag: str, samples: list[float]) -> None:
+        if samples:
+            mean, low, high = bootstrap_ci(samples, **bootstrap)
+            rows.append(dict(experiment=experiment, method=method, quantity=quantity, tag=tag, mean=float(mean),
+                             ci_low=float(low), ci_high=float(high), n_seeds=len(samples)))
+
     for experiment, methods in groups.items():
-        for quantity, tag, how in summary_quantities(_logged(methods, scalars), extra_tags):
+        tags = _logged(methods, scalars)
+        for quantity, tag, how in summary_quantities(tags, extra_tags):
             for method, runs in methods.items():  # quantity outermost: its rows keep the columns' order
-                samples = [final_value(scalars[run][tag][1], how) for run in runs if tag in scalars[run]]
-                if samples:
-                    mean, low, high = bootstrap_ci(samples, **bootstrap)
-                    rows.append(dict(experiment=experiment, method=method, quantity=quantity, tag=tag, mean=float(mean),
-                                     ci_low=float(low), ci_high=float(high), n_seeds=len(samples)))
+                add(experiment, method, quantity, tag,
+                    [final_value(scalars[run][tag][1], how) for run in runs if tag in scalars[run]])
+            if quantity == "return" and FRICTION in tags:  # then the return at the end of each friction phase
+                phases = {m: _phase_samples(runs, scalars) for m, runs in methods.items()}
+                for k in range(max(map(len, phases.values()))):
+                    for method, samples in phases.items():
+                        add(experiment, method, f"return_phase{k}", RETURN, samples[k] if k < len(samples) else [])
     return rows
+
+
+def _phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[list[float]]:
+    """Per friction phase, the :func:`phase_returns` of the runs that have it (NaNs left out)."""
+    per_run = [phase_returns(scalars[run]) for run in runs if RETURN in scalars[run]]
+    return [[float(r[k]) for r in per_run if k < len(r) and np.isfinite(r[k])]
+            for k in range(max(map(len, per_run), default=0))]
 
 
 def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequence[str] = (),
@@ -311,6 +364,8 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
         xlabel = "task" if any(tag.startswith("task/") for tag in tags) else "env steps"
         for name, (panels, friction) in _figures(methods, scalars, tags).items():
             _plot(out / f"{name}{suffix}.png", panels, methods, scalars, colors, xlabel, friction, bootstrap)
+        if RETURN in tags and FRICTION in tags:
+            _plot_phases(out / f"phases{suffix}.png", methods, scalars, colors, bootstrap)
     rows = summarize(groups, scalars, extra_tags, **bootstrap)
     table = io.StringIO()
     writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "n_seeds"])
@@ -333,9 +388,9 @@ def _figures(methods: dict[str, list[Run]], scalars: dict[Run, Scalars], tags: s
     runs = [run for group in methods.values() for run in group]
     figures = {}
     if RETURN in tags:
-        with_friction = next((run for run in runs if FRICTION in scalars[run]), None)  # same schedule for all seeds
-        friction = friction_changes(*scalars[with_friction][FRICTION]) if with_friction else []
-        figures["return"] = ([("episode return", RETURN, None)], friction)
+        friction = friction_marks([scalars[run] for run in runs])
+        title = "episode return" + (" (frictions differ by seed)" if any(v is None for _, v in friction) else "")
+        figures["return"] = ([(title, RETURN, None)], friction)
     if TEST_ACCURACY in tags:
         seen = SEEN_ACCURACY if SEEN_ACCURACY in tags else None
         panels = [("test accuracy after each task" + (" (dashed: mean over seen tasks)" if seen else ""),
@@ -378,13 +433,35 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
                 ax.fill_between(curve.x, curve.low, curve.high, color=colors[method], alpha=0.2, lw=0)
         for x, value in friction:
             ax.axvline(x, color="grey", ls="--", lw=1)
-            ax.annotate(f"friction {value:g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
-                        ha="right", va="top", fontsize=8, color="grey")
+            if value is not None:
+                ax.annotate(f"friction {value:g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
+                            ha="right", va="top", fontsize=8, color="grey")
         ax.set(title=title, xlabel=xlabel)
         ax.title.set_fontsize(10)
         ax.legend(fontsize=8)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+def _plot_phases(path: Path, methods: dict[str, list[Run]], scalars: dict[Run, Scalars], colors: dict[str, str],
+                 bootstrap: dict) -> None:
+    """Return at the end of each friction phase: mean over seeds with its interval, one line per method."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    for i, (method, runs) in enumerate(methods.items()):
+        points = [(k, *bootstrap_ci(samples, **bootstrap), len(samples))
+                  for k, samples in enumerate(_phase_samples(runs, scalars)) if samples]
+        if not points:
+            continue
+        k, mean, low, high, n = map(np.array, zip(*points))
+        x = k + 1 + 0.08 * (i - (len(methods) - 1) / 2)  # side by side within a phase
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o-", color=colors[method], capsize=3,
+                    label=f"{method} (n={n.max()})")
+    ax.set(title=f"return over the last {PHASE_TAIL:.0%} of each friction phase", xlabel="friction phase",
+           ylabel="episode return")
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
@@ -399,8 +476,9 @@ def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]
     lines += ["", f"Cells: mean over runs [{confidence:.0%} percentile-bootstrap confidence interval of the mean, "
               f"{n_resamples} resamples]; with a single seed the interval is the point itself. `seeds`: runs of "
               f"the method, one run per seed; `(n=...)` where fewer logged that column. "
-              f"`return`: mean over the last {TAIL_FRACTION:.0%} of each run's points; accuracies: each run's first "
-              f"or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."]
+              f"`return`: mean over the last {TAIL_FRACTION:.0%} of each run's points; `return_phase<k>`: mean "
+              f"over the last {PHASE_TAIL:.0%} of the points of friction phase k (0 = the first); accuracies: each "
+              f"run's first or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."]
     for experiment, methods in groups.items():
         cells = {(row["method"], row["quantity"]): row for row in rows if row["experiment"] == experiment}
         quantities = list(dict.fromkeys(quantity for _, quantity in cells))

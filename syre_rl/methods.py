@@ -147,21 +147,39 @@ class ReDo(Method):
     """ReDo (Sokar et al. 2023): every ``every`` optimizer steps, units whose score (mean |activation| over the
     training batches since the last check, divided by the layer's mean) is <= ``tau`` are re-initialised:
     incoming weights and bias redrawn as PyTorch's Linear init (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
-    outgoing weights set to 0, and the optimizer's per-parameter state for them (e.g. Adam moments) zeroed.
+    outgoing weights set to 0, and the optimizer's per-parameter state for them reset.
+
+    How the state is reset (``moment_reset``):
+
+    * ``"zero"`` (default, as in Sokar et al.): every per-scalar state (Adam's ``exp_avg`` and ``exp_avg_sq``)
+      is zeroed. Adam's step count is one per tensor and stays large, so its bias correction no longer
+      rescales the zeroed moments: a reset weight's update is ``lr * m / sqrt(v)`` with ``m = (1 - 0.9^k) g``
+      and ``v = (1 - 0.999^k) g^2`` after ``k`` steps, about 3.2x a normal Adam step at the first step and
+      up to 6.5x around the tenth (default betas). Harmless at small step sizes, destabilising at large ones.
+    * ``"mean"``: first moments are zeroed, and second moments (``exp_avg_sq``, ``max_exp_avg_sq``,
+      RMSprop's ``square_avg``) are set to the mean of the entries of the same tensor that were not reset,
+      so a reset weight starts from the layer's typical step size (its first update is ``0.1 lr g / rms g``).
+
     Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`).
 
     :param tau: dormancy threshold (default 0.025)
     :param every: optimizer steps between checks (default 1000)
+    :param moment_reset: ``"zero"`` or ``"mean"``, see above (default ``"zero"``)
     :param seed: seed of the re-initialisation
     """
 
     name = "redo"
 
-    def __init__(self, *, tau: float = 0.025, every: int = 1000, seed: int = 0):
+    MOMENT_RESETS = ("zero", "mean")
+    SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # Adam, AdamW (amsgrad), RMSprop
+
+    def __init__(self, *, tau: float = 0.025, every: int = 1000, moment_reset: str = "zero", seed: int = 0):
         _check_positive(self.name, tau=tau)
         if not (isinstance(every, int) and every >= 1):
             raise ValueError(f"redo every must be an integer >= 1, got {every!r}")
-        self.tau, self.every, self.seed = float(tau), every, int(seed)
+        if moment_reset not in self.MOMENT_RESETS:
+            raise ValueError(f"redo moment_reset must be one of {', '.join(self.MOMENT_RESETS)}, got {moment_reset!r}")
+        self.tau, self.every, self.moment_reset, self.seed = float(tau), every, moment_reset, int(seed)
         self.steps, self.last_reset, self.total_reset = 0, 0, 0
 
     def _setup(self) -> None:
@@ -216,9 +234,15 @@ class ReDo(Method):
             self._clear_optimizer_state(b, mask)
 
     def _clear_optimizer_state(self, p: torch.Tensor, index) -> None:
-        """Zero the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries."""
-        for value in self.optimizer.state.get(p, {}).values():
-            if isinstance(value, torch.Tensor) and value.shape == p.shape:
+        """Reset the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries (see ``moment_reset``)."""
+        for key, value in self.optimizer.state.get(p, {}).items():
+            if not (isinstance(value, torch.Tensor) and value.shape == p.shape):
+                continue
+            if self.moment_reset == "mean" and key in self.SECOND_MOMENTS:
+                kept = torch.ones_like(value, dtype=torch.bool)
+                kept[index] = False
+                value[index] = (value[kept] if kept.any() else value).mean()
+            else:
                 value[index] = 0
 
     def stats(self) -> dict[str, float]:

@@ -13,7 +13,8 @@ import pytest
 from matplotlib.image import imread
 from torch.utils.tensorboard import SummaryWriter
 
-from syre_rl.compare import aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, load_scalars
+from syre_rl.compare import (aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, friction_marks,
+                             load_scalars, phase_returns)
 
 ROOT = Path(__file__).parent.parent
 OFFSET = {"vanilla": 0.0, "syre": 100.0}
@@ -138,6 +139,33 @@ def test_friction_changes_are_where_the_value_changes():
     assert friction_changes(steps, np.ones(6)) == []
 
 
+def test_friction_marks_name_a_friction_only_when_the_runs_share_it():
+    def run(changes):  # friction 1.0 until the first change
+        steps = np.arange(0.0, 100.0, 10)
+        friction = np.ones_like(steps)
+        for x, value in changes:
+            friction[steps >= x] = value
+        return {"env/friction": (steps, friction)}
+
+    same = friction_marks([run([(20, 0.5), (60, 0.1)]), run([(20, 0.5), (60, 0.1)])])
+    assert same == [(20.0, 0.5), (60.0, 0.1)]
+    differ = friction_marks([run([(20, 0.5), (60, 0.1)]), run([(40, 0.3), (60, 0.1)]), {}])  # {}: no friction
+    assert differ == [(30.0, None), (60.0, 0.1)]
+    assert friction_marks([{}]) == []
+
+
+def test_phase_returns_average_the_end_of_each_phase():
+    steps = np.arange(0.0, 105.0, 5)  # 0 .. 100, 21 points
+    scalars = {"rollout/ep_rew_mean": (steps, steps.copy()), "env/friction": (steps, np.where(steps < 40, 1.0, 0.5))}
+    # phases [0, 40): 8 points, last int(8 * 0.25) = 2 -> (30 + 35) / 2; [40, 100]: 13 points, last 3 -> 95
+    assert phase_returns(scalars).tolist() == [32.5, 95.0]
+    assert phase_returns(scalars, fraction=1.0).tolist() == [17.5, 70.0]
+    scalars["env/friction"] = (steps, np.where(steps < 40, 1.0, np.where(steps < 95, 0.5, 2.0)))
+    # a change at step 95 makes a last phase of 6 steps, under half the first (40): left out with its points
+    assert phase_returns(scalars).tolist() == [32.5, 87.5]
+    assert phase_returns({"rollout/ep_rew_mean": (steps, steps)}).tolist() == [90.0]  # no friction: one phase
+
+
 def test_summary_csv_has_the_known_means(summary):
     _, rows = summary
     for method in ("vanilla", "syre"):
@@ -155,6 +183,12 @@ def test_summary_csv_has_the_known_means(summary):
                                                                                ["ci_low"]) for m in OFFSET}
     assert width["syre"] == pytest.approx(3 * width["vanilla"], rel=1e-4)  # 3x spread, same resamples
     assert not any(q.startswith("actor/layer0") for _, _, q in rows)
+    # friction phases [0, 1000), [1000, 1500), [1500, 2000]: their last 25% of points are steps 800-900, 1400, 2000
+    for k, end in enumerate((0.85, 1.4, 2.0)):
+        for method in ("vanilla", "syre"):
+            row = rows["AntBulletEnv-v0", method, f"return_phase{k}"]
+            assert float(row["mean"]) == pytest.approx(OFFSET[method] + SPREAD[method] + end) and row["n_seeds"] == "3"
+    assert ("AntBulletEnv-v0", "vanilla", "return_phase3") not in rows
     vanilla = {q: float(r["mean"]) for (e, m, q), r in rows.items() if (e, m) == ("permuted-mnist", "vanilla")}
     assert vanilla["first_task_accuracy"] == pytest.approx(0.905) and vanilla["last_task_accuracy"] == \
         pytest.approx(0.605)
@@ -179,9 +213,11 @@ def test_summary_md_lists_inputs_and_one_row_per_method(summary, runs_dir):
     assert "- `pm/permuted-mnist/syre-ar_s0_2`: experiment permuted-mnist, method syre-ar, seed 0, repeat 2" in text
     assert "the interval is the point itself" in text
     assert "## AntBulletEnv-v0" in text and "## permuted-mnist" in text
-    assert "| method | seeds | return | actor/layer1/effective_rank |" in text
+    assert "| method | seeds | return | return_phase0 | return_phase1 | return_phase2 | actor/layer1/effective_rank |" \
+        in text
     assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
-    assert "| syre | 3 | 105 [102, 108] | 26 [25, 27] |" in text and "| vanilla | 3 | 2.95 [1.95, 3.95] |" in text
+    assert "| syre | 3 | 105 [102, 108] | 103.9 [100.9, 106.9] |" in text and "| 26 [25, 27] |" in text
+    assert "| vanilla | 3 | 2.95 [1.95, 3.95] |" in text
     assert "| syre-ar | 1 | 0.9 [0.9, 0.9] | 0.85 [0.85, 0.85] |" in text
 
 
@@ -198,7 +234,8 @@ def test_summary_marks_what_a_method_did_not_log(tmp_path):
     assert (tmp_path / "out" / "accuracy.png").is_file()
 
 
-@pytest.mark.parametrize("name", ["return_AntBulletEnv-v0", "accuracy_permuted-mnist", "effective_rank_AntBulletEnv-v0",
+@pytest.mark.parametrize("name", ["return_AntBulletEnv-v0", "phases_AntBulletEnv-v0", "accuracy_permuted-mnist",
+                                  "effective_rank_AntBulletEnv-v0",
                                   "effective_rank_permuted-mnist", "dead_units_AntBulletEnv-v0",
                                   "dead_units_permuted-mnist", "duplicate_units_AntBulletEnv-v0"])
 def test_figures_are_valid_pngs(summary, name):
@@ -209,6 +246,7 @@ def test_figures_are_valid_pngs(summary, name):
 def test_only_logged_figures_are_written(summary):
     names = sorted(p.name for p in summary[0].iterdir())
     assert "duplicate_units_permuted-mnist.png" not in names and "return_permuted-mnist.png" not in names
+    assert "phases_permuted-mnist.png" not in names
     assert not any(name.endswith(".tmp") for name in names)
 
 
@@ -216,7 +254,7 @@ def test_cli_writes_to_runs_dir_compare_without_suffixes(runs_dir, tmp_path, cap
     one = runs_dir / "demo"  # a single experiment: unsuffixed names, default output folder
     out = runpy.run_path(str(ROOT / "scripts" / "compare.py"))["main"]([str(one)])
     assert out == one / "compare" and f"in {one / 'compare'}" in capsys.readouterr().out
-    assert {"return.png", "effective_rank.png", "dead_units.png", "duplicate_units.png", "summary.md",
+    assert {"return.png", "phases.png", "effective_rank.png", "dead_units.png", "duplicate_units.png", "summary.md",
             "summary.csv"} == {p.name for p in out.iterdir()}
 
 

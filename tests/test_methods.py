@@ -34,7 +34,7 @@ def zero_grad_step(net, opt):
 def test_registry_names_and_defaults():
     assert list(METHODS) == ["vanilla", "l2", "syre", "syre-ar", "l2-init", "jitter", "shrink-perturb", "redo"]
     assert method_defaults("syre") == dict(gamma=1e-3, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
-    assert method_defaults("redo") == dict(tau=0.025, every=1000, seed=0)
+    assert method_defaults("redo") == dict(tau=0.025, every=1000, moment_reset="zero", seed=0)
     assert method_defaults("shrink-perturb") == dict(shrink=1e-4, noise=1e-5, seed=0)
 
 
@@ -195,6 +195,45 @@ def test_redo_resets_exactly_the_dormant_units():
     assert float(state["exp_avg_sq"].abs().max()) > 0  # the other units keep their moments
 
 
+@pytest.mark.parametrize("moment_reset", ["zero", "mean"])
+def test_redo_moment_reset_sets_the_size_of_a_reset_weights_first_adam_step(moment_reset):
+    """With Adam's (per-tensor) step count large, zeroed moments make a reset weight's first update
+    lr * 0.1 g / sqrt(0.001 g^2) = 3.16 lr whatever g; "mean" starts it from the layer's typical second moment."""
+    net = mlp()
+    with torch.no_grad():
+        net[0].bias[[2, 7]] = -100.0  # dead units in layer 0: reset at the check
+    lr = 1e-3
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    redo = make_method("redo", every=21, moment_reset=moment_reset).attach(net, opt)
+    step(net, opt, 20)
+    for state in opt.state.values():
+        state["step"].fill_(1e6)  # a long-trained optimizer: bias corrections are 1
+    step(net, opt, 1, seed=2)  # the check: units 2 and 7 of layer 0 are reset
+    assert redo.stats()["reset_units"] >= 2
+    cols = (net[2].weight == 0).all(dim=0)  # outgoing weights of the reset units of layer 0
+    assert cols[[2, 7]].all()
+    state = opt.state[net[2].weight]
+    assert float(state["exp_avg"][:, cols].abs().max()) == 0
+    if moment_reset == "zero":
+        assert float(state["exp_avg_sq"][:, cols].abs().max()) == 0
+    else:
+        kept_mean = state["exp_avg_sq"][:, ~cols].mean()  # the kept entries, which the reset left alone
+        assert torch.allclose(state["exp_avg_sq"][:, cols], kept_mean.expand(12, int(cols.sum())))
+    v_reset = state["exp_avg_sq"].clone()
+    w = net[2].weight.detach().clone()
+    step(net, opt, 1, seed=3)
+    moved = net[2].weight.grad.abs() > 1e-3  # entries with a gradient well above Adam's eps
+    ratio = ((net[2].weight.detach() - w).abs() / lr)[moved & cols]  # |update| in units of lr
+    assert ratio.numel() >= 4
+    if moment_reset == "zero":
+        assert torch.allclose(ratio, torch.full_like(ratio, 0.1 / 0.001 ** 0.5), rtol=1e-3)
+    else:  # m = 0.1 g, v = 0.999 v_reset + 0.001 g^2: a step below 3.16 lr, typically well below lr
+        g = net[2].weight.grad[moved & cols]
+        expected = 0.1 * g.abs() / ((0.999 * v_reset[moved & cols] + 0.001 * g * g).sqrt() + 1e-8)
+        assert torch.allclose(ratio, expected, rtol=1e-3)
+        assert float(ratio.median()) < 1.0
+
+
 def test_redo_ignores_evaluation_passes():
     net = mlp()
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
@@ -218,6 +257,7 @@ def test_redo_ignores_evaluation_passes():
     ("shrink-perturb", {"noise": -1.0}, "noise must be a finite number >= 0, got -1.0"),
     ("redo", {"every": 0}, "redo every must be an integer >= 1, got 0"),
     ("redo", {"tau": -0.1}, "redo tau must be a finite number >= 0"),
+    ("redo", {"moment_reset": "keep"}, "redo moment_reset must be one of zero, mean, got 'keep'"),
     ("jitter", {"gamma": -1.0}, "gamma must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_method_settings(name, settings, match):
