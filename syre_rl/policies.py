@@ -25,6 +25,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from syre_rl.base import Method, default_params
 from syre_rl.methods import make_method, method_defaults
+from syre_rl.runs import yaml_numbers
 from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE
 
 # Which submodules of an ActorCriticPolicy each target covers. The free `log_std` parameter is never covered.
@@ -36,16 +37,6 @@ TARGET_MODULES = {
 DEFAULT_TARGETS = ("actor", "critic")
 DEFAULT_RL_GAMMA = DEFAULT_GAMMA  # 1e-3, the L2 strength that kept PPO plastic on slippery Ant (Dohare et al.)
 SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
-def _number(value: Any) -> Any:
-    """``"1e-3"`` -> 0.001: YAML 1.1 (and so SB3 configs read from YAML) leaves such numbers as strings."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def parse_targets(targets: str | Iterable[str]) -> tuple[str, ...]:
@@ -87,7 +78,7 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
             if not isinstance(space, SUPPORTED_SPACES):
                 raise ValueError(f"{type(self).__name__} cannot handle the {kind} space {space}; supported: "
                                  f"{', '.join(s.__name__ for s in SUPPORTED_SPACES)}")
-        method_kwargs = {k: _number(v) for k, v in (method_kwargs or {}).items()}
+        method_kwargs = {k: yaml_numbers(v) for k, v in (method_kwargs or {}).items()}
         if "seed" in method_defaults(method) and method_kwargs.get("seed") is None:
             method_kwargs["seed"] = torch.initial_seed()
         make_method(method, **method_kwargs)  # check the settings before anything is built
@@ -144,9 +135,9 @@ class SyreActorCriticPolicy(MethodActorCriticPolicy):
                  *args: Any, syre_gamma: float = DEFAULT_RL_GAMMA, syre_scale: float = DEFAULT_SCALE,
                  syre_ar_eps: float = 0.0, syre_decoupled: bool = False, syre_seed: int | None = None,
                  syre_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
-        settings = dict(gamma=_number(syre_gamma), scale=_number(syre_scale), decoupled=syre_decoupled,
+        settings = dict(gamma=yaml_numbers(syre_gamma), scale=yaml_numbers(syre_scale), decoupled=syre_decoupled,
                         seed=syre_seed)
-        syre_ar_eps = _number(syre_ar_eps)
+        syre_ar_eps = yaml_numbers(syre_ar_eps)
         if syre_ar_eps:
             settings["ar_eps"] = syre_ar_eps
         super().__init__(observation_space, action_space, lr_schedule, *args,

@@ -58,6 +58,21 @@ def write_json_atomic(path: Path, data: dict) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
+YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-3, 1.0e3: numbers YAML 1.1 reads as strings
+
+
+def yaml_numbers(value: Any) -> Any:
+    """Turn strings like ``"1e-3"``, which YAML 1.1 (PyYAML, and so SB3 and our YAML configs) leaves as strings,
+    into floats, recursively through dicts and lists; everything else is returned as it is."""
+    if isinstance(value, dict):
+        return {k: yaml_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml_numbers(v) for v in value]
+    if isinstance(value, str) and YAML11_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def parse_settings(text: str) -> dict[str, Any]:
     """``"gamma=1e-3,decoupled=true"`` -> ``{"gamma": 0.001, "decoupled": True}`` (values read as YAML)."""
     settings = {}
@@ -65,13 +80,7 @@ def parse_settings(text: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"method setting {item!r} is not key=value (e.g. gamma=1e-3,scale=0.1)")
-        parsed = yaml.safe_load(value.strip())
-        if isinstance(parsed, str):  # YAML reads 1e-3 as a string: numbers are meant here
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        settings[key.strip()] = parsed
+        settings[key.strip()] = yaml_numbers(yaml.safe_load(value.strip()))
     return settings
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from syre_rl.runs import format_settings
+from syre_rl.runs import format_settings, yaml_numbers
 from syre_rl.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
 
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(ContinualConfig)}
@@ -101,17 +100,6 @@ def run_sweep(configs: Sequence[ContinualConfig], workers: int = 1) -> list[tupl
     return finished
 
 
-def _numbers(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` as a string: turn such strings into floats, recursively."""
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
-        return float(value)
-    return value
-
-
 def load_spec(path: str | Path) -> dict[str, Any]:
     """A sweep specification from YAML."""
-    return _numbers(yaml.safe_load(Path(path).read_text()))
+    return yaml_numbers(yaml.safe_load(Path(path).read_text()))

@@ -42,7 +42,7 @@ def test_resolved_fills_preset_and_machine_defaults():
     assert cfg.targets == "actor,critic" and cfg.torch_threads >= 1
     assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
     cfg = TrainConfig(preset="dohare", method="redo", method_args="tau=0.1, every=50", targets="critic", seed=3)
-    assert parse_settings(cfg.resolved().method_args) == dict(tau=0.1, every=50, seed=3)
+    assert parse_settings(cfg.resolved().method_args) == dict(tau=0.1, every=50, moment_reset="zero", seed=3)
     cfg = TrainConfig(method="l2", method_args="gamma=1e-2,decoupled=true").resolved()
     assert parse_settings(cfg.method_args) == dict(gamma=0.01, decoupled=True)  # the preset's scale is not l2's
     assert TrainConfig(weight_decay=1e-4).resolved().method_args == "gamma=0.0001,decoupled=false"

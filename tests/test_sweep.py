@@ -2,7 +2,7 @@
 
 import pytest
 
-from syre_rl.runs import parse_settings
+from syre_rl.runs import parse_settings, yaml_numbers
 from syre_rl import sweep
 from syre_rl.continual import run_continual
 from tests.test_continual import synthetic_digits
@@ -19,7 +19,7 @@ SPEC = {
 
 
 def test_expand_makes_every_run_with_readable_labels():
-    configs = sweep.expand(sweep._numbers(SPEC))
+    configs = sweep.expand(yaml_numbers(SPEC))
     assert [(c.label, c.seed) for c in configs] == [
         ("vanilla-lr0.001", 0), ("vanilla-lr0.001", 1), ("vanilla-lr0.01", 0), ("vanilla-lr0.01", 1),
         ("syre-gamma0.001-scale0.1-decoupledtrue", 0), ("syre-gamma0.001-scale0.1-decoupledtrue", 1),
@@ -52,3 +52,10 @@ def test_status_follows_the_run_folder(tmp_path):
     assert sweep.status(cfg) == "partial"
     run_continual(cfg.__class__(**{**cfg.__dict__, "resume": True}), data=synthetic_digits())
     assert sweep.status(cfg) == "done"
+
+
+def test_yaml_numbers_reads_the_floats_yaml_1_1_leaves_as_strings():
+    assert yaml_numbers({"a": "1e-3", "b": ["2.5E+2", "-.5e1", "x1e3"], "c": "inf", "d": True, "e": 3}) == \
+        {"a": 0.001, "b": [250.0, -5.0, "x1e3"], "c": "inf", "d": True, "e": 3}
+    assert parse_settings("gamma=1e-3,label=a1e3,decoupled=true,every=100") == \
+        {"gamma": 0.001, "label": "a1e3", "decoupled": True, "every": 100}
