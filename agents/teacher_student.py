@@ -116,19 +116,23 @@ def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> l
     return records
 
 
-METHODS = {  # label: (method, settings); "vanilla" is the paper's baseline, Adam with weight decay 0.01
-    "vanilla": ("l2", {"gamma": 0.01}),
-    "syre": ("syre", {"gamma": 0.01, "scale": 0.01}),
-    "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": 0.01, "ar_eps": 0.01}),
-    "jitter": ("jitter", {"gamma": 0.01, "scale": 0.01}),
-}
+def method_table(scale: float = 0.01) -> dict[str, tuple[str, dict]]:
+    """label: (method, settings), decay 0.01 for all; syre, syre-ar and jitter draw offsets at anchor ``scale``
+    (0.01: the paper's order of magnitude). "vanilla" is the paper's baseline, Adam with weight decay 0.01."""
+    return {"vanilla": ("l2", {"gamma": 0.01}),
+            "syre": ("syre", {"gamma": 0.01, "scale": scale}),
+            "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": scale, "ar_eps": 0.01}),
+            "jitter": ("jitter", {"gamma": 0.01, "scale": scale})}
+
+
 QUANTITIES = ("spread", "spread_learned", "distinct", "distinct_learned", "loss")
 
 
-def run_all(setting: TeacherStudent, seeds: list[int], methods: dict = METHODS) -> list[dict]:
-    """Every method at every seed: rows of ``method``, ``seed`` and the records of :func:`run`."""
+def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = None) -> list[dict]:
+    """Every method (default :func:`method_table`) at every seed: rows of ``method``, ``seed`` and the records
+    of :func:`run`."""
     rows = []
-    for label, (method, settings) in methods.items():
+    for label, (method, settings) in (methods or method_table()).items():
         for seed in seeds:
             rows += [{"method": label, "seed": seed, **r} for r in run(setting, method, seed, **settings)]
     return rows

@@ -34,7 +34,7 @@ class BenchConfig:
 def build(policy, cfg: BenchConfig, env) -> PPO:
     kwargs = dict(net_arch=dict(pi=[256, 256], vf=[256, 256]), activation_fn=torch.nn.ReLU)
     if policy is SyreActorCriticPolicy:
-        kwargs.update(syre_gamma=1e-3, syre_scale=0.01)
+        kwargs.update(syre_gamma=1e-3)  # the default anchor scale; the cost does not depend on it
     model = PPO(policy, env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                 seed=cfg.seed, device=cfg.device, policy_kwargs=kwargs)
     model.set_logger(Logger(folder=None, output_formats=[]))

@@ -4,12 +4,14 @@ vanilla (weight decay), syre, syre-ar and the jitter control, 5 seeds. Writes cu
 symmetric_init.png to --out.
 
     python scripts/symmetric_init.py --out results/symmetric-init
+    python scripts/symmetric_init.py --scale 1.0 --out results/symmetric-init/scale1
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.teacher_student import TeacherStudent, plot, run_all, summarize, write_csv
+from agents.teacher_student import TeacherStudent, method_table, plot, run_all, summarize, write_csv
+from syre_rl import make_method
 from syre_rl.cli import parse_dataclass
 
 
@@ -18,13 +20,23 @@ class Settings:
     out: str = field(default="results/symmetric-init", metadata={"help": "output folder"})
     seeds: int = field(default=5, metadata={"help": "seeds 0 .. N-1"})
     steps: int = field(default=3000, metadata={"help": "Adam steps"})
+    scale: float = field(default=0.01, metadata={"help": "anchor scale of syre and syre-ar, shift scale of jitter "
+                                                         "(0.01: the paper's order; the library's default is 1.0)"})
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     settings = parse_dataclass(Settings, __doc__, argv)
+    table = method_table(settings.scale)
+    try:  # bad input: one clear line before anything runs
+        if settings.seeds < 1 or settings.steps < 1:
+            raise ValueError(f"--seeds and --steps must be >= 1, got {settings.seeds} and {settings.steps}")
+        for method, method_settings in table.values():
+            make_method(method, **method_settings)
+    except ValueError as err:
+        raise SystemExit(f"symmetric_init.py: error: {err}") from None
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_all(TeacherStudent(steps=settings.steps), list(range(settings.seeds)))
+    rows = run_all(TeacherStudent(steps=settings.steps), list(range(settings.seeds)), table)
     summary = summarize(rows)
     write_csv(rows, out / "curves.csv")
     write_csv(summary, out / "summary.csv")

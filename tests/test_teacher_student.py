@@ -1,5 +1,8 @@
 """The symmetric-initialisation experiment: its measures on constructed vectors, and the effect it shows."""
 
+import runpy
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -34,3 +37,23 @@ def test_weight_decay_keeps_the_copies_and_syre_separates_them():
 def test_bad_copy_groups():
     with pytest.raises(ValueError, match="groups \\* copies <= student_width"):
         TeacherStudent(copies=5, groups=4).copy_groups()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--scale", "-1"], "symmetric_init.py: error: syre scale must be a finite number >= 0, got -1.0"),
+    (["--seeds", "0"], "symmetric_init.py: error: --seeds and --steps must be >= 1, got 0 and 3000"),
+])
+def test_script_refuses_bad_input_in_one_line(args, message, tmp_path):
+    main = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "symmetric_init.py"))["main"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--out", str(tmp_path / "out")])
+    assert str(exit_info.value) == message and not (tmp_path / "out").exists()
+
+
+def test_method_table_sets_the_offset_scale():
+    from agents.teacher_student import method_table
+
+    table = method_table(1.0)
+    assert table["vanilla"] == ("l2", {"gamma": 0.01})
+    assert {label: settings.get("scale") for label, (_, settings) in table.items()} == \
+        {"vanilla": None, "syre": 1.0, "syre-ar": 1.0, "jitter": 1.0}
