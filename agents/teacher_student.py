@@ -130,9 +130,18 @@ QUANTITIES = ("spread", "spread_learned", "distinct", "distinct_learned", "loss"
 
 def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = None) -> list[dict]:
     """Every method (default :func:`method_table`) at every seed: rows of ``method``, ``seed`` and the records
-    of :func:`run`."""
+    of :func:`run`.
+
+    :raise ValueError: no seeds, fewer than 1 step, or a method setting out of range (before anything runs)
+    """
+    methods = method_table() if methods is None else methods
+    if not seeds or setting.steps < 1:
+        raise ValueError(f"seeds must be at least one and steps >= 1, got {len(seeds)} seed(s) and "
+                         f"{setting.steps} step(s)")
+    for method, settings in methods.values():
+        make_method(method, **settings)  # refuses bad settings now rather than after the first methods ran
     rows = []
-    for label, (method, settings) in (methods or method_table()).items():
+    for label, (method, settings) in methods.items():
         for seed in seeds:
             rows += [{"method": label, "seed": seed, **r} for r in run(setting, method, seed, **settings)]
     return rows

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.teacher_student import TeacherStudent, method_table, plot, run_all, summarize, write_csv
-from syre_rl import make_method
 from syre_rl.cli import parse_dataclass
 
 
@@ -26,17 +25,12 @@ class Settings:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     settings = parse_dataclass(Settings, __doc__, argv)
-    table = method_table(settings.scale)
-    try:  # bad input: one clear line before anything runs
-        if settings.seeds < 1 or settings.steps < 1:
-            raise ValueError(f"--seeds and --steps must be >= 1, got {settings.seeds} and {settings.steps}")
-        for method, method_settings in table.values():
-            make_method(method, **method_settings)
+    try:  # bad input: one clear line, before anything is written
+        rows = run_all(TeacherStudent(steps=settings.steps), list(range(settings.seeds)), method_table(settings.scale))
     except ValueError as err:
         raise SystemExit(f"symmetric_init.py: error: {err}") from None
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_all(TeacherStudent(steps=settings.steps), list(range(settings.seeds)), table)
     summary = summarize(rows)
     write_csv(rows, out / "curves.csv")
     write_csv(summary, out / "summary.csv")

@@ -244,15 +244,17 @@ def friction_marks(runs: Sequence[Scalars]) -> list[tuple[float, float | None]]:
 def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> np.ndarray:
     """One run's return at the end of each friction phase: the mean ``rollout/ep_rew_mean`` over the last
     ``fraction`` of the points inside the phase (from one ``env/friction`` change to the next; the first phase
-    starts with the run). A last phase shorter than half the first one (a change at the very end of a run) is
-    left out; a phase without return points is NaN.
+    starts with the run, the last ends with its last return point). The last phase counts only when it is
+    complete, at least 90% as long as the median of the earlier ones: a run stopped mid-phase, or a change at
+    its very end, would otherwise report a phase it did not finish. A phase without return points is NaN.
 
     :return: shape (phases,)
     """
     steps, returns = scalars[RETURN]
     starts = [float(steps[0])] + ([x for x, _ in friction_changes(*scalars[FRICTION])] if FRICTION in scalars else [])
     ends = starts[1:] + [float(steps[-1]) + 1]
-    if len(starts) > 1 and ends[-1] - starts[-1] < 0.5 * (ends[0] - starts[0]):
+    spans = np.subtract(ends, starts)
+    if len(spans) > 1 and spans[-1] < 0.9 * np.median(spans[:-1]):
         starts, ends = starts[:-1], ends[:-1]
     out = []
     for lo, hi in zip(starts, ends):
@@ -324,8 +326,9 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
 
 
 def _phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[list[float]]:
-    """Per friction phase, the :func:`phase_returns` of the runs that have it (NaNs left out)."""
-    per_run = [phase_returns(scalars[run]) for run in runs if RETURN in scalars[run]]
+    """Per friction phase, the :func:`phase_returns` of the runs that have it (NaNs left out); runs that logged
+    no friction have no phases."""
+    per_run = [phase_returns(scalars[run]) for run in runs if RETURN in scalars[run] and FRICTION in scalars[run]]
     return [[float(r[k]) for r in per_run if k < len(r) and np.isfinite(r[k])]
             for k in range(max(map(len, per_run), default=0))]
 
@@ -455,11 +458,12 @@ def _plot_phases(path: Path, methods: dict[str, list[Run]], scalars: dict[Run, S
         if not points:
             continue
         k, mean, low, high, n = map(np.array, zip(*points))
-        x = k + 1 + 0.08 * (i - (len(methods) - 1) / 2)  # side by side within a phase
+        x = k + 0.08 * (i - (len(methods) - 1) / 2)  # side by side within a phase
         ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o-", color=colors[method], capsize=3,
                     label=f"{method} (n={n.max()})")
-    ax.set(title=f"return over the last {PHASE_TAIL:.0%} of each friction phase", xlabel="friction phase",
-           ylabel="episode return")
+    ax.set(title=f"return over the last {PHASE_TAIL:.0%} of each friction phase", ylabel="episode return",
+           xlabel="friction phase k (summary column return_phase<k>)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

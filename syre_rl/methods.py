@@ -154,11 +154,13 @@ class ReDo(Method):
     * ``"zero"`` (default, as in Sokar et al.): every per-scalar state (Adam's ``exp_avg`` and ``exp_avg_sq``)
       is zeroed. Adam's step count is one per tensor and stays large, so its bias correction no longer
       rescales the zeroed moments: a reset weight's update is ``lr * m / sqrt(v)`` with ``m = (1 - 0.9^k) g``
-      and ``v = (1 - 0.999^k) g^2`` after ``k`` steps, about 3.2x a normal Adam step at the first step and
-      up to 6.5x around the tenth (default betas). Harmless at small step sizes, destabilising at large ones.
-    * ``"mean"``: first moments are zeroed, and second moments (``exp_avg_sq``, ``max_exp_avg_sq``,
-      RMSprop's ``square_avg``) are set to the mean of the entries of the same tensor that were not reset,
+      and ``v = (1 - 0.999^k) g^2`` after ``k`` steps under a steady gradient ``g``: 3.16x a normal Adam step
+      at the first step and up to about 6.6x around the twelfth (default betas). Harmless at small step sizes,
+      destabilising at large ones.
+    * ``"mean"`` (for Adam, AdamW and RMSprop): first moments are zeroed, and second moments (``exp_avg_sq``,
+      ``max_exp_avg_sq``, ``square_avg``) are set to the mean of the tensor's entries not reset in that pass,
       so a reset weight starts from the layer's typical step size (its first update is ``0.1 lr g / rms g``).
+      Other per-scalar state (e.g. Adagrad's ``sum``) is zeroed.
 
     Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`).
 

@@ -58,17 +58,20 @@ def write_json_atomic(path: Path, data: dict) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
-YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-3, 1.0e3: numbers YAML 1.1 reads as strings
+# A finite float with a point or an exponent (YAML 1.2's float syntax): 0.01, +.5, 1e-3, 1.0E3; not 16 or inf.
+FLOAT_TEXT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?")
 
 
 def yaml_numbers(value: Any) -> Any:
-    """Turn strings like ``"1e-3"``, which YAML 1.1 (PyYAML, and so SB3 and our YAML configs) leaves as strings,
-    into floats, recursively through dicts and lists; everything else is returned as it is."""
+    """Turn floats written as strings into floats, recursively through dicts and lists: ``"1e-3"`` and
+    ``"+.5"``, which YAML 1.1 (PyYAML, and so SB3 and our YAML configs) leaves as strings, ``"0.01"`` -> 0.01.
+    Integer-looking strings (``"16"``, e.g. a layer width written as text), ``"inf"``, ``"nan"``, names and other
+    values are returned as they are."""
     if isinstance(value, dict):
         return {k: yaml_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [yaml_numbers(v) for v in value]
-    if isinstance(value, str) and YAML11_FLOAT.fullmatch(value.strip()):
+    if isinstance(value, str) and FLOAT_TEXT.fullmatch(value.strip()):
         return float(value)
     return value
 

@@ -161,8 +161,12 @@ def test_phase_returns_average_the_end_of_each_phase():
     assert phase_returns(scalars).tolist() == [32.5, 95.0]
     assert phase_returns(scalars, fraction=1.0).tolist() == [17.5, 70.0]
     scalars["env/friction"] = (steps, np.where(steps < 40, 1.0, np.where(steps < 95, 0.5, 2.0)))
-    # a change at step 95 makes a last phase of 6 steps, under half the first (40): left out with its points
+    # a change at step 95 makes a last phase of 6 steps, under 90% of the earlier ones' median: left out
     assert phase_returns(scalars).tolist() == [32.5, 87.5]
+    early = steps <= 70  # a run stopped 30 steps into its second phase: only the first counts
+    short = {"rollout/ep_rew_mean": (steps[early], steps[early]),
+             "env/friction": (steps[early], np.where(steps[early] < 40, 1.0, 0.5))}
+    assert phase_returns(short).tolist() == [32.5]
     assert phase_returns({"rollout/ep_rew_mean": (steps, steps)}).tolist() == [90.0]  # no friction: one phase
 
 
@@ -183,12 +187,13 @@ def test_summary_csv_has_the_known_means(summary):
                                                                                ["ci_low"]) for m in OFFSET}
     assert width["syre"] == pytest.approx(3 * width["vanilla"], rel=1e-4)  # 3x spread, same resamples
     assert not any(q.startswith("actor/layer0") for _, _, q in rows)
-    # friction phases [0, 1000), [1000, 1500), [1500, 2000]: their last 25% of points are steps 800-900, 1400, 2000
-    for k, end in enumerate((0.85, 1.4, 2.0)):
+    # friction phases [0, 1000), [1000, 1500): their last 25% of points are steps 800-900 and 1400; the last,
+    # [1500, 2000], is shorter than 90% of the earlier phases' median (750): unfinished, left out
+    for k, end in enumerate((0.85, 1.4)):
         for method in ("vanilla", "syre"):
             row = rows["AntBulletEnv-v0", method, f"return_phase{k}"]
             assert float(row["mean"]) == pytest.approx(OFFSET[method] + SPREAD[method] + end) and row["n_seeds"] == "3"
-    assert ("AntBulletEnv-v0", "vanilla", "return_phase3") not in rows
+    assert ("AntBulletEnv-v0", "vanilla", "return_phase2") not in rows
     vanilla = {q: float(r["mean"]) for (e, m, q), r in rows.items() if (e, m) == ("permuted-mnist", "vanilla")}
     assert vanilla["first_task_accuracy"] == pytest.approx(0.905) and vanilla["last_task_accuracy"] == \
         pytest.approx(0.605)
@@ -213,8 +218,7 @@ def test_summary_md_lists_inputs_and_one_row_per_method(summary, runs_dir):
     assert "- `pm/permuted-mnist/syre-ar_s0_2`: experiment permuted-mnist, method syre-ar, seed 0, repeat 2" in text
     assert "the interval is the point itself" in text
     assert "## AntBulletEnv-v0" in text and "## permuted-mnist" in text
-    assert "| method | seeds | return | return_phase0 | return_phase1 | return_phase2 | actor/layer1/effective_rank |" \
-        in text
+    assert "| method | seeds | return | return_phase0 | return_phase1 | actor/layer1/effective_rank |" in text
     assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
     assert "| syre | 3 | 105 [102, 108] | 103.9 [100.9, 106.9] |" in text and "| 26 [25, 27] |" in text
     assert "| vanilla | 3 | 2.95 [1.95, 3.95] |" in text
@@ -296,3 +300,15 @@ def test_repeats_of_a_seed_count_once(tmp_path):
     first = next(r for r in rows if ",first_task_accuracy," in r).split(",")
     assert float(first[4]) == 4.0 and first[-1] == "2"  # mean of 3 (latest repeat of seed 0) and 5
     assert "l2_s0`" in (out / "summary.md").read_text().split("Left out")[1]
+
+
+def test_runs_without_friction_have_no_phases(tmp_path):
+    with_friction = rl_scalars("vanilla", 0)
+    without = {k: v for k, v in rl_scalars("vanilla", 1).items() if k != "env/friction"}
+    log(tmp_path / "ant" / "vanilla_s0", with_friction)
+    log(tmp_path / "ant" / "vanilla_s1", without)
+    compare(tmp_path, tmp_path / "out")
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = {r["quantity"]: r for r in csv.DictReader(f)}
+    assert rows["return"]["n_seeds"] == "2"
+    assert rows["return_phase0"]["n_seeds"] == "1" and float(rows["return_phase0"]["mean"]) == pytest.approx(0.85)

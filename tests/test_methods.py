@@ -193,6 +193,8 @@ def test_redo_resets_exactly_the_dormant_units():
     state = opt.state[net[0].weight]
     assert float(state["exp_avg"][[2, 7]].abs().max()) == 0 and float(state["exp_avg_sq"][[2, 7]].abs().max()) == 0
     assert float(state["exp_avg_sq"].abs().max()) > 0  # the other units keep their moments
+    for p, index in ((net[2].weight, (4, slice(None))), (net[4].weight, (slice(None), 4))):  # layer 1's unit 4
+        assert all(float(opt.state[p][key][index].abs().max()) == 0 for key in ("exp_avg", "exp_avg_sq"))
 
 
 @pytest.mark.parametrize("moment_reset", ["zero", "mean"])
@@ -200,14 +202,18 @@ def test_redo_moment_reset_sets_the_size_of_a_reset_weights_first_adam_step(mome
     """With Adam's (per-tensor) step count large, zeroed moments make a reset weight's first update
     lr * 0.1 g / sqrt(0.001 g^2) = 3.16 lr whatever g; "mean" starts it from the layer's typical second moment."""
     net = mlp()
-    with torch.no_grad():
-        net[0].bias[[2, 7]] = -100.0  # dead units in layer 0: reset at the check
+    with torch.no_grad():  # units 2 and 7 of layer 0: alive (so they have Adam moments) but dormant at tau 0.1
+        net[0].weight[[2, 7]] *= 1e-2
+        net[0].bias[[2, 7]] = 1e-3
     lr = 1e-3
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    redo = make_method("redo", every=21, moment_reset=moment_reset).attach(net, opt)
+    redo = make_method("redo", tau=0.1, every=21, moment_reset=moment_reset).attach(net, opt)
     step(net, opt, 20)
     for state in opt.state.values():
         state["step"].fill_(1e6)  # a long-trained optimizer: bias corrections are 1
+    before = opt.state[net[2].weight]
+    had = before["exp_avg_sq"][:, [2, 7]] > 0  # their outgoing weights had moments (rows of dead units have none)
+    assert int(had.sum()) >= 12 and bool((before["exp_avg"][:, [2, 7]][had] != 0).all())
     step(net, opt, 1, seed=2)  # the check: units 2 and 7 of layer 0 are reset
     assert redo.stats()["reset_units"] >= 2
     cols = (net[2].weight == 0).all(dim=0)  # outgoing weights of the reset units of layer 0

@@ -52,6 +52,11 @@ def test_default_targets_cover_actor_and_critic_but_not_log_std():
     assert not any(k.startswith("log_std_") for k in model.policy.state_dict())
 
 
+def test_numbers_written_as_strings_are_read_as_numbers():  # as YAML 1.1 gives "1e-3" (e.g. rl-zoo configs)
+    method = ppo(syre_gamma="1e-3", syre_scale="0.5", syre_ar_eps="0.0").policy.syre["actor"]
+    assert (method.name, method.gamma, method.scale, method.ar_eps) == ("syre", 0.001, 0.5, 0.0)
+
+
 @pytest.mark.parametrize("share", [True, False])
 def test_features_target_with_shared_or_separate_extractors(share):
     model = ppo(syre_targets="features,actor", features_extractor_class=LinearExtractor,

@@ -55,7 +55,8 @@ def test_status_follows_the_run_folder(tmp_path):
 
 
 def test_yaml_numbers_reads_the_floats_yaml_1_1_leaves_as_strings():
-    assert yaml_numbers({"a": "1e-3", "b": ["2.5E+2", "-.5e1", "x1e3"], "c": "inf", "d": True, "e": 3}) == \
-        {"a": 0.001, "b": [250.0, -5.0, "x1e3"], "c": "inf", "d": True, "e": 3}
-    assert parse_settings("gamma=1e-3,label=a1e3,decoupled=true,every=100") == \
-        {"gamma": 0.001, "label": "a1e3", "decoupled": True, "every": 100}
+    assert yaml_numbers({"a": "1e-3", "b": ["2.5E+2", "-.5e1", "x1e3", "+.5", "0.01", " 1. ", "16", "1e"],
+                         "c": "inf", "d": True, "e": 3}) == \
+        {"a": 0.001, "b": [250.0, -5.0, "x1e3", 0.5, 0.01, 1.0, "16", "1e"], "c": "inf", "d": True, "e": 3}
+    assert parse_settings("gamma=1e-3,label=a1e3,decoupled=true,every=100,scale=+.5") == \
+        {"gamma": 0.001, "label": "a1e3", "decoupled": True, "every": 100, "scale": 0.5}

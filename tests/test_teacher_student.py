@@ -41,7 +41,8 @@ def test_bad_copy_groups():
 
 @pytest.mark.parametrize("args,message", [
     (["--scale", "-1"], "symmetric_init.py: error: syre scale must be a finite number >= 0, got -1.0"),
-    (["--seeds", "0"], "symmetric_init.py: error: --seeds and --steps must be >= 1, got 0 and 3000"),
+    (["--seeds", "0"], "symmetric_init.py: error: seeds must be at least one and steps >= 1, got 0 seed(s) and "
+                       "3000 step(s)"),
 ])
 def test_script_refuses_bad_input_in_one_line(args, message, tmp_path):
     main = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "symmetric_init.py"))["main"]
