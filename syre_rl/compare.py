@@ -437,7 +437,7 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
         for x, value in friction:
             ax.axvline(x, color="grey", ls="--", lw=1)
             if value is not None:
-                ax.annotate(f"friction {value:g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
+                ax.annotate(f"friction {value:.3g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
                             ha="right", va="top", fontsize=8, color="grey")
         ax.set(title=title, xlabel=xlabel)
         ax.title.set_fontsize(10)
