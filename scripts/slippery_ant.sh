@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Issue 4, experiment 4: PPO (preset dohare) on SlipperyAntBulletEnv-v0 for vanilla, l2 and syre (decay 1e-3,
-# syre at its default anchor scale), every seed, JOBS runs at a time, then the comparison. A finished run
-# (summary.json written) is skipped; an interrupted one continues from its checkpoint (--resume).
+# Issue 4, experiment 4: PPO (preset dohare) on SlipperyAntBulletEnv-v0 for vanilla, l2, syre and the jitter
+# control (decay 1e-3; syre and jitter at the default scale 1.0), every seed, JOBS runs at a time, then the
+# comparison. A finished run (summary.json written) is skipped; an interrupted one continues from its checkpoint.
 #
 #   scripts/slippery_ant.sh                                   # the published run: 3 seeds x 1.2M steps
 #   TIMESTEPS=100000 EVERY=25000 SEEDS="0" OUT=/tmp/ant scripts/slippery_ant.sh    # a quick look
 #
 # Settings (environment variables): TIMESTEPS (1200000), EVERY friction period in steps (200000),
-# SEEDS ("0 1 2"), METHODS ("vanilla l2 syre"), JOBS (2), LOGDIR (runs/exp4-long), OUT (results/slippery-ant).
+# SEEDS ("0 1 2"), METHODS ("vanilla l2 syre jitter"), JOBS (2), LOGDIR (runs/exp4-long), OUT (results/slippery-ant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TIMESTEPS=${TIMESTEPS:-1200000} EVERY=${EVERY:-200000} SEEDS=${SEEDS:-0 1 2} METHODS=${METHODS:-vanilla l2 syre}
+TIMESTEPS=${TIMESTEPS:-1200000} EVERY=${EVERY:-200000} SEEDS=${SEEDS:-0 1 2} METHODS=${METHODS:-vanilla l2 syre jitter}
 JOBS=${JOBS:-2} LOGDIR=${LOGDIR:-runs/exp4-long} OUT=${OUT:-results/slippery-ant}
 PYTHON=${PYTHON:-.venv/bin/python}
 export TIMESTEPS EVERY LOGDIR PYTHON
