@@ -4,9 +4,9 @@ not pull in Stable-Baselines3 and PyBullet."""
 import importlib
 
 _EXPORTS = {
-    "METHODS": "agents.ppo", "TrainConfig": "agents.ppo", "available_presets": "agents.ppo",
-    "build_ppo": "agents.ppo", "load_preset": "agents.ppo", "train": "agents.ppo",
-    "SupervisedLearner": "agents.supervised", "fcn": "agents.supervised",
+    "METHODS": "syre_rl.agents.ppo", "TrainConfig": "syre_rl.agents.ppo", "available_presets": "syre_rl.agents.ppo",
+    "build_ppo": "syre_rl.agents.ppo", "load_preset": "syre_rl.agents.ppo", "train": "syre_rl.agents.ppo",
+    "SupervisedLearner": "syre_rl.agents.supervised", "fcn": "syre_rl.agents.supervised",
 }
 __all__ = list(_EXPORTS)
 

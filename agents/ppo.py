@@ -23,11 +23,11 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, make_output
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
-from envs import FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env, save_normalization
+from syre_rl.envs import FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env, save_normalization
 from syre_rl.callbacks import PlasticityCallback
 from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults
 from syre_rl.policies import DEFAULT_TARGETS, MethodActorCriticPolicy, MethodLoggerCallback, parse_targets
-from syre_rl.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
+from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
                           parse_settings, write_json_atomic)
 from syre_rl.syre import DEFAULT_SCALE
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from envs.permuted import PermutedTasks
+from syre_rl.envs.permuted import PermutedTasks
 from syre_rl.base import Method, hidden_layers
 from syre_rl.metrics import LayerProbe
 

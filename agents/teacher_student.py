@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from syre_rl.methods import make_method
-from syre_rl.runs import atomic_write
+from syre_rl.agents.runs import atomic_write
 
 
 @dataclass
@@ -149,7 +149,7 @@ def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = No
 
 def summarize(rows: list[dict]) -> list[dict]:
     """Per method and quantity: the mean over seeds at the last step, with a 95% bootstrap interval."""
-    from syre_rl.compare import bootstrap_ci
+    from syre_rl.agents.compare import bootstrap_ci
 
     last = max(r["step"] for r in rows)
     out = []
@@ -177,7 +177,7 @@ def plot(rows: list[dict], path: Path) -> None:
     """Copy spread, distinct units and teacher loss over training: mean over seeds and its 95% bootstrap band."""
     from matplotlib.figure import Figure
 
-    from syre_rl.compare import bootstrap_ci
+    from syre_rl.agents.compare import bootstrap_ci
 
     fig = Figure(figsize=(15, 4))
     panels = [("spread", "spread of the copies (effective weights)", "linear"),

@@ -10,7 +10,7 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-from syre_rl.runs import atomic_write
+from syre_rl.agents.runs import atomic_write
 
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NORMALIZE_FILE = "vecnormalize.pkl"
@@ -20,7 +20,7 @@ def register_envs() -> None:
     """Register the PyBullet ``*BulletEnv-v0`` ids and ``SlipperyAntBulletEnv-v0`` with gymnasium (idempotent)."""
     import pybullet_envs_gymnasium  # noqa: F401  (registers on import)
 
-    import envs  # noqa: F401  (registers SlipperyAntBulletEnv-v0; SubprocVecEnv workers start without it)
+    import syre_rl.envs  # noqa: F401  (registers SlipperyAntBulletEnv-v0; SubprocVecEnv workers start without it)
 
 
 def check_env_id(env_id: str) -> None:

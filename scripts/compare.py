@@ -7,7 +7,7 @@
 import argparse
 from pathlib import Path
 
-from syre_rl.compare import compare
+from syre_rl.agents.compare import compare
 
 EPILOG = """\
 A run is a folder holding TensorBoard event files; its method and seed come from its config.json, else from a

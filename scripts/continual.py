@@ -5,8 +5,8 @@ TensorBoard and to RUN_DIR/results.jsonl, with a checkpoint at every task bounda
     python scripts/continual.py --method l2 --method-args gamma=1e-3 --examples-per-task 6000   # quick
 """
 
-from syre_rl.cli import parse_dataclass
-from syre_rl.continual import ContinualConfig, run_continual
+from syre_rl.agents.cli import parse_dataclass
+from syre_rl.agents.continual import ContinualConfig, run_continual
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

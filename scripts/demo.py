@@ -5,8 +5,8 @@
 
 from dataclasses import dataclass, field
 
-from agents import TrainConfig, train
-from syre_rl.cli import parse_dataclass
+from syre_rl.agents import TrainConfig, train
+from syre_rl.agents.cli import parse_dataclass
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Run a sweep of continual runs from a YAML specification (see syre_rl/sweep.py), skipping finished runs and
+"""Run a sweep of continual runs from a YAML specification (see agents/sweep.py), skipping finished runs and
 resuming interrupted ones, several worker processes at a time.
 
     python scripts/sweep.py agents/experiments/pm-paper.yaml --workers 2
@@ -7,7 +7,7 @@ resuming interrupted ones, several worker processes at a time.
 
 import argparse
 
-from syre_rl.sweep import expand, load_spec, run_sweep, status
+from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
 
 
 def main(argv: list[str] | None = None) -> None:

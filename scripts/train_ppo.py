@@ -6,8 +6,8 @@
     tensorboard --logdir runs/                              # overlay them
 """
 
-from agents import TrainConfig, train
-from syre_rl.cli import parse_dataclass
+from syre_rl.agents import TrainConfig, train
+from syre_rl.agents.cli import parse_dataclass
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -25,7 +25,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from syre_rl.base import Method, default_params
 from syre_rl.methods import make_method, method_defaults
-from syre_rl.runs import yaml_numbers
+from syre_rl.agents.runs import yaml_numbers
 from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE
 
 # Which submodules of an ActorCriticPolicy each target covers. The free `log_std` parameter is never covered.

@@ -9,9 +9,9 @@ import torch
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from agents import TrainConfig, available_presets, build_ppo, load_preset, train
-from syre_rl.runs import parse_settings
-from envs import make_env
+from syre_rl.agents import TrainConfig, available_presets, build_ppo, load_preset, train
+from syre_rl.agents.runs import parse_settings
+from syre_rl.envs import make_env
 from syre_rl import MethodActorCriticPolicy
 
 TINY = str(Path(__file__).parent / "tiny-preset.yaml")
@@ -148,7 +148,7 @@ def test_slippery_run_changes_friction_and_logs_it(tmp_path):
     assert [s for s, _ in friction] == [128, 256, 384, 512] and phases == [1, 2, 3, 4]
     # no episode ends in 512 steps (1000-step episodes unless the ant falls), so the friction in effect stays
     # the one of phase 0, as drawn by the schedule seeded with the run's seed
-    from envs import FrictionSchedule
+    from syre_rl.envs import FrictionSchedule
 
     assert friction[0][1] == pytest.approx(FrictionSchedule(128, seed=0).value(0))
     assert "l2/actor/penalty" in events.Tags()["scalars"]
@@ -156,7 +156,7 @@ def test_slippery_run_changes_friction_and_logs_it(tmp_path):
 
 
 def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
-    from envs import FrictionSchedule
+    from syre_rl.envs import FrictionSchedule
 
     common = dict(preset=TINY, env="SlipperyAntBulletEnv-v0", friction_every=256, method="syre",
                   logdir=str(tmp_path), progress=False, checkpoint_every=128, metrics_every=0)

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.image import imread
 from torch.utils.tensorboard import SummaryWriter
 
-from syre_rl.compare import (aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, friction_marks,
+from syre_rl.agents.compare import (aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, friction_marks,
                              load_scalars, phase_returns)
 
 ROOT = Path(__file__).parent.parent
@@ -289,7 +289,7 @@ def test_cli_error_and_help_in_a_subprocess(tmp_path):
 def test_repeats_of_a_seed_count_once(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
-    from syre_rl.compare import compare
+    from syre_rl.agents.compare import compare
 
     for name, value in (("l2_s0", 1.0), ("l2_s0_2", 3.0), ("l2_s1", 5.0)):
         with SummaryWriter(str(tmp_path / "exp" / name)) as writer:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from envs.mnist import MnistData
-from syre_rl.continual import ContinualConfig, run_continual
+from syre_rl.envs.mnist import MnistData
+from syre_rl.agents.continual import ContinualConfig, run_continual
 
 
 def synthetic_digits(n_train=600, n_test=200, seed=0) -> MnistData:

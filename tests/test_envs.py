@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-from envs import auto_vec, make_env, save_normalization
+from syre_rl.envs import auto_vec, make_env, save_normalization
 
 
 def rollout(venv, steps=20):

@@ -9,9 +9,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from envs import MnistNotFoundError, load_mnist
-from envs import mnist as mnist_module
-from envs.mnist import IDX_FILES, MIRRORS, default_data_dir, packaged_mnist_path, parse_idx
+from syre_rl.envs import MnistNotFoundError, load_mnist
+from syre_rl.envs import mnist as mnist_module
+from syre_rl.envs.mnist import IDX_FILES, MIRRORS, default_data_dir, packaged_mnist_path, parse_idx
 
 RNG = np.random.default_rng(0)
 # tiny stand-in for MNIST: 7 training and 3 test images of 4x3 pixels

@@ -6,7 +6,7 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from envs import PermutedObservation, PermutedTasks, task_permutation
+from syre_rl.envs import PermutedObservation, PermutedTasks, task_permutation
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 N_FEATURES = 20

@@ -10,8 +10,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
-import envs
-from envs import FrictionSchedule, FrictionScheduleCallback, SlipperyAntBulletEnv, make_env
+import syre_rl.envs
+from syre_rl.envs import FrictionSchedule, FrictionScheduleCallback, SlipperyAntBulletEnv, make_env
 
 ID = "SlipperyAntBulletEnv-v0"
 TINY_PPO = dict(n_steps=64, batch_size=64, n_epochs=1, policy_kwargs=dict(net_arch=[16]), device="cpu", seed=0)
@@ -46,7 +46,7 @@ class Capture(KVWriter):
 
 
 def test_gym_make_finds_the_id_and_the_keyword_reaches_the_feet():
-    envs.register_envs()  # idempotent: no re-registration warning, same spec
+    syre_rl.envs.register_envs()  # idempotent: no re-registration warning, same spec
     env = gym.make(ID, friction=0.25)
     assert env.spec.max_episode_steps == 1000 and isinstance(env.unwrapped, SlipperyAntBulletEnv)
     assert env.observation_space.shape == (28,) and env.action_space.shape == (8,)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from syre_rl.runs import parse_settings, yaml_numbers
-from syre_rl import sweep
-from syre_rl.continual import run_continual
+from syre_rl.agents.runs import parse_settings, yaml_numbers
+from syre_rl.agents import sweep
+from syre_rl.agents.continual import run_continual
 from tests.test_continual import synthetic_digits
 
 SPEC = {

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.teacher_student import TeacherStudent, copy_spread, distinct_units, run, summarize
+from syre_rl.agents.teacher_student import TeacherStudent, copy_spread, distinct_units, run, summarize
 
 
 def test_measures_on_constructed_units():
@@ -52,7 +52,7 @@ def test_script_refuses_bad_input_in_one_line(args, message, tmp_path):
 
 
 def test_method_table_sets_the_offset_scale():
-    from agents.teacher_student import method_table
+    from syre_rl.agents.teacher_student import method_table
 
     table = method_table(1.0)
     assert table["vanilla"] == ("l2", {"gamma": 0.01})

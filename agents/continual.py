@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from syre_rl.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
+from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
                           parse_settings, write_json_atomic)
-from agents.supervised import PAPER_FCN, SupervisedLearner, fcn
-from envs.mnist import MnistData, load_mnist
-from envs.permuted import PermutedTasks
+from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
+from syre_rl.envs.mnist import MnistData, load_mnist
+from syre_rl.envs.permuted import PermutedTasks
 from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults
 
 BENCHMARKS = {"permuted-mnist": "pixels", "label-permuted-mnist": "labels"}
@@ -120,7 +120,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     """Run (or resume) a task sequence.
 
     :param config: the settings
-    :param data: the data set (default: :func:`envs.mnist.load_mnist` from ``config.data_dir``)
+    :param data: the data set (default: :func:`syre_rl.envs.mnist.load_mnist` from ``config.data_dir``)
     :param on_task_end: called with each finished task's record, after it is saved
     :return: one record per task: ``task``, ``test_accuracy`` (current task), ``accuracies`` (tasks 0..task)
         and ``mean_seen_accuracy`` (with ``eval_seen``), ``train_loss``, ``online_accuracy`` (online only), ``effective_rank`` and

@@ -37,7 +37,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from syre_rl.runs import atomic_write
+from syre_rl.agents.runs import atomic_write
 
 RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
 PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")

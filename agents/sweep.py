@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from syre_rl.runs import format_settings, yaml_numbers
-from syre_rl.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
+from syre_rl.agents.runs import format_settings, yaml_numbers
+from syre_rl.agents.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
 
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(ContinualConfig)}
 
