@@ -11,37 +11,46 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tqdm.auto import tqdm
 
-from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, format_settings, latest_run_dir, new_run_dir,
-                          parse_settings, write_json_atomic)
+from syre_rl.agents.config import parse_assignments
+from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, latest_run_dir,
+                                 new_run_dir, write_json_atomic)
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from syre_rl.envs.mnist import MnistData, load_mnist
 from syre_rl.envs.permuted import PermutedTasks
-from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults
+from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults, method_settings
+from syre_rl.settings import Settings, check_range
 
-BENCHMARKS = {"permuted-mnist": "pixels", "label-permuted-mnist": "labels"}
+Benchmark = Literal["permuted-mnist", "label-permuted-mnist"]
+BENCHMARKS = dict(zip(typing.get_args(Benchmark), ("pixels", "labels")))  # name -> what PermutedTasks permutes
 CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.jsonl"
 
 
-@dataclass
-class ContinualConfig:
-    """Settings of one continual run (``scripts/continual.py --help`` shows them all)."""
+@dataclass(frozen=True)
+class ContinualConfig(Settings):
+    """Settings of one continual run (``scripts/continual.py --help`` shows them all), checked when made;
+    :meth:`checked` adds the method's complete typed settings (``method_settings``)."""
 
-    benchmark: str = field(default="permuted-mnist", metadata={
-        "help": "task stream", "choices": list(BENCHMARKS)})
+    owner = "continual"
+    benchmark: Benchmark = field(default="permuted-mnist", metadata={
+        "help": "task stream"})
     tasks: int = field(default=10, metadata={"help": "number of tasks (task 0 is the original data)"})
     method: str = field(default="vanilla", metadata={"help": f"plasticity method: {', '.join(METHODS)}",
                                                       "choices": list(METHODS), "metavar": "NAME"})
-    method_args: str = field(default="", metadata={"help": "the method's settings as key=value,... "
-                                                           "(e.g. gamma=1e-2,scale=0.1)"})
+    method_args: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "the method's settings as key=value,... (e.g. gamma=1e-2,scale=0.1; see syre_rl.methods)",
+        "parse": parse_assignments, "metavar": "K=V,..."})
+    method_settings: Settings | None = field(default=None, metadata={
+        "cli": False, "help": "the method's complete settings, filled in by checked()"})
     label: str | None = field(default=None, metadata={
         "help": "name of this variant in run folders and comparisons (default: the method)"})
     seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
@@ -53,7 +62,7 @@ class ContinualConfig:
     online: bool = field(default=False, metadata={
         "help": "online protocol: also score every minibatch before its update (online accuracy)"})
     batch_size: int = field(default=64, metadata={"help": "minibatch size (1 for the strict online protocol)"})
-    optimizer: str = field(default="adam", metadata={"help": "optimizer", "choices": ["adam", "sgd"]})
+    optimizer: Literal["adam", "sgd"] = field(default="adam", metadata={"help": "optimizer"})
     lr: float = field(default=1e-3, metadata={"help": "step size"})
     hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
     probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
@@ -67,29 +76,31 @@ class ContinualConfig:
     resume: bool = field(default=False, metadata={"help": "continue the latest run of this method and seed"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
-    def checked(self) -> ContinualConfig:
-        """A copy with the method's settings completed, every value checked.
-
-        :raises ValueError: naming the bad value and what is allowed
-        """
-        if self.benchmark not in BENCHMARKS:
-            raise ValueError(f"unknown benchmark {self.benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    def check(self) -> None:
         for name in ("tasks", "epochs", "batch_size", "probe_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.examples_per_task is not None and self.examples_per_task < 1:
             raise ValueError(f"--examples-per-task must be >= 1, got {self.examples_per_task}")
+        check_range(self.owner, "lr", self.lr, low_open=True)
         check_device(self.device)
         check_threads(self.threads)
         check_probe(self.tau, self.duplicate_threshold)
+        check_label(self.label)
         hidden_widths(self.hidden)
-        settings = parse_settings(self.method_args)
+
+    def checked(self) -> ContinualConfig:
+        """A copy with the method's name made canonical and its complete typed settings in ``method_settings``
+        (the run's seed where the method takes one and none was given).
+
+        :raises ValueError: naming the bad setting and what is allowed
+        """
+        settings = dict(self.method_args)
         if "seed" in method_defaults(self.method):
             settings.setdefault("seed", self.seed)
-        make_method(self.method, **settings)
         method = canonical_name(self.method, settings)
-        return dataclasses.replace(self, method=method, label=check_label(self.label) or method,
-                                   method_args=format_settings({**method_defaults(method), **settings}))
+        return dataclasses.replace(self, method=method, label=self.label or method,
+                                   method_settings=method_settings(method, settings))
 
 
 def hidden_widths(text: str) -> tuple[int, ...]:
@@ -136,7 +147,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
                           examples_per_task=cfg.examples_per_task, device=cfg.device)
     torch.manual_seed(cfg.seed)
     net = fcn(tasks.n_features, hidden_widths(cfg.hidden), tasks.n_classes).to(cfg.device)
-    learner = SupervisedLearner(net, make_method(cfg.method, **parse_settings(cfg.method_args)), cfg.optimizer,
+    learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
                                 cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
 
     records: list[dict] = []
@@ -145,7 +156,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
         state = torch.load(run_dir / CHECKPOINT, map_location=cfg.device, weights_only=False)
         free = {"resume", "progress", "threads", "device", "logdir", "data_dir"}  # may change between sessions
         saved = state["config"]
-        changed = sorted(k for k, v in dataclasses.asdict(cfg).items() if k not in free and saved.get(k) != v)
+        changed = sorted(k for k, v in cfg.to_dict().items() if k not in free and saved.get(k) != v)
         if changed:
             was = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
             raise ValueError(f"--resume with other settings than the run in {run_dir}: {changed}; it used {was}")
@@ -154,7 +165,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
         _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
     else:
         run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed)
-        write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
+        write_json_atomic(run_dir / "config.json", cfg.to_dict())
     first = len(records)
     writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash
     bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.label} s{cfg.seed}", unit="task",
@@ -185,7 +196,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
                 writer.add_scalar(_tag(key), value, task)
             writer.flush()
             records.append(record)
-            state = {"learner": learner.state_dict(), "records": records, "config": dataclasses.asdict(cfg)}
+            state = {"learner": learner.state_dict(), "records": records, "config": cfg.to_dict()}
             atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
             _write_results(run_dir / RESULTS, records)
             bar.update(1)

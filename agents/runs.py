@@ -1,5 +1,4 @@
-"""Run folders and settings shared by every harness: where a run lives, atomic writes, method settings as
-text, device checks."""
+"""Run folders shared by every harness: where a run lives, atomic writes, device and probe checks."""
 
 from __future__ import annotations
 
@@ -8,10 +7,8 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
-import yaml
 
 
 def check_label(label: str | None) -> str | None:
@@ -56,40 +53,6 @@ def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marke
 def write_json_atomic(path: Path, data: dict) -> None:
     """``data`` as indented JSON, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
-
-
-# A finite float with a point or an exponent (YAML 1.2's float syntax): 0.01, +.5, 1e-3, 1.0E3; not 16 or inf.
-FLOAT_TEXT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?")
-
-
-def yaml_numbers(value: Any) -> Any:
-    """Turn floats written as strings into floats, recursively through dicts and lists: ``"1e-3"`` and
-    ``"+.5"``, which YAML 1.1 (PyYAML, and so SB3 and our YAML configs) leaves as strings, ``"0.01"`` -> 0.01.
-    Integer-looking strings (``"16"``, e.g. a layer width written as text), ``"inf"``, ``"nan"``, names and other
-    values are returned as they are."""
-    if isinstance(value, dict):
-        return {k: yaml_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [yaml_numbers(v) for v in value]
-    if isinstance(value, str) and FLOAT_TEXT.fullmatch(value.strip()):
-        return float(value)
-    return value
-
-
-def parse_settings(text: str) -> dict[str, Any]:
-    """``"gamma=1e-3,decoupled=true"`` -> ``{"gamma": 0.001, "decoupled": True}`` (values read as YAML)."""
-    settings = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"method setting {item!r} is not key=value (e.g. gamma=1e-3,scale=0.1)")
-        settings[key.strip()] = yaml_numbers(yaml.safe_load(value.strip()))
-    return settings
-
-
-def format_settings(settings: dict[str, Any]) -> str:
-    """The inverse of :func:`parse_settings`."""
-    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items())
 
 
 def check_device(device: str) -> None:

@@ -8,9 +8,10 @@ that finished and resuming runs that were interrupted (so a sweep can be stopped
       - {method: vanilla, lr: [1.0e-3, 1.0e-2]}
       - {method: syre, lr: [1.0e-3, 1.0e-2], gamma: [1.0e-3, 1.0e-2], scale: [0.01, 0.1, 1.0]}
 
-Keys that are ContinualConfig fields set the run; any other key is a setting of the method. Every run gets a
-label naming what its entry sets, e.g. ``syre-lr0.01-gamma0.001-scale0.1``, used for its folder and by
-``compare.py`` (``--only 'syre-lr0.01-*'`` picks a slice).
+Keys that are ContinualConfig fields set the run; any other key must be a setting of the entry's method. Every
+run gets a label naming what its entry sets, e.g. ``syre-lr0.01-gamma0.001-scale0.1``, used for its folder and
+by ``compare.py`` (``--only 'syre-lr0.01-*'`` picks a slice). Unknown keys, wrong types and malformed YAML are
+refused before any run starts.
 """
 
 from __future__ import annotations
@@ -19,49 +20,74 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from syre_rl.agents.runs import format_settings, yaml_numbers
+from syre_rl.agents.config import load_yaml
 from syre_rl.agents.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
+from syre_rl.methods import METHODS, method_defaults
+from syre_rl.settings import Settings, check_keys, did_you_mean
 
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(ContinualConfig)}
+# What the sweep sets for every run itself; the rest of ContinualConfig's fields may be in base or the grid.
+SWEEP_SET = ("method", "method_args", "method_settings", "label", "seed", "resume", "progress")
+RUN_FIELDS = [f.name for f in dataclasses.fields(ContinualConfig) if f.name not in SWEEP_SET]
+
+
+@dataclass(frozen=True)
+class SweepSpec(Settings):
+    """A sweep specification (the module docstring shows one).
+
+    :param seeds: the seeds every grid point runs with
+    :param grid: entries of ``method`` plus run fields and method settings, each a value or a list of values
+    :param logdir: root of the runs (default: ContinualConfig's)
+    :param base: run fields shared by every run
+    """
+
+    owner = "sweep"
+    seeds: list[int]
+    grid: list[dict[str, Any]]
+    logdir: str | None = None
+    base: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"sweep seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        if not self.grid:
+            raise ValueError("sweep grid is empty; give at least one entry with a 'method'")
+        check_keys("sweep base", self.base, RUN_FIELDS)
+        for entry in self.grid:
+            if entry.get("method") not in METHODS:
+                raise ValueError(f"grid entry {entry} needs a 'method' from {', '.join(METHODS)}")
+            valid = RUN_FIELDS + list(method_defaults(entry["method"]))
+            for key in entry:
+                if key != "method" and key not in valid:
+                    raise ValueError(f"grid entry for {entry['method']} has key {key!r}, neither a run field nor a "
+                                     f"setting of {entry['method']}{did_you_mean(key, valid)}")
 
 
 def _value_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
-def expand(spec: dict[str, Any]) -> list[ContinualConfig]:
-    """Every run of a sweep specification (see the module docstring), checked.
+def expand(spec: SweepSpec) -> list[ContinualConfig]:
+    """Every run of a sweep specification, checked (types and ranges of every value).
 
-    :raises ValueError: naming a missing or bad key
+    :raises ValueError: naming the bad key or value
     """
-    for key in ("seeds", "grid"):
-        if key not in spec:
-            raise ValueError(f"sweep specification needs '{key}'; it has {sorted(spec)}")
-    base = dict(spec.get("base", {}))
-    unknown = sorted(set(base) - CONFIG_FIELDS)
-    if unknown:
-        raise ValueError(f"sweep base has unknown field(s) {unknown}; fields: {sorted(CONFIG_FIELDS)}")
-    if "logdir" in spec:
-        base["logdir"] = spec["logdir"]
+    base = dict(spec.base, **({"logdir": spec.logdir} if spec.logdir is not None else {}))
     configs = []
-    for entry in spec["grid"]:
-        if "method" not in entry:
-            raise ValueError(f"grid entry {entry} needs a 'method'")
+    for entry in spec.grid:
         keys = [k for k in entry if k != "method"]
         choices = [entry[k] if isinstance(entry[k], list) else [entry[k]] for k in keys]
         for combo in itertools.product(*choices):
             values = dict(zip(keys, combo))
             label = "-".join([entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())])
-            fields = {k: v for k, v in values.items() if k in CONFIG_FIELDS}
-            settings = {k: v for k, v in values.items() if k not in CONFIG_FIELDS}
-            for seed in spec["seeds"]:
-                cfg = ContinualConfig(**{**base, **fields, "method": entry["method"], "label": label, "seed": seed,
-                                         "method_args": format_settings(settings), "progress": False})
+            fields = {k: v for k, v in values.items() if k in RUN_FIELDS}
+            settings = {k: v for k, v in values.items() if k not in RUN_FIELDS}
+            for seed in spec.seeds:
+                cfg = ContinualConfig(**{**base, **fields}, method=entry["method"], label=label, seed=seed,
+                                      method_args=settings, progress=False)
                 configs.append(cfg.checked())
     labels = [(c.label, c.seed) for c in configs]
     if len(set(labels)) != len(labels):
@@ -100,6 +126,13 @@ def run_sweep(configs: Sequence[ContinualConfig], workers: int = 1) -> list[tupl
     return finished
 
 
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """A sweep specification from YAML."""
-    return yaml_numbers(yaml.safe_load(Path(path).read_text()))
+def load_spec(path: str | Path) -> SweepSpec:
+    """A sweep specification from YAML, checked.
+
+    :raises ValueError: one line naming the file and the bad line, key or value
+    """
+    data = load_yaml(path, "sweep specification")
+    try:
+        return SweepSpec.from_dict(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

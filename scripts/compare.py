@@ -5,6 +5,8 @@
 """
 
 import argparse
+
+from syre_rl.agents.config import StrictParser
 from pathlib import Path
 
 from syre_rl.agents.compare import compare
@@ -21,7 +23,7 @@ quantity)."""
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=EPILOG,
+    parser = StrictParser(description=__doc__.splitlines()[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs_dir", metavar="RUNS_DIR", help="folder searched at any depth for runs")
     parser.add_argument("--out", metavar="DIR", help="output folder, created if needed (default: RUNS_DIR/compare)")

@@ -5,7 +5,7 @@ TensorBoard and to RUN_DIR/results.jsonl, with a checkpoint at every task bounda
     python scripts/continual.py --method l2 --method-args gamma=1e-3 --examples-per-task 6000   # quick
 """
 
-from syre_rl.agents.cli import parse_dataclass
+from syre_rl.agents.config import parse_dataclass
 from syre_rl.agents.continual import ContinualConfig, run_continual
 
 

@@ -6,12 +6,12 @@
 from dataclasses import dataclass, field
 
 from syre_rl.agents import TrainConfig, train
-from syre_rl.agents.cli import parse_dataclass
+from syre_rl.agents.config import parse_dataclass
 
 
 @dataclass
 class DemoConfig:
-    timesteps: int = field(default=100_000, metadata={"help": "env steps per run"})
+    timesteps: int = field(default=106_496, metadata={"help": "env steps per run (13 rollouts of the ant-zoo preset)"})
     seed: int = field(default=0, metadata={"help": "seed shared by both runs"})
     preset: str = field(default="ant-zoo", metadata={"help": "hyperparameter preset"})
     logdir: str = field(default="runs/demo", metadata={"help": "TensorBoard root"})

@@ -7,11 +7,13 @@ resuming interrupted ones, several worker processes at a time.
 
 import argparse
 
+from syre_rl.agents.config import StrictParser
+
 from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = StrictParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="sweep specification (YAML)")
     parser.add_argument("--workers", type=int, default=1, help="runs at a time, one process each (default: 1)")
     parser.add_argument("--list", action="store_true", help="list the runs and their status, run nothing")

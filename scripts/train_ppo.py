@@ -7,7 +7,7 @@
 """
 
 from syre_rl.agents import TrainConfig, train
-from syre_rl.agents.cli import parse_dataclass
+from syre_rl.agents.config import parse_dataclass
 
 
 def main(argv: list[str] | None = None) -> dict:

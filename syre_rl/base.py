@@ -1,6 +1,6 @@
 """The one interface of every plasticity method: something that happens around ``optimizer.step()``.
 
-A method is built from its settings (checked at once), then attached to a network, its optimizer and a set of
+A method is built from its settings (a typed :class:`syre_rl.settings.Settings`, checked at once), then attached to a network, its optimizer and a set of
 parameters; it acts through optimizer step hooks, so any training loop (plain PyTorch, SB3) runs it unchanged.
 
     method = make_method("shrink-perturb", noise=1e-5)     # syre_rl.methods
@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from syre_rl.settings import Settings
 
 # Layers covered by default. Normalisation layers are left alone: their affine parameters carry no
 # permutation symmetry of their own and decaying a scale toward ~0 would switch the layer off.
@@ -96,13 +98,35 @@ def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,
     return slots
 
 
+@dataclass(frozen=True)
+class NoSettings(Settings):
+    """Settings of a method that takes none."""
+
+    owner = "method"
+
+
 class Method:
-    """Base of all plasticity methods. Subclasses set ``name``, check their settings in ``__init__`` and
-    override any of ``_setup`` (once, at attach), ``before_step`` / ``after_step`` (around every optimizer
-    step), ``stats``, ``state_dict`` / ``load_state_dict`` (state beyond the module's own state_dict) and
-    ``_teardown``."""
+    """Base of all plasticity methods. Subclasses set ``name`` and ``Settings`` (a frozen
+    :class:`syre_rl.settings.Settings` dataclass: the method's settings, their types, defaults and ranges, in
+    one place) and override any of ``_setup`` (once, at attach), ``before_step`` / ``after_step`` (around every
+    optimizer step), ``stats``, ``state_dict`` / ``load_state_dict`` (state beyond the module's own
+    state_dict) and ``_teardown``.
+
+    :param settings: the method's settings object; or leave it out and give its fields as keywords
+    :raises ValueError: naming an unknown setting (and the closest valid one) or a bad value
+    """
 
     name: ClassVar[str] = ""
+    Settings: ClassVar[type[Settings]] = NoSettings
+
+    def __init__(self, settings: Settings | None = None, /, **values: Any):
+        if settings is None:
+            settings = self.Settings.from_dict(values)
+        elif values:
+            raise TypeError(f"{self.name}: give a {self.Settings.__name__} or keyword settings, not both")
+        elif type(settings) is not self.Settings:
+            raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(settings).__name__}")
+        self.settings = settings
 
     def attach(self, module: nn.Module, optimizer: torch.optim.Optimizer,
                params: Iterable[str] | None = None) -> Method:
@@ -172,6 +196,4 @@ class Method:
         self.module = None
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{k}={v}" for k, v in vars(self).items()
-                             if not k.startswith("_") and k not in ("module", "optimizer", "names"))
-        return f"{type(self).__name__}({settings})"
+        return f"{type(self).__name__}({self.settings})"

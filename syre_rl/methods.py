@@ -18,61 +18,91 @@ different ``(shift, anchor)`` offsets; the decay strength ``gamma`` means the sa
 
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from syre_rl.base import HiddenLayer, Method, hidden_layers, named_generator
-from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE, Syre
+from syre_rl.settings import Settings, check_range, did_you_mean
+from syre_rl.syre import DEFAULT_SCALE, DecaySettings, Syre, SyreSettings
+
+
+@dataclass(frozen=True)
+class VanillaSettings(Settings):
+    """Vanilla takes no settings."""
+
+    owner = "vanilla"
 
 
 class Vanilla(Method):
     """No intervention: plain training with the optimizer's own settings."""
 
     name = "vanilla"
-
-    def __init__(self):
-        pass
+    Settings = VanillaSettings
 
 
 class L2(Syre):
     """Coupled weight decay toward 0 (``decoupled=True``: AdamW-style) on exactly the covered parameters."""
 
     name = "l2"
-
-    def __init__(self, *, gamma: float = DEFAULT_GAMMA, decoupled: bool = False):
-        super().__init__(gamma=gamma, scale=0.0, decoupled=decoupled)
+    Settings = DecaySettings
 
     def offsets(self, name, owner, p):
         zero = torch.zeros_like(p, device="cpu")
         return zero, zero
 
 
+@dataclass(frozen=True)
+class SyreARSettings(SyreSettings):
+    """:class:`SyreSettings` with ``ar_eps`` in (0, 1), default 0.01."""
+
+    owner = "syre-ar"
+    ar_eps: float = 0.01
+
+    def check(self) -> None:
+        super().check()
+        if self.ar_eps == 0:
+            raise ValueError("syre-ar needs ar_eps in (0, 1); ar_eps = 0 is plain syre (method 'syre')")
+
+
 class SyreAR(Syre):
     """syre-ar: syre whose decay is ``theta^T D theta`` with a fixed random diagonal ``D``."""
 
     name = "syre-ar"
+    Settings = SyreARSettings
 
-    def __init__(self, *, gamma: float = DEFAULT_GAMMA, scale: float = DEFAULT_SCALE, ar_eps: float = 0.01,
-                 decoupled: bool = False, seed: int = 0):
-        if ar_eps == 0:
-            raise ValueError("syre-ar needs ar_eps in (0, 1); ar_eps = 0 is plain syre (method 'syre')")
-        super().__init__(gamma=gamma, scale=scale, ar_eps=ar_eps, decoupled=decoupled, seed=seed)
+
+@dataclass(frozen=True)
+class L2InitSettings(DecaySettings):
+    """:class:`DecaySettings` of L2-init."""
+
+    owner = "l2-init"
 
 
 class L2Init(Syre):
     """Decay toward the parameters' values at attach time (L2-init / regenerative regularisation)."""
 
     name = "l2-init"
-
-    def __init__(self, *, gamma: float = DEFAULT_GAMMA, decoupled: bool = False):
-        super().__init__(gamma=gamma, scale=0.0, decoupled=decoupled)
+    Settings = L2InitSettings
 
     def offsets(self, name, owner, p):
         return torch.zeros_like(p), p.detach().clone()
+
+
+@dataclass(frozen=True)
+class JitterSettings(DecaySettings):
+    """:class:`DecaySettings` plus syre's ``scale`` and ``seed`` (the shift jitter draws is syre's anchor)."""
+
+    owner = "jitter"
+    scale: float = DEFAULT_SCALE
+    seed: int = 0
+
+    def check(self) -> None:
+        super().check()
+        check_range(self.owner, "scale", self.scale)
 
 
 class Jitter(Syre):
@@ -80,59 +110,63 @@ class Jitter(Syre):
     start, then decay toward 0. It separates what the anchor does from what a perturbed start does."""
 
     name = "jitter"
-
-    def __init__(self, *, gamma: float = DEFAULT_GAMMA, scale: float = DEFAULT_SCALE, decoupled: bool = False,
-                 seed: int = 0):
-        super().__init__(gamma=gamma, scale=scale, decoupled=decoupled, seed=seed)
+    Settings = JitterSettings
 
     def offsets(self, name, owner, p):
         return self.draw(name, owner, p), torch.zeros_like(p, device="cpu")
 
     def drawn_offsets(self) -> list[torch.Tensor] | None:
         """The shift added at the start (drawn again: the same streams give the same draw)."""
-        if self.scale == 0:
+        if self.settings.scale == 0:
             return None
         return [self.draw(n, owner, getattr(owner, attr)).to(getattr(owner, attr).device)
                 for n, (owner, attr) in zip(self.names, self._slots)]
 
 
-def _check_positive(method: str, **values: float) -> None:
-    for key, value in values.items():
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{method} {key} must be a finite number >= 0, got {value!r}")
+@dataclass(frozen=True)
+class ShrinkPerturbSettings(Settings):
+    """Settings of :class:`ShrinkPerturb`.
+
+    :param shrink: fraction removed per step, in [0, 1) (default 1e-4)
+    :param noise: standard deviation of the added noise (>= 0, default 1e-5)
+    :param seed: seed of the noise
+    """
+
+    owner = "shrink-perturb"
+    shrink: float = 1e-4
+    noise: float = 1e-5
+    seed: int = 0
+
+    def check(self) -> None:
+        check_range(self.owner, "shrink", self.shrink, 0.0, 1.0, high_open=True)
+        check_range(self.owner, "noise", self.noise)
 
 
 class ShrinkPerturb(Method):
     """Shrink and perturb (Ash & Adams 2020): after every step ``p <- (1 - shrink) * p + noise * eps``,
-    ``eps ~ N(0, 1)`` per scalar.
-
-    :param shrink: fraction removed per step, in [0, 1) (default 1e-4)
-    :param noise: standard deviation of the added noise (default 1e-5)
-    :param seed: seed of the noise
-    """
+    ``eps ~ N(0, 1)`` per scalar (settings: :class:`ShrinkPerturbSettings`)."""
 
     name = "shrink-perturb"
+    Settings = ShrinkPerturbSettings
 
-    def __init__(self, *, shrink: float = 1e-4, noise: float = 1e-5, seed: int = 0):
-        _check_positive(self.name, shrink=shrink, noise=noise)
-        if shrink >= 1:
-            raise ValueError(f"shrink-perturb shrink must be in [0, 1), got {shrink!r}")
-        self.shrink, self.noise, self.seed = float(shrink), float(noise), int(seed)
+    def __init__(self, settings: ShrinkPerturbSettings | None = None, /, **values: Any):
+        super().__init__(settings, **values)
         self._generators: dict[str, torch.Generator] = {}
 
     def _generator(self, name: str, device: torch.device) -> torch.Generator:
         if name not in self._generators:
-            self._generators[name] = named_generator(self.seed, name, ":noise", device)
+            self._generators[name] = named_generator(self.settings.seed, name, ":noise", device)
         return self._generators[name]
 
     @torch.no_grad()
     def after_step(self) -> None:
+        shrink, noise_std = self.settings.shrink, self.settings.noise
         for name, p in zip(self.names, self.params()):
-            p.mul_(1 - self.shrink)
-            if self.noise > 0:
+            p.mul_(1 - shrink)
+            if noise_std > 0:
                 noise = torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device,
                                     dtype=p.dtype)
-                p.add_(noise, alpha=self.noise)
+                p.add_(noise, alpha=noise_std)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generators": {name: g.get_state() for name, g in self._generators.items()}}
@@ -141,6 +175,28 @@ class ShrinkPerturb(Method):
         devices = {name: p.device for name, p in zip(self.names, self.params())}
         for name, gen_state in state["generators"].items():
             self._generator(name, devices[name]).set_state(gen_state)
+
+
+@dataclass(frozen=True)
+class ReDoSettings(Settings):
+    """Settings of :class:`ReDo`.
+
+    :param tau: dormancy threshold (>= 0, default 0.025)
+    :param every: optimizer steps between checks (>= 1, default 1000)
+    :param moment_reset: ``"zero"`` or ``"mean"``, see :class:`ReDo` (default ``"zero"``)
+    :param seed: seed of the re-initialisation
+    """
+
+    owner = "redo"
+    tau: float = 0.025
+    every: int = 1000
+    moment_reset: Literal["zero", "mean"] = "zero"
+    seed: int = 0
+
+    def check(self) -> None:
+        check_range(self.owner, "tau", self.tau)
+        if self.every < 1:
+            raise ValueError(f"redo every must be an integer >= 1, got {self.every!r}")
 
 
 class ReDo(Method):
@@ -162,26 +218,16 @@ class ReDo(Method):
       so a reset weight starts from the layer's typical step size (its first update is ``0.1 lr g / rms g``).
       Other per-scalar state (e.g. Adagrad's ``sum``) is zeroed.
 
-    Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`).
-
-    :param tau: dormancy threshold (default 0.025)
-    :param every: optimizer steps between checks (default 1000)
-    :param moment_reset: ``"zero"`` or ``"mean"``, see above (default ``"zero"``)
-    :param seed: seed of the re-initialisation
+    Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`). Settings:
+    :class:`ReDoSettings`.
     """
 
     name = "redo"
-
-    MOMENT_RESETS = ("zero", "mean")
+    Settings = ReDoSettings
     SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # Adam, AdamW (amsgrad), RMSprop
 
-    def __init__(self, *, tau: float = 0.025, every: int = 1000, moment_reset: str = "zero", seed: int = 0):
-        _check_positive(self.name, tau=tau)
-        if not (isinstance(every, int) and every >= 1):
-            raise ValueError(f"redo every must be an integer >= 1, got {every!r}")
-        if moment_reset not in self.MOMENT_RESETS:
-            raise ValueError(f"redo moment_reset must be one of {', '.join(self.MOMENT_RESETS)}, got {moment_reset!r}")
-        self.tau, self.every, self.moment_reset, self.seed = float(tau), every, moment_reset, int(seed)
+    def __init__(self, settings: ReDoSettings | None = None, /, **values: Any):
+        super().__init__(settings, **values)
         self.steps, self.last_reset, self.total_reset = 0, 0, 0
 
     def _setup(self) -> None:
@@ -190,7 +236,7 @@ class ReDo(Method):
             raise ValueError("redo needs at least two connected Linear layers among the covered parameters")
         self._sums = [torch.zeros(h.incoming.out_features, device=h.incoming.weight.device) for h in self.layers]
         self._count = 0
-        self._generators = [named_generator(self.seed, h.name, ":redo") for h in self.layers]
+        self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
         self._probes = [h.outgoing.register_forward_pre_hook(self._recorder(i)) for i, h in enumerate(self.layers)]
 
     def _recorder(self, i: int):
@@ -211,9 +257,9 @@ class ReDo(Method):
     @torch.no_grad()
     def after_step(self) -> None:
         self.steps += 1
-        if self.steps % self.every or self._count == 0:
+        if self.steps % self.settings.every or self._count == 0:
             return
-        dormant = [score <= self.tau for score in self.scores()]
+        dormant = [score <= self.settings.tau for score in self.scores()]
         # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
         # nothing downstream, even when the next layer's units are reset too.
         for layer, mask, gen in zip(self.layers, dormant, self._generators):
@@ -240,7 +286,7 @@ class ReDo(Method):
         for key, value in self.optimizer.state.get(p, {}).items():
             if not (isinstance(value, torch.Tensor) and value.shape == p.shape):
                 continue
-            if self.moment_reset == "mean" and key in self.SECOND_MOMENTS:
+            if self.settings.moment_reset == "mean" and key in self.SECOND_MOMENTS:
                 kept = torch.ones_like(value, dtype=torch.bool)
                 kept[index] = False
                 value[index] = (value[kept] if kept.any() else value).mean()
@@ -271,31 +317,44 @@ METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (
     Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo)}
 
 
-def method_defaults(name: str) -> dict[str, Any]:
-    """The settings a method takes, with their defaults (``inspect`` of its constructor)."""
-    check_method_name(name)
-    return {k: p.default for k, p in inspect.signature(METHODS[name].__init__).parameters.items() if k != "self"}
-
-
 def check_method_name(name: str) -> None:
+    """Raise ValueError naming ``name`` and the valid names unless it is a method's name."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+        raise ValueError(f"unknown method {name!r}{did_you_mean(name, METHODS)}")
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """The settings a method takes, with their defaults (its ``Settings`` dataclass)."""
+    check_method_name(name)
+    return METHODS[name].Settings().to_dict()
+
+
+def setting_names() -> list[str]:
+    """Every setting any method takes (e.g. the keys a preset's ``method_settings`` may hold)."""
+    return list(dict.fromkeys(f.name for cls in METHODS.values() for f in fields(cls.Settings)))
 
 
 def canonical_name(name: str, settings: dict[str, Any]) -> str:
     """``syre`` with ``ar_eps > 0`` is ``syre-ar``: one name per method, whichever way it was asked for."""
-    return "syre-ar" if name == "syre" and (settings.get("ar_eps") or 0) > 0 else name
+    ar_eps = settings.get("ar_eps") or 0
+    return "syre-ar" if name == "syre" and isinstance(ar_eps, (int, float)) and ar_eps > 0 else name
 
 
-def make_method(name: str, **settings: Any) -> Method:
+def method_settings(name: str, values: dict[str, Any]) -> Settings:
+    """The typed settings of method ``name`` from a mapping (YAML, a command line), checked.
+
+    :raises ValueError: naming an unknown method or setting (and the closest valid one), or a bad value
+    """
+    check_method_name(name)
+    return METHODS[name].Settings.from_dict(values)
+
+
+def make_method(name: str, settings: Settings | None = None, /, **values: Any) -> Method:
     """A method by name, its settings checked (attach it with ``.attach(module, optimizer, params)``).
 
     :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo)
-    :param settings: the method's settings; see :func:`method_defaults`
+    :param settings: the method's typed settings (its ``Settings`` class); or give them as keywords
     :raises ValueError: naming an unknown method or setting, or a value outside its range
     """
-    allowed = method_defaults(name)
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise ValueError(f"method {name!r} takes no setting(s) {unknown}; it takes {sorted(allowed) or 'none'}")
-    return METHODS[name](**settings)
+    check_method_name(name)
+    return METHODS[name](settings, **values)

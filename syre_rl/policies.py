@@ -24,9 +24,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 
 from syre_rl.base import Method, default_params
-from syre_rl.methods import make_method, method_defaults
-from syre_rl.agents.runs import yaml_numbers
-from syre_rl.syre import DEFAULT_GAMMA, DEFAULT_SCALE
+from syre_rl.methods import canonical_name, make_method, method_defaults, method_settings
+from syre_rl.settings import Settings, check_kwargs
 
 # Which submodules of an ActorCriticPolicy each target covers. The free `log_std` parameter is never covered.
 TARGET_MODULES = {
@@ -35,8 +34,9 @@ TARGET_MODULES = {
     "features": ("features_extractor", "pi_features_extractor", "vf_features_extractor"),
 }
 DEFAULT_TARGETS = ("actor", "critic")
-DEFAULT_RL_GAMMA = DEFAULT_GAMMA  # 1e-3, the L2 strength that kept PPO plastic on slippery Ant (Dohare et al.)
 SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+# ActorCriticPolicy's own arguments that the algorithm passes, not the user's policy_kwargs
+ALGORITHM_ARGUMENTS = ("observation_space", "action_space", "lr_schedule")
 
 
 def parse_targets(targets: str | Iterable[str]) -> tuple[str, ...]:
@@ -58,32 +58,49 @@ def target_params(policy: ActorCriticPolicy, target: str) -> list[str]:
     return [n for n in default_params(policy) if n.startswith(prefixes)]
 
 
+def check_policy_kwargs(kwargs: dict[str, Any], owner: str = "policy_kwargs") -> None:
+    """Refuse keyword arguments that ``ActorCriticPolicy`` does not take or whose type is wrong, naming the key
+    (and the closest valid one): a typo such as ``net_arc`` fails here, not deep inside SB3. None is taken as
+    "the default", as SB3's own save/load passes it."""
+    check_kwargs(owner, ActorCriticPolicy.__init__, kwargs, skip=ALGORITHM_ARGUMENTS, none_is_default=True)
+
+
+def resolve_method_settings(method: str, given: Settings | dict[str, Any] | None) -> Settings:
+    """The typed settings of ``method``: ``given`` as it is when already typed, else made from the mapping; a
+    method with a ``seed`` that is not given gets ``torch.initial_seed()``, which SB3 sets to the model's seed,
+    without consuming random numbers (a vanilla twin sees the same random stream)."""
+    if isinstance(given, Settings):
+        make_method(method, given)  # checks that the settings are this method's
+        return given
+    values = dict(given or {})
+    if "seed" in method_defaults(method) and values.get("seed") is None:
+        values["seed"] = torch.initial_seed()
+    return method_settings(method, values)
+
+
 class MethodActorCriticPolicy(ActorCriticPolicy):
     """``ActorCriticPolicy`` whose chosen networks are trained with a plasticity method (one instance per
     target, so each target has its own figures).
 
     :param method: a name from :data:`syre_rl.methods.METHODS` (default ``vanilla``)
-    :param method_kwargs: the method's settings (see :func:`syre_rl.methods.method_defaults`); a method with a
-        ``seed`` that is not given gets ``torch.initial_seed()``, which SB3 sets to the model's seed, without
-        consuming random numbers (a vanilla twin sees the same random stream)
+    :param method_kwargs: the method's settings: its typed ``Settings`` object, or a mapping of them (see
+        :func:`syre_rl.methods.method_defaults`); unknown keys and wrong types are refused. The seed defaults to
+        the model's (:func:`resolve_method_settings`)
     :param method_targets: networks under the method, from ``actor`` (policy MLP + action head), ``critic``
         (value MLP + value head), ``features`` (features extractor(s)); a list or a comma-separated string
     :param args, kwargs: everything ``ActorCriticPolicy`` takes
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 *args: Any, method: str = "vanilla", method_kwargs: dict[str, Any] | None = None,
+                 *args: Any, method: str = "vanilla", method_kwargs: Settings | dict[str, Any] | None = None,
                  method_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
         for kind, space in (("observation", observation_space), ("action", action_space)):
             if not isinstance(space, SUPPORTED_SPACES):
                 raise ValueError(f"{type(self).__name__} cannot handle the {kind} space {space}; supported: "
                                  f"{', '.join(s.__name__ for s in SUPPORTED_SPACES)}")
-        method_kwargs = {k: yaml_numbers(v) for k, v in (method_kwargs or {}).items()}
-        if "seed" in method_defaults(method) and method_kwargs.get("seed") is None:
-            method_kwargs["seed"] = torch.initial_seed()
-        make_method(method, **method_kwargs)  # check the settings before anything is built
+        check_policy_kwargs(kwargs, type(self).__name__)
         # Set before super().__init__, which calls _build, which attaches the methods.
-        self.method, self.method_kwargs = method, method_kwargs
+        self.method, self.method_settings = method, resolve_method_settings(method, method_kwargs)
         self.method_targets = parse_targets(method_targets)
         self.methods: dict[str, Method] = {}
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
@@ -95,12 +112,11 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
             if not names:
                 raise ValueError(f"target {target!r} has no Linear/Conv parameters in this policy (modules "
                                  f"{TARGET_MODULES[target]}); choose targets among those that do")
-            method = make_method(self.method, **self.method_kwargs)
-            self.methods[target] = method.attach(self, self.optimizer, names)
+            self.methods[target] = make_method(self.method, self.method_settings).attach(self, self.optimizer, names)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(method=self.method, method_kwargs=self.method_kwargs, method_targets=self.method_targets)
+        data.update(method=self.method, method_kwargs=self.method_settings, method_targets=self.method_targets)
         return data
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -119,54 +135,39 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
 
 
 class SyreActorCriticPolicy(MethodActorCriticPolicy):
-    """``MethodActorCriticPolicy`` with syre (or syre-ar), configured by flat ``syre_*`` keywords.
+    """``MethodActorCriticPolicy`` with syre (or syre-ar, when ``syre_ar_eps > 0``), configured by flat
+    ``syre_*`` keywords. A keyword left out takes :class:`syre_rl.syre.SyreSettings`' default (gamma 1e-3, the
+    L2 strength that kept PPO plastic in Dohare et al. 2024; scale 1.0; ar_eps 0; coupled decay).
 
-    :param syre_gamma: decay strength (>= 0); coupled decay uses torch Adam's ``weight_decay`` convention.
-        Default 1e-3, the L2 strength that kept PPO plastic in Dohare et al. (2024)
-    :param syre_scale: anchor scale ``c``: anchor std ``c / sqrt(fan_in)`` per layer (default 0.01)
-    :param syre_ar_eps: syre-ar diagonal ``D ~ U(1 - eps, 1 + eps)``; 0 (default) is plain syre
+    :param syre_gamma: decay strength (>= 0); coupled decay uses torch Adam's ``weight_decay`` convention
+    :param syre_scale: anchor scale ``c``: anchor std ``c / sqrt(fan_in)`` per layer
+    :param syre_ar_eps: syre-ar diagonal ``D ~ U(1 - eps, 1 + eps)``; 0 is plain syre
     :param syre_decoupled: AdamW-style decay instead of adding to the gradient
-    :param syre_seed: seed of the anchors; None (default) uses ``torch.initial_seed()`` (the model's seed)
+    :param syre_seed: seed of the anchors; None uses ``torch.initial_seed()`` (the model's seed)
     :param syre_targets: networks under syre (see :class:`MethodActorCriticPolicy`), default actor and critic
     :param args, kwargs: everything ``ActorCriticPolicy`` takes
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 *args: Any, syre_gamma: float = DEFAULT_RL_GAMMA, syre_scale: float = DEFAULT_SCALE,
-                 syre_ar_eps: float = 0.0, syre_decoupled: bool = False, syre_seed: int | None = None,
+                 *args: Any, syre_gamma: float | None = None, syre_scale: float | None = None,
+                 syre_ar_eps: float | None = None, syre_decoupled: bool | None = None, syre_seed: int | None = None,
                  syre_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
-        settings = dict(gamma=yaml_numbers(syre_gamma), scale=yaml_numbers(syre_scale), decoupled=syre_decoupled,
-                        seed=syre_seed)
-        syre_ar_eps = yaml_numbers(syre_ar_eps)
-        if syre_ar_eps:
-            settings["ar_eps"] = syre_ar_eps
+        given = dict(gamma=syre_gamma, scale=syre_scale, ar_eps=syre_ar_eps, decoupled=syre_decoupled, seed=syre_seed)
+        values = {k: v for k, v in given.items() if v is not None}
         super().__init__(observation_space, action_space, lr_schedule, *args,
-                         method="syre-ar" if syre_ar_eps else "syre", method_kwargs=settings,
-                         method_targets=syre_targets, **kwargs)
+                         method=canonical_name("syre", values), method_kwargs=values, method_targets=syre_targets,
+                         **kwargs)
 
     @property
     def syre(self) -> dict[str, Method]:
         """The attached syre per target (same as :attr:`methods`)."""
         return self.methods
 
-    @property
-    def syre_seed(self) -> int:
-        return self.method_kwargs["seed"]
-
-    @property
-    def syre_targets(self) -> tuple[str, ...]:
-        return self.method_targets
-
-    def syre_stats(self) -> dict[str, float]:
-        return self.method_stats()
-
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         settings = data.pop("method_kwargs")
         del data["method"]
-        data.update(syre_gamma=settings["gamma"], syre_scale=settings["scale"],
-                    syre_ar_eps=settings.get("ar_eps", 0.0), syre_decoupled=settings["decoupled"],
-                    syre_seed=settings["seed"], syre_targets=data.pop("method_targets"))
+        data.update({f"syre_{k}": v for k, v in settings.to_dict().items()}, syre_targets=data.pop("method_targets"))
         return data
 
 

@@ -42,11 +42,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from syre_rl.base import Method, named_generator
+from syre_rl.settings import Settings, check_range
 
 DEFAULT_SCALE = 1.0  # from the permuted-MNIST sweep, see the module docstring
 DEFAULT_GAMMA = 1e-3  # the L2 strength Dohare et al. (2024) found to keep PPO plastic; experiments set their own
@@ -63,37 +66,59 @@ def _fan_in(owner: nn.Module, param: torch.Tensor) -> int:
     return ref.shape[1] * math.prod(ref.shape[2:])
 
 
-def check_syre_settings(*, gamma: float, scale: float, ar_eps: float, method: str = "syre") -> None:
-    """Raise ValueError naming the first setting outside its valid range (and the method it belongs to)."""
-    for name, value in (("gamma", gamma), ("scale", scale)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{method} {name} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(ar_eps, (int, float)) and 0 <= ar_eps < 1):
-        raise ValueError(f"{method} ar_eps must be in [0, 1) (0 = plain syre), got {ar_eps!r}")
+@dataclass(frozen=True)
+class DecaySettings(Settings):
+    """Settings of the decay family's plainest member, L2 (no random offset: ``scale``, ``ar_eps`` and ``seed``
+    are fixed here and become settings in :class:`SyreSettings`).
+
+    :param gamma: decay strength (>= 0), same units as ``torch.optim.Adam``'s ``weight_decay``. Default 1e-3
+    :param decoupled: AdamW-style decay ``p -= lr * gamma * D * (p - theta0)`` instead of adding to the gradient
+    """
+
+    owner = "l2"
+    gamma: float = DEFAULT_GAMMA
+    decoupled: bool = False
+    scale: ClassVar[float] = 0.0
+    ar_eps: ClassVar[float] = 0.0
+    seed: ClassVar[int] = 0
+
+    def check(self) -> None:
+        check_range(self.owner, "gamma", self.gamma)
+
+
+@dataclass(frozen=True)
+class SyreSettings(DecaySettings):
+    """Settings of :class:`Syre`: ``gamma`` and ``decoupled`` as in :class:`DecaySettings`, and
+
+    :param scale: anchor scale ``c`` (>= 0); anchor std is ``c / sqrt(fan_in)`` per layer. Default 1.0
+    :param ar_eps: syre-ar: ``D_ii ~ U(1 - ar_eps, 1 + ar_eps)``, in [0, 1); 0 = plain syre
+    :param seed: anchors (and D) are drawn from streams seeded by ``(seed, parameter name)``
+    """
+
+    owner = "syre"
+    scale: float = DEFAULT_SCALE
+    ar_eps: float = 0.0
+    seed: int = 0
+
+    def check(self) -> None:
+        super().check()
+        check_range(self.owner, "scale", self.scale)
+        check_range(self.owner, "ar_eps", self.ar_eps, 0.0, 1.0, high_open=True)
 
 
 class Syre(Method):
     """syre: shift each parameter by a fixed random ``theta0`` once, then decay it toward ``theta0``.
 
-    :param gamma: decay strength (>= 0), same units as ``torch.optim.Adam``'s ``weight_decay``. Default 1e-3
-    :param scale: anchor scale ``c`` (>= 0); anchor std is ``c / sqrt(fan_in)`` per layer. Default 1.0
-    :param ar_eps: syre-ar: ``D_ii ~ U(1 - ar_eps, 1 + ar_eps)``, in [0, 1); 0 = plain syre
-    :param decoupled: AdamW-style decay ``p -= lr * gamma * D * (p - theta0)`` instead of adding to the gradient
-    :param seed: anchors (and D) are drawn from streams seeded by ``(seed, parameter name)``
+    :param settings: a :class:`SyreSettings`, or its fields as keywords (``Syre(gamma=1e-2, scale=1.0)``)
     """
 
     name = "syre"
-
-    def __init__(self, *, gamma: float = DEFAULT_GAMMA, scale: float = DEFAULT_SCALE, ar_eps: float = 0.0,
-                 decoupled: bool = False, seed: int = 0):
-        check_syre_settings(gamma=gamma, scale=scale, ar_eps=ar_eps, method=self.name)
-        self.gamma, self.scale, self.ar_eps = float(gamma), float(scale), float(ar_eps)
-        self.decoupled, self.seed = bool(decoupled), int(seed)
+    Settings = SyreSettings
 
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
         """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU)."""
-        sigma = self.scale / math.sqrt(_fan_in(owner, p))
-        return torch.randn(p.shape, generator=named_generator(self.seed, name), dtype=p.dtype) * sigma
+        sigma = self.settings.scale / math.sqrt(_fan_in(owner, p))
+        return torch.randn(p.shape, generator=named_generator(self.settings.seed, name), dtype=p.dtype) * sigma
 
     def offsets(self, name: str, owner: nn.Module, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(shift, anchor)`` of one parameter: syre shifts it by ``theta0`` and decays it toward ``theta0``."""
@@ -109,16 +134,16 @@ class Syre(Method):
                 p = getattr(owner, attr)
                 shift, anchor = self.offsets(name, owner, p)
                 owner.register_buffer(attr + ANCHOR_SUFFIX, anchor.to(p.device))
-                if self.ar_eps > 0:
-                    gen = named_generator(self.seed, name, ":D")
-                    d = 1 + self.ar_eps * (2 * torch.rand(p.shape, generator=gen, dtype=p.dtype) - 1)
+                if self.settings.ar_eps > 0:
+                    gen = named_generator(self.settings.seed, name, ":D")
+                    d = 1 + self.settings.ar_eps * (2 * torch.rand(p.shape, generator=gen, dtype=p.dtype) - 1)
                     owner.register_buffer(attr + D_SUFFIX, d.to(p.device))
                 p.add_(shift.to(p.device))
 
     def drawn_offsets(self) -> list[torch.Tensor] | None:
         """The random offsets ``theta0`` the method added to the parameters (syre: its anchors), for measures on
         the learned part (weights minus offsets); None when it added none."""
-        return self.anchors() if self.scale > 0 else None
+        return self.anchors() if self.settings.scale > 0 else None
 
     def anchors(self) -> list[torch.Tensor]:
         """The fixed anchors ``theta0``, one per parameter in :attr:`names`."""
@@ -126,7 +151,7 @@ class Syre(Method):
 
     def diagonals(self) -> list[torch.Tensor] | None:
         """syre-ar's fixed diagonals ``D``, or None for plain syre (``D = 1``)."""
-        if self.ar_eps == 0:
+        if self.settings.ar_eps == 0:
             return None
         return [getattr(owner, attr + D_SUFFIX) for owner, attr in self._slots]
 
@@ -140,7 +165,7 @@ class Syre(Method):
         """``gamma/2 * sum D (p - theta0)^2``: the term whose gradient the coupled decay adds."""
         ds = self.diagonals() or [None] * len(self.names)
         total = sum(float((t * t if d is None else d * t * t).sum()) for t, d in zip(self.learned(), ds))
-        return 0.5 * self.gamma * total
+        return 0.5 * self.settings.gamma * total
 
     @torch.no_grad()
     def anchor_distance(self) -> float:
@@ -162,16 +187,17 @@ class Syre(Method):
 
     @torch.no_grad()
     def before_step(self) -> None:
-        if self.gamma == 0:
+        gamma = self.settings.gamma
+        if gamma == 0:
             return
         params, anchors, ds = self._tensors()
         live = [i for i, p in enumerate(params) if p.grad is not None]  # optimizers skip grad-less params
         if not live:
             return
-        if self.decoupled:
+        if self.settings.decoupled:
             lr_of = {id(p): group["lr"] for group in self.optimizer.param_groups for p in group["params"]}
             for i in live:
-                p, a, shrink = params[i], anchors[i], lr_of[id(params[i])] * self.gamma
+                p, a, shrink = params[i], anchors[i], lr_of[id(params[i])] * gamma
                 if ds is None:  # (p - a) * (1 - lr*gamma) + a: exactly AdamW's p * (1 - lr*gamma) when a = 0
                     p.sub_(a).mul_(1 - shrink).add_(a)
                 else:
@@ -181,9 +207,9 @@ class Syre(Method):
         # p - a first, so the decay is exactly 0 where p == a (and exactly Adam's grad + gamma*p when a = 0)
         diffs = torch._foreach_sub([params[i] for i in live], [anchors[i] for i in live])
         if ds is None:
-            torch._foreach_add_(grads, diffs, alpha=self.gamma)
+            torch._foreach_add_(grads, diffs, alpha=gamma)
         else:
-            torch._foreach_addcmul_(grads, [ds[i] for i in live], diffs, value=self.gamma)
+            torch._foreach_addcmul_(grads, [ds[i] for i in live], diffs, value=gamma)
 
     def _teardown(self) -> None:
         """Remove the anchor buffers; the parameters keep their effective values."""
@@ -192,26 +218,17 @@ class Syre(Method):
                 owner._buffers.pop(attr + suffix, None)
 
 
-def attach_syre(
-    module: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    gamma: float,
-    scale: float = DEFAULT_SCALE,
-    ar_eps: float = 0.0,
-    decoupled: bool = False,
-    seed: int = 0,
-    params: Iterable[str] | None = None,
-) -> Syre:
+def attach_syre(module: nn.Module, optimizer: torch.optim.Optimizer, *, gamma: float,
+                params: Iterable[str] | None = None, **settings: Any) -> Syre:
     """Apply syre to ``module`` trained by ``optimizer``: shift each chosen parameter by its anchor once, then
     decay it toward the anchor at every ``optimizer.step()``.
 
     :param module: any network; anchors become buffers of the modules that own the parameters
     :param optimizer: any ``torch.optim`` optimizer holding the chosen parameters (give it ``weight_decay=0``)
-    :param gamma, scale, ar_eps, decoupled, seed: see :class:`Syre`
+    :param gamma: decay strength, asked for explicitly (the experiment's choice)
     :param params: qualified names of the parameters to cover; default: weights and biases of every Linear and
         Conv layer (:func:`syre_rl.base.default_params`)
+    :param settings: ``scale``, ``ar_eps``, ``decoupled``, ``seed``: see :class:`SyreSettings` (defaults there)
     :return: the attached :class:`Syre` (statistics, ``detach()``)
     """
-    method = Syre(gamma=gamma, scale=scale, ar_eps=ar_eps, decoupled=decoupled, seed=seed)
-    return method.attach(module, optimizer, params)
+    return Syre(gamma=gamma, **settings).attach(module, optimizer, params)

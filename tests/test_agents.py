@@ -10,9 +10,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from syre_rl.agents import TrainConfig, available_presets, build_ppo, load_preset, train
-from syre_rl.agents.runs import parse_settings
 from syre_rl.envs import make_env
 from syre_rl import MethodActorCriticPolicy
+from syre_rl.syre import DecaySettings, SyreSettings
 
 TINY = str(Path(__file__).parent / "tiny-preset.yaml")
 
@@ -20,16 +20,17 @@ TINY = str(Path(__file__).parent / "tiny-preset.yaml")
 def test_presets_ship_and_hold_the_reference_settings():
     assert {"ant-zoo", "dohare"} <= set(available_presets())
     zoo, dohare = load_preset("ant-zoo"), load_preset("dohare")
-    assert zoo["n_envs"] == 16 and zoo["normalize"] is True and zoo["ppo"]["use_sde"] is True
-    assert zoo["ppo"]["learning_rate"] == 3e-5 and zoo["ppo"]["clip_range"] == 0.4
-    assert dohare["ppo"]["n_steps"] * dohare["n_envs"] // dohare["ppo"]["batch_size"] == 16  # minibatches
-    assert dohare["ppo"]["max_grad_norm"] == float("inf") and dohare["normalize"] is False
+    assert zoo.n_envs == 16 and zoo.normalize is True and zoo.ppo["use_sde"] is True
+    assert zoo.ppo["learning_rate"] == 3e-5 and zoo.ppo["clip_range"] == 0.4
+    assert dohare.ppo["n_steps"] * dohare.n_envs // dohare.ppo["batch_size"] == 16  # minibatches
+    assert dohare.ppo["max_grad_norm"] == float("inf") and dohare.normalize is False
+    assert zoo.rollout(16) == 8192 and dohare.rollout(1) == 2048
 
 
 @pytest.mark.parametrize("kwargs,method", [
     (dict(), "vanilla"), (dict(syre=True), "syre"), (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
     (dict(weight_decay=1e-3), "l2"), (dict(method="redo"), "redo"), (dict(method="syre", syre_ar_eps=0.1), "syre-ar"),
-    (dict(method="syre", method_args="ar_eps=0.2"), "syre-ar"),
+    (dict(method="syre", method_args={"ar_eps": 0.2}), "syre-ar"),
 ])
 def test_method_names(kwargs, method):
     assert TrainConfig(preset=TINY, **kwargs).resolved().method == method
@@ -37,15 +38,15 @@ def test_method_names(kwargs, method):
 
 def test_resolved_fills_preset_and_machine_defaults():
     cfg = TrainConfig(preset="dohare", syre=True, syre_gamma=0.01).resolved()
-    assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_000, "dummy")
-    assert parse_settings(cfg.method_args) == dict(gamma=0.01, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
+    assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_768, "dummy")
+    assert cfg.method_settings == SyreSettings(gamma=0.01, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
     assert cfg.targets == "actor,critic" and cfg.torch_threads >= 1
     assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
-    cfg = TrainConfig(preset="dohare", method="redo", method_args="tau=0.1, every=50", targets="critic", seed=3)
-    assert parse_settings(cfg.resolved().method_args) == dict(tau=0.1, every=50, moment_reset="zero", seed=3)
-    cfg = TrainConfig(method="l2", method_args="gamma=1e-2,decoupled=true").resolved()
-    assert parse_settings(cfg.method_args) == dict(gamma=0.01, decoupled=True)  # the preset's scale is not l2's
-    assert TrainConfig(weight_decay=1e-4).resolved().method_args == "gamma=0.0001,decoupled=false"
+    cfg = TrainConfig(preset="dohare", method="redo", method_args={"tau": 0.1, "every": 50}, targets="critic", seed=3)
+    assert cfg.resolved().method_settings.to_dict() == dict(tau=0.1, every=50, moment_reset="zero", seed=3)
+    cfg = TrainConfig(method="l2", method_args={"gamma": 1e-2, "decoupled": True}).resolved()
+    assert cfg.method_settings.to_dict() == dict(gamma=0.01, decoupled=True)  # the preset's scale is not l2's
+    assert TrainConfig(weight_decay=1e-4).resolved().method_settings == DecaySettings(gamma=1e-4)
 
 
 @pytest.mark.parametrize("method", ["vanilla", "syre", "l2"])
@@ -59,8 +60,8 @@ def test_twins_share_initial_weights(method):
     if method != "vanilla":
         handles = model.policy.methods
         anchors = {n: a for h in handles.values() for n, a in zip(h.names, h.anchors())}
-        assert all(h.gamma == 1e-3 for h in handles.values())
-        assert all(h.scale == (0.5 if method == "syre" else 0.0) for h in handles.values())
+        assert all(h.settings.gamma == 1e-3 for h in handles.values())
+        assert all(h.settings.scale == (0.5 if method == "syre" else 0.0) for h in handles.values())
     params = dict(model.policy.named_parameters())
     for name, p in vanilla.policy.named_parameters():
         assert torch.equal(params[name], p + anchors.get(name, 0)), name
@@ -75,8 +76,9 @@ def test_train_writes_logs_model_and_summary(tmp_path):
     assert summary["run_dir"] == str(run) and summary["timesteps"] == 256 and summary["steps_per_s"] > 0
     assert json.loads((run / "summary.json").read_text()) == summary
     config = json.loads((run / "config.json").read_text())
-    assert config["method"] == "syre" and parse_settings(config["method_args"])["gamma"] == 0.02
-    assert parse_settings(config["method_args"])["scale"] == 0.1  # from the preset
+    assert config["method"] == "syre" and config["method_settings"]["gamma"] == 0.02
+    assert config["method_settings"]["scale"] == 0.1  # from the preset
+    assert config["hyperparameters"]["ppo"] == {"n_steps": 128, "batch_size": 64, "n_epochs": 1}
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()  # the preset normalises
     events = EventAccumulator(str(run))
     events.Reload()
@@ -112,8 +114,14 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(syre=True, weight_decay=1e-3), "--weight-decay is the l2 method; it cannot go with method syre"),
     (dict(syre=True, method="redo"), "--syre and --method redo are different methods; choose one"),
     (dict(weight_decay=-1.0), "l2 gamma must be a finite number >= 0, got -1.0"),
-    (dict(method="redo", method_args="gamma=0.1"), r"method 'redo' takes no setting\(s\) \['gamma'\]"),
-    (dict(method="syre", method_args="scale"), "method setting 'scale' is not key=value"),
+    (dict(method="redo", method_args={"gamma": 0.1}), r"redo has no setting 'gamma' \(valid: tau, every"),
+    (dict(method="syre", method_args={"gama": 0.1}), "syre has no setting 'gama'; did you mean 'gamma'?"),
+    (dict(method="syre", method_args={"gamma": True}), "syre gamma must be a number, got True"),
+    (dict(method="syre", method_args={"seed": 1.7}), "syre seed must be an integer, got 1.7"),
+    (dict(timesteps=200), r"--timesteps 200 is not a whole number of rollouts of 128 steps .* use 128 or 256"),
+    (dict(timesteps=100), r"--timesteps 100 is not a whole number of rollouts of 128 steps .* use 128$"),
+    (dict(syre=True, syre_gamma=True), "train_ppo syre_gamma must be a number or null, got True"),
+    (dict(seed=1.5), "train_ppo seed must be an integer, got 1.5"),
     (dict(method="l2", targets="legs"), "targets must be one or more of"),
     (dict(friction_every=1000), "--friction-every needs a slippery env"),
     (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
@@ -122,7 +130,7 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(targets="actor"), "--targets given with the vanilla method"),
     (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
     (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
-    (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be in \[0, 1\) \(0 = plain syre\), got 1.0"),
+    (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be a finite number in \[0, 1\), got 1.0"),
     (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
     (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, dohare"),
     (dict(preset="nope.yaml"), "unknown preset 'nope.yaml'; available: ant-zoo, dohare"),

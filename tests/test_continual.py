@@ -31,7 +31,7 @@ def strip_time(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-@pytest.mark.parametrize("method,args", [("syre", "gamma=0.01,scale=0.5"), ("redo", "every=5"), ("vanilla", "")])
+@pytest.mark.parametrize("method,args", [("syre", {"gamma": 0.01, "scale": 0.5}), ("redo", {"every": 5}), ("vanilla", {})])
 def test_records_logs_and_results_file(tmp_path, method, args):
     cfg = ContinualConfig(method=method, method_args=args, logdir=str(tmp_path), **TINY)
     records = run_continual(cfg, data=synthetic_digits())
@@ -57,8 +57,8 @@ def test_records_logs_and_results_file(tmp_path, method, args):
         assert "syre/net/anchor_distance" in events.Tags()["scalars"]
 
 
-@pytest.mark.parametrize("method,args", [("shrink-perturb", "noise=0.01"), ("redo", "every=7,tau=0.1"),
-                                         ("syre", "gamma=0.01,scale=0.5")])
+@pytest.mark.parametrize("method,args", [("shrink-perturb", {"noise": 0.01}), ("redo", {"every": 7, "tau": 0.1}),
+                                         ("syre", {"gamma": 0.01, "scale": 0.5})])
 def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method, args):
     data = synthetic_digits()
     cfg = dict(method=method, method_args=args, **TINY)
@@ -97,7 +97,7 @@ def test_resume_refuses_other_settings(tmp_path):
 
 
 def test_labels_and_syre_ar_naming(tmp_path):
-    cfg = ContinualConfig(method="syre", method_args="ar_eps=0.05", logdir=str(tmp_path), **TINY).checked()
+    cfg = ContinualConfig(method="syre", method_args={"ar_eps": 0.05}, logdir=str(tmp_path), **TINY).checked()
     assert cfg.method == "syre-ar" and cfg.label == "syre-ar"
     cfg = ContinualConfig(method="l2", label="l2-strong", logdir=str(tmp_path), **TINY)
     run_continual(cfg, data=synthetic_digits())
@@ -109,9 +109,12 @@ def test_labels_and_syre_ar_naming(tmp_path):
     (dict(duplicate_threshold=1.5), r"--duplicate-threshold must be in \(0, 1\], got 1.5"),
     (dict(tau=-1.0), "--tau must be >= 0, got -1.0"),
     (dict(label="a/b"), "--label may use letters, digits"),
-    (dict(benchmark="cifar"), "unknown benchmark 'cifar'; choose one of permuted-mnist, label-permuted-mnist"),
+    (dict(benchmark="cifar"), "continual benchmark must be one of 'permuted-mnist', 'label-permuted-mnist', got 'cifar'"),
+    (dict(method_args={"gama": 0.1}), "vanilla has no setting 'gama' \\(valid: none\\)"),
+    (dict(method="redo", method_args={"every": 2.5}), "redo every must be an integer, got 2.5"),
+    (dict(lr=True), "continual lr must be a number, got True"),
     (dict(tasks=0), "--tasks must be >= 1, got 0"),
-    (dict(method="syre", method_args="gamma=-1"), "syre gamma must be a finite number >= 0, got -1"),
+    (dict(method="syre", method_args={"gamma": -1}), "syre gamma must be a finite number >= 0, got -1"),
     (dict(hidden="300,x"), "--hidden must be comma-separated positive widths"),
     (dict(resume=True), "--resume: no run with a checkpoint"),
     (dict(device="tpu"), "unknown --device 'tpu'"),

@@ -109,7 +109,7 @@ def test_syre_ar_needs_a_positive_eps():
     with pytest.raises(ValueError, match="ar_eps = 0 is plain syre"):
         make_method("syre-ar", ar_eps=0.0)
     method = make_method("syre-ar")
-    assert method.ar_eps == 0.01
+    assert method.settings.ar_eps == 0.01
 
 
 def test_shrink_is_exact_without_noise():
@@ -255,15 +255,21 @@ def test_redo_ignores_evaluation_passes():
 
 
 @pytest.mark.parametrize("name,settings,match", [
-    ("sgdw", {}, "unknown method 'sgdw'; choose one of vanilla, l2, syre, syre-ar, l2-init, jitter, "
-                 "shrink-perturb, redo"),
-    ("l2", {"scale": 0.1}, r"method 'l2' takes no setting\(s\) \['scale'\]; it takes \['decoupled', 'gamma'\]"),
-    ("vanilla", {"gamma": 0.1}, r"takes no setting\(s\) \['gamma'\]; it takes none"),
-    ("shrink-perturb", {"shrink": 1.0}, r"shrink must be in \[0, 1\), got 1.0"),
+    ("sgdw", {}, r"unknown method 'sgdw' \(valid: vanilla, l2, syre, syre-ar, l2-init, jitter, "
+                 r"shrink-perturb, redo\)"),
+    ("syre_ar", {}, "unknown method 'syre_ar'; did you mean 'syre-ar'?"),
+    ("l2", {"scale": 0.1}, r"l2 has no setting 'scale' \(valid: gamma, decoupled\)"),
+    ("vanilla", {"gamma": 0.1}, r"vanilla has no setting 'gamma' \(valid: none\)"),
+    ("redo", {"tua": 0.1}, "redo has no setting 'tua'; did you mean 'tau'?"),
+    ("redo", {"every": 10.0}, "redo every must be an integer, got 10.0"),
+    ("redo", {"every": True}, "redo every must be an integer, got True"),
+    ("syre", {"decoupled": 1}, "syre decoupled must be true or false, got 1"),
+    ("syre", {"gamma": "1e-3"}, "syre gamma must be a number, got '1e-3' \\(text, not a number"),
+    ("shrink-perturb", {"shrink": 1.0}, r"shrink must be a finite number in \[0, 1\), got 1.0"),
     ("shrink-perturb", {"noise": -1.0}, "noise must be a finite number >= 0, got -1.0"),
     ("redo", {"every": 0}, "redo every must be an integer >= 1, got 0"),
     ("redo", {"tau": -0.1}, "redo tau must be a finite number >= 0"),
-    ("redo", {"moment_reset": "keep"}, "redo moment_reset must be one of zero, mean, got 'keep'"),
+    ("redo", {"moment_reset": "keep"}, "redo moment_reset must be one of 'zero', 'mean', got 'keep'"),
     ("jitter", {"gamma": -1.0}, "gamma must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_method_settings(name, settings, match):

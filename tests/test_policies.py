@@ -17,6 +17,7 @@ from torch import nn
 
 from syre_rl import SyreActorCriticPolicy
 from syre_rl.policies import SyreLoggerCallback
+from syre_rl.syre import SyreSettings
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2)
 NET = dict(net_arch=dict(pi=[16, 16], vf=[16, 16]))
@@ -52,9 +53,26 @@ def test_default_targets_cover_actor_and_critic_but_not_log_std():
     assert not any(k.startswith("log_std_") for k in model.policy.state_dict())
 
 
-def test_numbers_written_as_strings_are_read_as_numbers():  # as YAML 1.1 gives "1e-3" (e.g. rl-zoo configs)
-    method = ppo(syre_gamma="1e-3", syre_scale="0.5", syre_ar_eps="0.0").policy.syre["actor"]
-    assert (method.name, method.gamma, method.scale, method.ar_eps) == ("syre", 0.001, 0.5, 0.0)
+def test_numbers_written_as_text_are_refused_with_the_fix():  # YAML 1.1 (rl-zoo3's loader) reads 1e-3 as text
+    with pytest.raises(ValueError, match=r"syre gamma must be a number, got '1e-3' \(text, not a number: write "
+                                         r"1.0e-3 rather than 1e-3 in YAML 1.1 files, or !!float 1e-3\)"):
+        ppo(syre_gamma="1e-3")
+    method = ppo(syre_gamma=1e-3, syre_scale=0.5, syre_ar_eps=0.0).policy.syre["actor"]
+    assert (method.name, method.settings) == ("syre", SyreSettings(gamma=0.001, scale=0.5, ar_eps=0.0, seed=0))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(net_arc=[8]), "SyreActorCriticPolicy has no setting 'net_arc'; did you mean 'net_arch'?"),
+    (dict(ortho_init=1), "SyreActorCriticPolicy ortho_init must be true or false, got 1"),
+    (dict(syre_seed=1.5), None),
+])
+def test_policy_kwargs_are_checked_before_sb3_sees_them(kwargs, match):
+    if match is None:
+        with pytest.raises(ValueError, match="syre seed must be an integer, got 1.5"):
+            ppo(**kwargs)
+        return
+    with pytest.raises(ValueError, match=match):
+        ppo(**kwargs)
 
 
 @pytest.mark.parametrize("share", [True, False])
@@ -111,7 +129,7 @@ def test_save_load_restores_anchors_and_keeps_syre_active(tmp_path):
     saved = model.policy.state_dict()
     for key, value in loaded.policy.state_dict().items():
         assert torch.equal(value, saved[key]) if key != "_extra_state" else value == saved[key], key
-    assert loaded.policy.syre["actor"].ar_eps == 0.1
+    assert loaded.policy.syre["actor"].settings.ar_eps == 0.1
     ds = loaded.policy.syre["actor"].diagonals()
     assert ds is not None and float(ds[0].std()) > 0
     loaded.learn(64)  # training continues
@@ -129,7 +147,7 @@ def test_load_in_a_fresh_process_that_only_imported_syre_rl(tmp_path):
         "import syre_rl, stable_baselines3, sys\n"
         f"m = stable_baselines3.PPO.load({str(tmp_path / 'm.zip')!r}, device='cpu')\n"
         "h = m.policy.syre['critic']\n"
-        "print(type(m.policy).__name__, repr(float(h.anchors()[0].sum())), h.gamma)\n"
+        "print(type(m.policy).__name__, repr(float(h.anchors()[0].sum())), h.settings.gamma)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["SyreActorCriticPolicy", repr(anchor_sum), "0.02"]
@@ -139,7 +157,7 @@ def test_policy_save_load_round_trip(tmp_path):
     policy = ppo(seed=5, syre_gamma=0.01, syre_targets=["critic"]).policy
     policy.save(tmp_path / "policy.pth")
     loaded = SyreActorCriticPolicy.load(tmp_path / "policy.pth")
-    assert loaded.syre_targets == ("critic",) and loaded.syre_seed == 5
+    assert loaded.method_targets == ("critic",) and loaded.method_settings.seed == 5
     for (k, a), b in zip(policy.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b) if k != "_extra_state" else a == b, k
 
@@ -182,7 +200,7 @@ def test_logger_callback_records_syre_figures(tmp_path):
     [
         (dict(syre_gamma=-1.0), "Pendulum-v1", "gamma must be a finite number >= 0, got -1.0"),
         (dict(syre_scale=-0.1), "Pendulum-v1", "scale must be a finite number >= 0, got -0.1"),
-        (dict(syre_ar_eps=1.5), "Pendulum-v1", r"ar_eps must be in \[0, 1\)"),
+        (dict(syre_ar_eps=1.5), "Pendulum-v1", r"ar_eps must be a finite number in \[0, 1\)"),
         (dict(syre_targets="actor,value"), "Pendulum-v1", r"targets must be one or more of \['actor', 'critic', "
                                                           r"'features'\], got 'actor,value'"),
         (dict(syre_targets=[]), "Pendulum-v1", "targets must be one or more of"),
@@ -230,10 +248,10 @@ def test_method_state_travels_with_the_model(tmp_path):
     from syre_rl import MethodActorCriticPolicy
 
     model = PPO(MethodActorCriticPolicy, "Pendulum-v1", seed=0, device="cpu", **SMALL,
-                policy_kwargs={**NET, "method": "redo", "method_kwargs": {"every": 3, "tau": "1e-1"}})
+                policy_kwargs={**NET, "method": "redo", "method_kwargs": {"every": 3, "tau": 1e-1}})
     model.learn(128)
     redo = model.policy.methods["critic"]
-    assert redo.tau == 0.1 and redo.steps == 8  # 2 epochs x 2 minibatches x 2 rollouts; "1e-1" read as a number
+    assert redo.settings.tau == 0.1 and redo.steps == 8  # 2 epochs x 2 minibatches x 2 rollouts
     model.save(tmp_path / "redo.zip")
     loaded = PPO.load(tmp_path / "redo.zip", device="cpu").policy.methods["critic"]
     assert (loaded.steps, loaded.total_reset, loaded._count) == (redo.steps, redo.total_reset, redo._count)

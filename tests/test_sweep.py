@@ -1,10 +1,12 @@
 """Sweeps: grid expansion, labels, skipping finished runs and resuming interrupted ones."""
 
+import dataclasses
+
 import pytest
 
-from syre_rl.agents.runs import parse_settings, yaml_numbers
 from syre_rl.agents import sweep
 from syre_rl.agents.continual import run_continual
+from syre_rl.syre import SyreSettings
 from tests.test_continual import synthetic_digits
 
 SPEC = {
@@ -13,35 +15,66 @@ SPEC = {
     "base": {"tasks": 2, "hidden": "16", "probe_size": 50, "batch_size": 32},
     "grid": [
         {"method": "vanilla", "lr": [1e-3, 1e-2]},
-        {"method": "syre", "gamma": [1e-3, "1e-2"], "scale": 0.1, "decoupled": True},
+        {"method": "syre", "gamma": [1e-3, 1e-2], "scale": 0.1, "decoupled": True},
     ],
 }
 
 
 def test_expand_makes_every_run_with_readable_labels():
-    configs = sweep.expand(yaml_numbers(SPEC))
+    configs = sweep.expand(sweep.SweepSpec.from_dict(SPEC))
     assert [(c.label, c.seed) for c in configs] == [
         ("vanilla-lr0.001", 0), ("vanilla-lr0.001", 1), ("vanilla-lr0.01", 0), ("vanilla-lr0.01", 1),
         ("syre-gamma0.001-scale0.1-decoupledtrue", 0), ("syre-gamma0.001-scale0.1-decoupledtrue", 1),
         ("syre-gamma0.01-scale0.1-decoupledtrue", 0), ("syre-gamma0.01-scale0.1-decoupledtrue", 1)]
     assert configs[2].lr == 0.01 and configs[2].tasks == 2 and configs[2].logdir == "RUNS"
-    settings = parse_settings(configs[-1].method_args)
-    assert settings == dict(gamma=0.01, scale=0.1, ar_eps=0.0, decoupled=True, seed=1)
+    assert configs[-1].method_settings == SyreSettings(gamma=0.01, scale=0.1, ar_eps=0.0, decoupled=True, seed=1)
+
+
+GRID = [{"method": "vanilla"}]
 
 
 @pytest.mark.parametrize("spec,match", [
-    ({"grid": []}, "needs 'seeds'"),
+    ({"grid": GRID}, "sweep needs 'seeds'"),
     ({"seeds": [0], "grid": [{"lr": 0.1}]}, "needs a 'method'"),
-    ({"seeds": [0], "base": {"lr_max": 1}, "grid": []}, r"unknown field\(s\) \['lr_max'\]"),
-    ({"seeds": [0], "grid": [{"method": "syre", "every": 5}]}, r"takes no setting\(s\) \['every'\]"),
+    ({"seeds": [0], "grid": []}, "sweep grid is empty"),
+    ({"seeds": [], "grid": GRID}, "seeds must be a non-empty list"),
+    ({"seeds": [0, 0.5], "grid": GRID}, r"sweep seeds must be a list of integers, got \[0, 0.5\]"),
+    ({"seeds": [0], "grid": GRID, "seed": 1}, "sweep has no setting 'seed'; did you mean 'seeds'?"),
+    ({"seeds": [0], "base": {"batchsize": 1}, "grid": GRID}, "sweep base has no setting 'batchsize'; did you mean 'batch_size'?"),
+    ({"seeds": [0], "base": {"method": "l2"}, "grid": GRID}, "sweep base has no setting 'method'"),
+    ({"seeds": [0], "grid": [{"method": "syre", "every": 5}]},
+     "grid entry for syre has key 'every', neither a run field nor a setting of syre"),
+    ({"seeds": [0], "grid": [{"method": "syre", "gama": 5.0}]}, "did you mean 'gamma'?"),
+    ({"seeds": [0], "grid": [{"method": "syre", "gamma": "1e-2"}]}, "syre gamma must be a number, got '1e-2'"),
+    ({"seeds": [0], "grid": [{"method": "syre", "gamma": True}]}, "syre gamma must be a number, got True"),
+    ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
+    ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
 ])
 def test_bad_specifications(spec, match):
     with pytest.raises(ValueError, match=match):
-        sweep.expand(spec)
+        sweep.expand(sweep.SweepSpec.from_dict(spec))
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", r"spec.yaml: this sweep specification must hold a mapping of settings, but it holds nothing"),
+    ("- 1\n- 2\n", "but it holds a list"),
+    ("seeds: [0\ngrid: []\n", r"spec.yaml:2: malformed YAML in this sweep specification"),
+    ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2, scal: 0.1}\n", "has key 'scal'.*did you mean 'scale'"),
+    ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2}\n", None),
+])
+def test_bad_sweep_files_are_one_line_with_file_and_line(tmp_path, text, match):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    if match is None:  # YAML 1.2 numbers: 1e-2 is a number, not text as in YAML 1.1
+        assert sweep.expand(sweep.load_spec(path))[0].method_settings.gamma == 0.01
+        return
+    with pytest.raises(ValueError, match=match) as error:
+        sweep.load_spec(path)
+    assert "\n" not in str(error.value)
 
 
 def test_status_follows_the_run_folder(tmp_path):
-    cfg = sweep.expand({**SPEC, "logdir": str(tmp_path), "seeds": [0]})[0]
+    cfg = sweep.expand(sweep.SweepSpec.from_dict({**SPEC, "logdir": str(tmp_path), "seeds": [0]}))[0]
     assert sweep.status(cfg) == "new"
 
     def stop(record):
@@ -50,13 +83,5 @@ def test_status_follows_the_run_folder(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_continual(cfg, data=synthetic_digits(), on_task_end=stop)
     assert sweep.status(cfg) == "partial"
-    run_continual(cfg.__class__(**{**cfg.__dict__, "resume": True}), data=synthetic_digits())
+    run_continual(dataclasses.replace(cfg, resume=True), data=synthetic_digits())
     assert sweep.status(cfg) == "done"
-
-
-def test_yaml_numbers_reads_the_floats_yaml_1_1_leaves_as_strings():
-    assert yaml_numbers({"a": "1e-3", "b": ["2.5E+2", "-.5e1", "x1e3", "+.5", "0.01", " 1. ", "16", "1e"],
-                         "c": "inf", "d": True, "e": 3}) == \
-        {"a": 0.001, "b": [250.0, -5.0, "x1e3", 0.5, 0.01, 1.0, "16", "1e"], "c": "inf", "d": True, "e": 3}
-    assert parse_settings("gamma=1e-3,label=a1e3,decoupled=true,every=100,scale=+.5") == \
-        {"gamma": 0.001, "label": "a1e3", "decoupled": True, "every": 100, "scale": 0.5}

@@ -251,8 +251,8 @@ def test_grad_free_parameters_are_not_decayed():
         (dict(gamma=-0.1), "gamma must be a finite number >= 0, got -0.1"),
         (dict(gamma=float("nan")), "gamma must be a finite number >= 0, got nan"),
         (dict(gamma=0.1, scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
-        (dict(gamma=0.1, ar_eps=1.0), r"ar_eps must be in \[0, 1\)"),
-        (dict(gamma=0.1, ar_eps=-0.1), r"ar_eps must be in \[0, 1\)"),
+        (dict(gamma=0.1, ar_eps=1.0), r"ar_eps must be a finite number in \[0, 1\)"),
+        (dict(gamma=0.1, ar_eps=-0.1), r"ar_eps must be a finite number in \[0, 1\)"),
         (dict(gamma=0.1, params=["0.weight", "9.bias"]), r"unknown parameter name\(s\) \['9.bias'\]; valid:"),
     ],
 )
@@ -271,4 +271,4 @@ def test_parameters_outside_the_optimizer_and_double_attach_are_refused():
     attach_syre(net, opt, gamma=0.1, params=["0.weight"])
     with pytest.raises(ValueError, match=r"\['0.weight'\] already have an anchor method attached"):
         attach_syre(net, opt, gamma=0.1, params=["0.weight"])
-    assert isinstance(Syre, type)
+    assert [k for k in net.state_dict() if "_syre_" in k] == ["0.weight_syre_anchor"]  # the refusals added nothing
