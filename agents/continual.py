@@ -21,8 +21,16 @@ import torch
 from tqdm.auto import tqdm
 
 from syre_rl.agents.config import parse_assignments
-from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, latest_run_dir,
-                                 new_run_dir, write_json_atomic)
+from syre_rl.agents.runs import (
+    atomic_write,
+    check_device,
+    check_label,
+    check_probe,
+    check_threads,
+    latest_run_dir,
+    new_run_dir,
+    write_json_atomic,
+)
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from syre_rl.envs.mnist import MnistData, load_mnist
 from syre_rl.envs.permuted import PermutedTasks
@@ -134,8 +142,9 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     :param data: the data set (default: :func:`syre_rl.envs.mnist.load_mnist` from ``config.data_dir``)
     :param on_task_end: called with each finished task's record, after it is saved
     :return: one record per task: ``task``, ``test_accuracy`` (current task), ``accuracies`` (tasks 0..task)
-        and ``mean_seen_accuracy`` (with ``eval_seen``), ``train_loss``, ``online_accuracy`` (online only), ``effective_rank`` and
-        ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's figures), ``wall_s``
+        and ``mean_seen_accuracy`` (with ``eval_seen``), ``train_loss``, ``online_accuracy`` (online only),
+        ``effective_rank`` and ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's
+        figures), ``wall_s``
     """
     from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
 
@@ -197,7 +206,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
             writer.flush()
             records.append(record)
             state = {"learner": learner.state_dict(), "records": records, "config": cfg.to_dict()}
-            atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+            atomic_write(run_dir / CHECKPOINT, lambda tmp, state=state: torch.save(state, tmp))
             _write_results(run_dir / RESULTS, records)
             bar.update(1)
             bar.set_postfix_str(f"task {task} accuracy {record['test_accuracy']:.3f}")

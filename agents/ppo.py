@@ -24,14 +24,33 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
 from syre_rl.agents.config import load_yaml, parse_assignments
-from syre_rl.agents.runs import (atomic_write, check_device, check_label, check_probe, check_threads, latest_run_dir,
-                                 new_run_dir, write_json_atomic)
+from syre_rl.agents.runs import (
+    atomic_write,
+    check_device,
+    check_label,
+    check_probe,
+    check_threads,
+    latest_run_dir,
+    new_run_dir,
+    write_json_atomic,
+)
 from syre_rl.callbacks import PlasticityCallback
-from syre_rl.envs import (FrictionSchedule, FrictionScheduleCallback, auto_vec, check_env_id, make_env,
-                          save_normalization)
+from syre_rl.envs import (
+    FrictionSchedule,
+    FrictionScheduleCallback,
+    auto_vec,
+    check_env_id,
+    make_env,
+    save_normalization,
+)
 from syre_rl.methods import METHODS, canonical_name, method_defaults, method_settings, setting_names
-from syre_rl.policies import (DEFAULT_TARGETS, MethodActorCriticPolicy, MethodLoggerCallback, check_policy_kwargs,
-                              parse_targets)
+from syre_rl.policies import (
+    DEFAULT_TARGETS,
+    MethodActorCriticPolicy,
+    MethodLoggerCallback,
+    check_policy_kwargs,
+    parse_targets,
+)
 from syre_rl.settings import Settings, check_keys, check_kwargs, check_value, field_types
 from syre_rl.syre import DEFAULT_SCALE
 

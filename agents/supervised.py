@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from syre_rl.envs.permuted import PermutedTasks
 from syre_rl.base import Method, hidden_layers
+from syre_rl.envs.permuted import PermutedTasks
 from syre_rl.metrics import LayerProbe
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}

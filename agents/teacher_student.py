@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from syre_rl.methods import make_method
 from syre_rl.agents.runs import atomic_write
+from syre_rl.methods import make_method
 
 
 @dataclass
@@ -78,7 +78,8 @@ def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> l
     """Train one student with ``method`` (e.g. ``l2`` for plain weight decay, ``syre``, ``syre-ar``, ``jitter``).
 
     :return: records every ``record_every`` steps: ``step``, ``loss`` (teacher loss), ``spread`` (of the copies,
-        effective weights), ``spread_learned`` (weights minus the random offsets of syre or jitter), ``distinct`` and ``distinct_learned``
+        effective weights), ``spread_learned`` (weights minus the random offsets of syre or jitter), ``distinct``
+        and ``distinct_learned``
     """
     groups = setting.copy_groups()
     gen = torch.Generator().manual_seed(10_000 + seed)

@@ -135,16 +135,12 @@ def _download(data_dir: Path, stems: list[str]) -> None:
                 logger.debug("MNIST download of %s failed: %r", url, error)
                 break  # this mirror is unreachable or broken: the next mirror gets the remaining files
             try:
-                _write_atomically(data_dir / f"{stem}.gz", raw)
+                # atomic_write makes the folder only now, so an offline machine is left without empty folders
+                atomic_write(data_dir / f"{stem}.gz", lambda tmp, raw=raw: tmp.write_bytes(raw))
             except OSError as error:  # e.g. a read-only data_dir: the packaged copy may still serve
                 logger.debug("could not save %s into %s: %r", url, data_dir, error)
                 return
             logger.info("downloaded %s into %s", url, data_dir)
-
-
-def _write_atomically(path: Path, raw: bytes) -> None:
-    # atomic_write makes the folder only now, so that an offline machine is left without empty folders
-    atomic_write(path, lambda tmp: tmp.write_bytes(raw))
 
 
 def _load_idx(data_dir: Path) -> MnistData | None:

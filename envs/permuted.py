@@ -41,8 +41,8 @@ class PermutedTasks:
     (each example of a task seen once, minibatch 1 or more) iterate over ``range(tasks.n_examples("train"))``
     in chunks and call :meth:`batch`.
 
-    :param x_train: (N, D) inputs, numpy array or torch tensor (e.g. the fields of :class:`syre_rl.envs.mnist.MnistData`,
-        so ``PermutedTasks(*load_mnist())`` works)
+    :param x_train: (N, D) inputs, numpy array or torch tensor (e.g. the fields of
+        :class:`syre_rl.envs.mnist.MnistData`, so ``PermutedTasks(*load_mnist())`` works)
     :param y_train: (N,) integer labels in ``[0, n_classes)``
     :param x_test: (M, D) inputs with the same D
     :param y_test: (M,) integer labels

@@ -13,9 +13,9 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Logger
 
-from syre_rl.envs import make_env
 from syre_rl import SyreActorCriticPolicy
 from syre_rl.agents.config import parse_dataclass
+from syre_rl.envs import make_env
 
 
 @dataclass

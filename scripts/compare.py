@@ -5,11 +5,10 @@
 """
 
 import argparse
-
-from syre_rl.agents.config import StrictParser
 from pathlib import Path
 
 from syre_rl.agents.compare import compare
+from syre_rl.agents.config import StrictParser
 
 EPILOG = """\
 A run is a folder holding TensorBoard event files; its method and seed come from its config.json, else from a

@@ -8,7 +8,6 @@ resuming interrupted ones, several worker processes at a time.
 import argparse
 
 from syre_rl.agents.config import StrictParser
-
 from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
 
 

@@ -10,8 +10,8 @@ symmetric_init.png to --out.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syre_rl.agents.teacher_student import TeacherStudent, method_table, plot, run_all, summarize, write_csv
 from syre_rl.agents.config import parse_dataclass
+from syre_rl.agents.teacher_student import TeacherStudent, method_table, plot, run_all, summarize, write_csv
 
 
 @dataclass

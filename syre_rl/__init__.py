@@ -11,7 +11,10 @@ __all__ = ["DEFAULT_SCALE", "METHODS", "Method", "Syre", "attach_syre", "default
 def __getattr__(name: str):
     # The SB3 policy is imported lazily so that `import syre_rl` stays light for plain-torch users.
     if name in ("SyreActorCriticPolicy", "MethodActorCriticPolicy"):
-        from syre_rl import policies
-
+        try:
+            from syre_rl import policies
+        except ImportError as error:
+            raise ImportError(f"syre_rl.{name} needs Stable-Baselines3 ({error}); install it with "
+                              "pip install 'syre_rl[sb3]'") from error
         return getattr(policies, name)
     raise AttributeError(f"module 'syre_rl' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """The one interface of every plasticity method: something that happens around ``optimizer.step()``.
 
-A method is built from its settings (a typed :class:`syre_rl.settings.Settings`, checked at once), then attached to a network, its optimizer and a set of
-parameters; it acts through optimizer step hooks, so any training loop (plain PyTorch, SB3) runs it unchanged.
+A method is built from its settings (a typed :class:`syre_rl.settings.Settings`, checked at once), then attached
+to a network, its optimizer and a set of parameters; it acts through optimizer step hooks, so any training loop
+(plain PyTorch, SB3) runs it unchanged.
 
     method = make_method("shrink-perturb", noise=1e-5)     # syre_rl.methods
     method.attach(net, optimizer)                          # default: every Linear/Conv weight and bias

@@ -63,7 +63,7 @@ class PlasticityCallback(BaseCallback):
         policy = self.model.policy
         for target, probe in self.probes.items():
             run = getattr(policy, self.TARGETS[target])
-            for key, value in probe.measure(lambda: run(obs)).items():
+            for key, value in probe.measure(lambda run=run: run(obs)).items():
                 self.logger.record(f"plasticity/{target}/{key}", value)
 
     def _on_step(self) -> bool:

@@ -9,9 +9,9 @@ import torch
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from syre_rl import MethodActorCriticPolicy
 from syre_rl.agents import TrainConfig, available_presets, build_ppo, load_preset, train
 from syre_rl.envs import make_env
-from syre_rl import MethodActorCriticPolicy
 from syre_rl.syre import DecaySettings, SyreSettings
 
 TINY = str(Path(__file__).parent / "tiny-preset.yaml")

@@ -13,8 +13,17 @@ import pytest
 from matplotlib.image import imread
 from torch.utils.tensorboard import SummaryWriter
 
-from syre_rl.agents.compare import (aggregate, align, bootstrap_ci, compare, find_runs, friction_changes, friction_marks,
-                             load_scalars, phase_returns)
+from syre_rl.agents.compare import (
+    aggregate,
+    align,
+    bootstrap_ci,
+    compare,
+    find_runs,
+    friction_changes,
+    friction_marks,
+    load_scalars,
+    phase_returns,
+)
 
 ROOT = Path(__file__).parent.parent
 OFFSET = {"vanilla": 0.0, "syre": 100.0}

@@ -7,8 +7,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from syre_rl.envs.mnist import MnistData
 from syre_rl.agents.continual import ContinualConfig, run_continual
+from syre_rl.envs.mnist import MnistData
 
 
 def synthetic_digits(n_train=600, n_test=200, seed=0) -> MnistData:
@@ -31,7 +31,8 @@ def strip_time(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-@pytest.mark.parametrize("method,args", [("syre", {"gamma": 0.01, "scale": 0.5}), ("redo", {"every": 5}), ("vanilla", {})])
+@pytest.mark.parametrize("method,args", [("syre", {"gamma": 0.01, "scale": 0.5}), ("redo", {"every": 5}),
+                                         ("vanilla", {})])
 def test_records_logs_and_results_file(tmp_path, method, args):
     cfg = ContinualConfig(method=method, method_args=args, logdir=str(tmp_path), **TINY)
     records = run_continual(cfg, data=synthetic_digits())
@@ -109,7 +110,8 @@ def test_labels_and_syre_ar_naming(tmp_path):
     (dict(duplicate_threshold=1.5), r"--duplicate-threshold must be in \(0, 1\], got 1.5"),
     (dict(tau=-1.0), "--tau must be >= 0, got -1.0"),
     (dict(label="a/b"), "--label may use letters, digits"),
-    (dict(benchmark="cifar"), "continual benchmark must be one of 'permuted-mnist', 'label-permuted-mnist', got 'cifar'"),
+    (dict(benchmark="cifar"),
+     "continual benchmark must be one of 'permuted-mnist', 'label-permuted-mnist', got 'cifar'"),
     (dict(method_args={"gama": 0.1}), "vanilla has no setting 'gama' \\(valid: none\\)"),
     (dict(method="redo", method_args={"every": 2.5}), "redo every must be an integer, got 2.5"),
     (dict(lr=True), "continual lr must be a number, got True"),

@@ -7,8 +7,18 @@ import torch
 from torch import nn
 
 from syre_rl.base import hidden_layers
-from syre_rl.metrics import (LayerProbe, approximate_rank, dead_units, dormant_ratio, duplicate_units,
-                             effective_rank, gradient_norm, hidden_activations, weight_change, weight_magnitude)
+from syre_rl.metrics import (
+    LayerProbe,
+    approximate_rank,
+    dead_units,
+    dormant_ratio,
+    duplicate_units,
+    effective_rank,
+    gradient_norm,
+    hidden_activations,
+    weight_change,
+    weight_magnitude,
+)
 from syre_rl.syre import attach_syre
 
 

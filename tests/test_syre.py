@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from syre_rl import Syre, attach_syre
+from syre_rl import attach_syre
 from syre_rl.base import default_params
 
 
