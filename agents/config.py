@@ -92,19 +92,6 @@ def _base_type(annotation: Any) -> Any:
     return args[0] if typing.get_origin(annotation) is not None and len(args) == 1 else annotation
 
 
-def _strict(kind: type) -> Any:
-    """argparse ``type=`` that reads a number strictly (``--seed 1.7`` is refused, not truncated)."""
-    def convert(text: str) -> Any:
-        value = yaml_value(text)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}")
-        return value
-    convert.__name__ = kind.__name__
-    return convert
-
-
 def _reading(parse: Any) -> Any:
     """``parse`` as an argparse ``type=``: its ValueError message is kept (argparse would replace it)."""
     def convert(text: str) -> Any:
@@ -143,8 +130,8 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
         elif typing.get_origin(kind) is typing.Literal:
             kwargs.update(choices=typing.get_args(kind))
         else:
-            convert = _reading(field.metadata["parse"]) if "parse" in field.metadata else (
-                _strict(kind) if kind in (int, float) else kind)
+            # int("1.7") and float("true") fail: argparse refuses them in one line, never truncating
+            convert = _reading(field.metadata["parse"]) if "parse" in field.metadata else kind
             kwargs.update(type=convert, choices=field.metadata.get("choices"), metavar=field.metadata.get("metavar"))
         parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, **kwargs)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

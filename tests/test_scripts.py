@@ -78,6 +78,17 @@ def test_train_ppo_bad_input_exits_with_one_clear_line(argv, message, tmp_path):
     assert not logdir.exists()
 
 
+def test_a_setting_is_text_only_on_the_command_line(tmp_path):
+    """--syre-gamma is text in argv and in argparse, then one number (in TrainConfig, then in one SyreSettings)
+    all the way to the decay: nothing formats it as text and parses it back (tests/trace_setting.py)."""
+    from tests.trace_setting import train_ppo_gamma
+
+    calls = train_ppo_gamma(str(tmp_path))
+    assert [name for how, _, name in calls if how == "text"] == ["main", "parse_dataclass"]
+    assert calls[-1][::2] == ("decay", "before_step")
+    assert ("number", str(ROOT / "syre_rl" / "settings.py"), "from_dict") in calls  # made once, typed
+
+
 def test_train_ppo_help_lists_every_option():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--help"], capture_output=True,
                          text=True, check=True).stdout
