@@ -4,13 +4,14 @@
 # comparison. A finished run (summary.json written) is skipped; an interrupted one continues from its checkpoint.
 #
 #   scripts/slippery_ant.sh                                   # the published run: 3 seeds x 1.2M steps
-#   TIMESTEPS=100000 EVERY=25000 SEEDS="0" OUT=/tmp/ant scripts/slippery_ant.sh    # a quick look
+#   TIMESTEPS=102400 EVERY=25000 SEEDS="0" OUT=/tmp/ant scripts/slippery_ant.sh    # a quick look
 #
-# Settings (environment variables): TIMESTEPS (1200000), EVERY friction period in steps (200000),
+# Settings (environment variables): TIMESTEPS (1200128: 1.2M rounded up to whole 2048-step rollouts, what SB3
+# trained when the published runs asked for 1200000), EVERY friction period in steps (200000),
 # SEEDS ("0 1 2"), METHODS ("vanilla l2 syre jitter"), JOBS (2), LOGDIR (runs/exp4-long), OUT (results/slippery-ant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TIMESTEPS=${TIMESTEPS:-1200000} EVERY=${EVERY:-200000} SEEDS=${SEEDS:-0 1 2} METHODS=${METHODS:-vanilla l2 syre jitter}
+TIMESTEPS=${TIMESTEPS:-1200128} EVERY=${EVERY:-200000} SEEDS=${SEEDS:-0 1 2} METHODS=${METHODS:-vanilla l2 syre jitter}
 JOBS=${JOBS:-2} LOGDIR=${LOGDIR:-runs/exp4-long} OUT=${OUT:-results/slippery-ant}
 PYTHON=${PYTHON:-.venv/bin/python}
 export TIMESTEPS EVERY LOGDIR PYTHON
