@@ -16,19 +16,28 @@ from stable_baselines3.common.logger import Logger
 from syre_rl import SyreActorCriticPolicy
 from syre_rl.agents.config import parse_dataclass
 from syre_rl.envs import make_env
+from syre_rl.settings import Settings
+
+BLOCK = 200  # predict() calls timed together
 
 
-@dataclass
-class BenchConfig:
+@dataclass(frozen=True)
+class BenchConfig(Settings):
+    owner = "bench_overhead"
     env: str = field(default="AntBulletEnv-v0", metadata={"help": "gymnasium env id"})
     n_steps: int = field(default=2048, metadata={"help": "rollout length (one env)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=1, metadata={"help": "PPO epochs per train() (1: short calls, many pairs)"})
     rounds: int = field(default=200, metadata={"help": "train() calls per policy, alternating"})
-    predicts: int = field(default=4000, metadata={"help": "predict() calls per policy, in alternating blocks"})
+    predicts: int = field(default=4000, metadata={
+        "help": f"predict() calls per policy, in alternating blocks of {BLOCK} (at least one block)"})
     torch_threads: int = field(default=2, metadata={"help": "torch CPU threads"})
     device: str = field(default="cpu", metadata={"help": "torch device"})
     seed: int = field(default=0, metadata={"help": "seed of both models"})
+
+    def check(self) -> None:
+        if self.rounds < 1 or self.predicts < BLOCK:
+            raise ValueError(f"--rounds must be >= 1 and --predicts >= {BLOCK}, got {self.rounds} and {self.predicts}")
 
 
 def build(policy, cfg: BenchConfig, env) -> PPO:
@@ -61,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
                 train_s[name].append(time.perf_counter() - start)
 
     obs = env.reset()
-    block = 200
+    block = BLOCK
     predict_s = {name: [] for name in models}
     for b in range(cfg.predicts // block + 1):
         for name in (list(models) if b % 2 else list(models)[::-1]):
