@@ -70,8 +70,7 @@ def resolve_method_settings(method: str, given: Settings | dict[str, Any] | None
     method with a ``seed`` that is not given gets ``torch.initial_seed()``, which SB3 sets to the model's seed,
     without consuming random numbers (a vanilla twin sees the same random stream)."""
     if isinstance(given, Settings):
-        make_method(method, given)  # checks that the settings are this method's
-        return given
+        return given  # the method checks that they are its own when it is made (_build)
     values = dict(given or {})
     if "seed" in method_defaults(method) and values.get("seed") is None:
         values["seed"] = torch.initial_seed()

@@ -276,3 +276,14 @@ def test_shrink_perturb_draws_independent_noise_for_actor_and_critic():
     critic_noise = policy.mlp_extractor.value_net[0].weight.detach() - before[1]
     assert float(actor_noise.std()) == pytest.approx(0.1, rel=0.3)
     assert float((actor_noise - critic_noise).abs().max()) > 0.05  # not the same draw
+
+
+def test_method_kwargs_take_the_methods_own_settings_object():
+    from syre_rl import MethodActorCriticPolicy
+    from syre_rl.methods import ReDoSettings
+
+    kwargs = {**NET, "method": "redo", "method_kwargs": ReDoSettings(tau=0.2, every=4)}
+    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", seed=0, device="cpu", policy_kwargs=kwargs, **SMALL)
+    assert all(m.settings == ReDoSettings(tau=0.2, every=4) for m in model.policy.methods.values())
+    with pytest.raises(ValueError, match="method 'syre' takes SyreSettings, got ReDoSettings"):
+        PPO(MethodActorCriticPolicy, "Pendulum-v1", device="cpu", policy_kwargs={**kwargs, "method": "syre"}, **SMALL)
