@@ -22,13 +22,15 @@ from torch import nn
 
 from syre_rl.settings import Settings
 
-# Layers covered by default. Normalisation layers are left alone: their affine parameters carry no
-# permutation symmetry of their own and decaying a scale toward ~0 would switch the layer off.
-DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd)
+# Layers covered by default: Linear, Conv and recurrent (LSTM, GRU, RNN) layers. Normalisation layers are left
+# alone: their affine parameters carry no permutation symmetry of their own and decaying a scale toward ~0 would
+# switch the layer off.
+DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd, nn.RNNBase)
 
 
 def default_params(module: nn.Module) -> list[str]:
-    """Names (as in ``module.named_parameters()``) of the weights and biases of every Linear/Conv layer.
+    """Names (as in ``module.named_parameters()``) of the weights and biases of every Linear, Conv and recurrent
+    layer.
 
     :param module: the network
     :return: qualified parameter names, in registration order (a shared submodule counted once)

@@ -1,48 +1,84 @@
-"""Stable-Baselines3 actor-critic policies with syre (or any plasticity method) on the actor and/or the critic.
+"""Stable-Baselines3 and sb3-contrib policies with syre (or any plasticity method) on their networks.
 
-    from stable_baselines3 import PPO
-    from syre_rl import SyreActorCriticPolicy
-    model = PPO(SyreActorCriticPolicy, env, policy_kwargs=dict(syre_gamma=1e-3, net_arch=dict(pi=[256, 256],
-                vf=[256, 256])))
-    model = PPO(MethodActorCriticPolicy, env, policy_kwargs=dict(method="redo", method_kwargs=dict(tau=0.1)))
+    from stable_baselines3 import PPO, SAC, DQN
+    from syre_rl import SyreActorCriticPolicy, SyreSACPolicy, MethodDQNPolicy
+    PPO(SyreActorCriticPolicy, env, policy_kwargs=dict(syre_gamma=1e-3, net_arch=dict(pi=[256, 256], vf=[256, 256])))
+    SAC(SyreSACPolicy, env, policy_kwargs=dict(syre_gamma=1e-3, syre_targets="actor,critic"))
+    DQN(MethodDQNPolicy, env, policy_kwargs=dict(method="redo", method_kwargs=dict(tau=0.1)))
 
-Both work with PPO and A2C, with every ``ActorCriticPolicy`` argument (net_arch, activation_fn, ortho_init,
-gSDE, shared or separate features extractors). ``model.save`` / ``PPO.load`` keep the anchors (buffers in the
-policy's state_dict) and the method stays active after loading. Add :class:`MethodLoggerCallback` to ``learn``
-to log the methods' figures (``<method>/<target>/<figure>``) to the SB3 logger and so to TensorBoard.
+One pair of classes per SB3 policy family, ``Method<Family>Policy`` (any method by name) and
+``Syre<Family>Policy`` (syre by flat ``syre_*`` keywords):
+
+| family | algorithms | default targets |
+| --- | --- | --- |
+| ``ActorCritic`` | PPO, A2C | actor, critic |
+| ``SAC`` | SAC | actor, critic |
+| ``TD3`` | TD3, DDPG | actor, critic |
+| ``DQN`` | DQN | critic (the Q-network) |
+| ``RecurrentActorCritic`` | sb3-contrib RecurrentPPO | actor, critic (``lstm`` on request) |
+| ``MaskableActorCritic`` | sb3-contrib MaskablePPO | actor, critic |
+| ``TQC`` | sb3-contrib TQC | actor, critic |
+| ``QRDQN`` | sb3-contrib QR-DQN | critic (the quantile network) |
+
+Every class takes the SB3 base's arguments. Observations: a Dict space gets SB3's ``CombinedExtractor`` and an
+image space ``NatureCNN`` unless ``features_extractor_class`` is given, so one class serves SB3's ``MlpPolicy``,
+``CnnPolicy`` and ``MultiInputPolicy``; conv layers are covered with the ``features`` target. Target networks
+(``critic_target``, ``actor_target``, ``q_net_target``, ``quantile_net_target``) start equal to their online
+networks after the anchors shift them and are never decayed (no optimizer holds them; the polyak update is SB3's).
+``model.save`` / ``<Algo>.load`` keep the anchors (buffers in the policy's state_dict) and the methods' own state,
+and the method stays active after loading. A class used with the wrong algorithm is refused before anything is
+built, naming the class to use. Add :class:`MethodLoggerCallback` to ``learn`` to log the methods' figures
+(``<method>/<target>/<figure>``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from gymnasium import spaces
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from sb3_contrib.qrdqn.policies import QRDQNPolicy
+from sb3_contrib.tqc.policies import TQCPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.dqn.policies import DQNPolicy
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
+from torch import nn
 
 from syre_rl.base import Method, default_params
 from syre_rl.methods import canonical_name, make_method, method_defaults, method_settings
 from syre_rl.settings import Settings, check_kwargs
 
-# Which submodules of an ActorCriticPolicy each target covers. The free `log_std` parameter is never covered.
+# Parameter-name prefixes each target covers, over every family (a family has the ones that exist in it). The
+# free `log_std` parameter of gaussian actor-critic policies is never covered (it is not a layer).
 TARGET_MODULES = {
-    "actor": ("mlp_extractor.policy_net", "action_net"),
-    "critic": ("mlp_extractor.value_net", "value_net"),
-    "features": ("features_extractor", "pi_features_extractor", "vf_features_extractor"),
+    "actor": ("mlp_extractor.policy_net.", "action_net.", "actor.latent_pi.", "actor.mu.", "actor.log_std."),
+    "critic": ("mlp_extractor.value_net.", "value_net.", "critic.qf", "q_net.q_net.", "quantile_net.quantile_net."),
+    "features": ("features_extractor.", "pi_features_extractor.", "vf_features_extractor.",
+                 "actor.features_extractor.", "critic.features_extractor.", "q_net.features_extractor.",
+                 "quantile_net.features_extractor."),
+    "lstm": ("lstm_actor.", "lstm_critic."),
 }
 DEFAULT_TARGETS = ("actor", "critic")
-SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-# ActorCriticPolicy's own arguments that the algorithm passes, not the user's policy_kwargs
+# online networks whose `<name>_target` copy starts equal to them
+TARGET_NETWORKS = ("actor", "critic", "q_net", "quantile_net")
+# arguments the algorithm passes to every policy, not the user's policy_kwargs
 ALGORITHM_ARGUMENTS = ("observation_space", "action_space", "lr_schedule")
 
 
 def parse_targets(targets: str | Iterable[str]) -> tuple[str, ...]:
     """Normalise ``"actor,critic"`` or ``["actor", "critic"]`` to a tuple, refusing unknown or empty targets.
 
-    :param targets: names from ``actor``, ``critic``, ``features``
+    :param targets: names from ``actor``, ``critic``, ``features``, ``lstm``
     """
     names = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else [str(t) for t in targets]
     names = [t for t in names if t]
@@ -52,17 +88,22 @@ def parse_targets(targets: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def target_params(policy: ActorCriticPolicy, target: str) -> list[str]:
-    """Names of the Linear/Conv parameters of ``policy`` that ``target`` covers."""
-    prefixes = tuple(m + "." for m in TARGET_MODULES[target])
-    return [n for n in default_params(policy) if n.startswith(prefixes)]
+def target_params(policy: nn.Module, target: str) -> list[str]:
+    """Names of the Linear/Conv/LSTM parameters of ``policy`` that ``target`` covers."""
+    return [n for n in default_params(policy) if n.startswith(TARGET_MODULES[target])]
 
 
-def check_policy_kwargs(kwargs: dict[str, Any], owner: str = "policy_kwargs") -> None:
-    """Refuse keyword arguments that ``ActorCriticPolicy`` does not take or whose type is wrong, naming the key
-    (and the closest valid one): a typo such as ``net_arc`` fails here, not deep inside SB3. None is taken as
-    "the default", as SB3's own save/load passes it."""
-    check_kwargs(owner, ActorCriticPolicy.__init__, kwargs, skip=ALGORITHM_ARGUMENTS, none_is_default=True)
+def sb3_base(policy_class: type) -> type[BasePolicy]:
+    """The SB3 policy class a syre_rl policy class builds on (e.g. ``SACPolicy`` for ``SyreSACPolicy``)."""
+    return next(c for c in policy_class.__mro__ if issubclass(c, BasePolicy) and not issubclass(c, MethodPolicy))
+
+
+def check_policy_kwargs(kwargs: dict[str, Any], owner: str = "policy_kwargs",
+                        base: type[BasePolicy] = ActorCriticPolicy) -> None:
+    """Refuse keyword arguments that the SB3 policy class ``base`` does not take or whose type is wrong, naming
+    the key (and the closest valid one): a typo such as ``net_arc`` fails here, not deep inside SB3. None is
+    taken as "the default", as SB3's own save/load passes it."""
+    check_kwargs(owner, base.__init__, kwargs, skip=ALGORITHM_ARGUMENTS, none_is_default=True)
 
 
 def resolve_method_settings(method: str, given: Settings | dict[str, Any] | None) -> Settings:
@@ -70,48 +111,116 @@ def resolve_method_settings(method: str, given: Settings | dict[str, Any] | None
     method with a ``seed`` that is not given gets ``torch.initial_seed()``, which SB3 sets to the model's seed,
     without consuming random numbers (a vanilla twin sees the same random stream)."""
     if isinstance(given, Settings):
-        return given  # the method checks that they are its own when it is made (_build)
+        return given  # the method checks that they are its own when it is made (_attach_methods)
     values = dict(given or {})
     if "seed" in method_defaults(method) and values.get("seed") is None:
         values["seed"] = torch.initial_seed()
     return method_settings(method, values)
 
 
-class MethodActorCriticPolicy(ActorCriticPolicy):
-    """``ActorCriticPolicy`` whose chosen networks are trained with a plasticity method (one instance per
-    target, so each target has its own figures).
+def default_extractor(observation_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with SB3's extractor for the observation space when none is given: ``CombinedExtractor`` for a
+    Dict space, ``NatureCNN`` for an image space (as SB3's ``MultiInputPolicy`` and ``CnnPolicy``)."""
+    if kwargs.get("features_extractor_class") is not None:
+        return kwargs
+    if isinstance(observation_space, spaces.Dict):
+        return {**kwargs, "features_extractor_class": CombinedExtractor}
+    if is_image_space(observation_space, normalized_image=kwargs.get("normalize_images") is False):
+        return {**kwargs, "features_extractor_class": NatureCNN}
+    return kwargs
+
+
+def _calling_algorithm() -> BaseAlgorithm | None:
+    """The SB3 algorithm whose ``_setup_model`` is building this policy, if any (found on the call stack)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, BaseAlgorithm):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+class MethodPolicy:
+    """Mixin that puts a plasticity method on the networks of the SB3 policy class it precedes (one method
+    instance per target and optimizer, so each has its own figures). Subclass it together with an SB3 policy
+    class, as the ``Method<Family>Policy`` classes below do.
 
     :param method: a name from :data:`syre_rl.methods.METHODS` (default ``vanilla``)
     :param method_kwargs: the method's settings: its typed ``Settings`` object, or a mapping of them (see
         :func:`syre_rl.methods.method_defaults`); unknown keys and wrong types are refused. The seed defaults to
         the model's (:func:`resolve_method_settings`)
-    :param method_targets: networks under the method, from ``actor`` (policy MLP + action head), ``critic``
-        (value MLP + value head), ``features`` (features extractor(s)); a list or a comma-separated string
-    :param args, kwargs: everything ``ActorCriticPolicy`` takes
+    :param method_targets: networks under the method, from ``actor``, ``critic`` (value network or
+        Q-networks), ``features`` (features extractors, conv layers included), ``lstm`` (recurrent policies);
+        a list or a comma-separated string; default ``DEFAULT_TARGETS`` of the class
+    :param args, kwargs: everything the SB3 policy class takes
     """
+
+    DEFAULT_TARGETS: ClassVar[tuple[str, ...]] = DEFAULT_TARGETS
+    ALGORITHMS: ClassVar[str] = ""  # the algorithms this class is for, for messages
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
                  *args: Any, method: str = "vanilla", method_kwargs: Settings | dict[str, Any] | None = None,
-                 method_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
-        for kind, space in (("observation", observation_space), ("action", action_space)):
-            if not isinstance(space, SUPPORTED_SPACES):
-                raise ValueError(f"{type(self).__name__} cannot handle the {kind} space {space}; supported: "
-                                 f"{', '.join(s.__name__ for s in SUPPORTED_SPACES)}")
-        check_policy_kwargs(kwargs, type(self).__name__)
-        # Set before super().__init__, which calls _build, which attaches the methods.
+                 method_targets: str | Iterable[str] | None = None, **kwargs: Any):
+        self._check_algorithm()
+        kwargs = default_extractor(observation_space, kwargs)
+        check_policy_kwargs(kwargs, type(self).__name__, sb3_base(type(self)))
         self.method, self.method_settings = method, resolve_method_settings(method, method_kwargs)
-        self.method_targets = parse_targets(method_targets)
+        self.method_targets = parse_targets(self.DEFAULT_TARGETS if method_targets is None else method_targets)
         self.methods: dict[str, Method] = {}
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
+        # After the whole SB3 constructor: some (RecurrentActorCriticPolicy) make their optimizer last.
+        self._attach_methods()
 
-    def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)  # networks, their (orthogonal) init, the optimizer
+    def _check_algorithm(self) -> None:
+        """Refuse, in one line naming the class to use, to be the policy of an algorithm of another family."""
+        algorithm = _calling_algorithm()
+        if algorithm is None:
+            return
+        bases = set(type(algorithm).policy_aliases.values())
+        expected = next(b for b in bases if all(issubclass(other, b) for other in bases))
+        if isinstance(self, expected):
+            return
+        family = next((cls for cls in POLICY_CLASSES if sb3_base(cls) is expected), None)
+        use = f"use syre_rl.{family.__name__} (or {family.__name__.replace('Method', 'Syre', 1)})" if family \
+            else "syre_rl has no policy class for it"
+        raise ValueError(f"{type(self).__name__} is a policy for {self.ALGORITHMS}; {type(algorithm).__name__} needs "
+                         f"a {expected.__name__}: {use}")
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer of the policy: its own and those of its networks (SAC's and TD3's actor and critic)."""
+        found = [getattr(m, "optimizer", None) for m in (self, *self.children())]
+        return list({id(o): o for o in found if isinstance(o, torch.optim.Optimizer)}.values())
+
+    def _attach_methods(self) -> None:
+        owner = {id(p): opt for opt in self._optimizers() for group in opt.param_groups for p in group["params"]}
+        params = dict(self.named_parameters())
         for target in self.method_targets:
             names = target_params(self, target)
             if not names:
-                raise ValueError(f"target {target!r} has no Linear/Conv parameters in this policy (modules "
-                                 f"{TARGET_MODULES[target]}); choose targets among those that do")
-            self.methods[target] = make_method(self.method, self.method_settings).attach(self, self.optimizer, names)
+                have = [t for t in TARGET_MODULES if target_params(self, t)]
+                raise ValueError(f"target {target!r} has no Linear, Conv or recurrent layer in this "
+                                 f"{type(self).__name__}; choose among {', '.join(have)}")
+            groups: dict[int, list[str]] = {}
+            for name in names:
+                if id(params[name]) not in owner:
+                    raise ValueError(f"{name} ({target}) is trained by no optimizer of this policy")
+                groups.setdefault(id(owner[id(params[name])]), []).append(name)
+            for group in groups.values():
+                key = target if len(groups) == 1 else f"{target}/{group[0].split('.')[0]}"
+                method = make_method(self.method, self.method_settings)
+                self.methods[key] = method.attach(self, owner[id(params[group[0]])], group)
+        self._sync_target_networks()
+
+    @torch.no_grad()
+    def _sync_target_networks(self) -> None:
+        """Copy each online network into its target copy: the anchors shifted the online weights after SB3 made
+        the copies, and the copies must start equal (they are never decayed: no optimizer holds them)."""
+        for name in TARGET_NETWORKS:
+            online, copy = getattr(self, name, None), getattr(self, f"{name}_target", None)
+            if isinstance(online, nn.Module) and isinstance(copy, nn.Module):
+                for p_copy, p in zip(copy.parameters(), online.parameters(), strict=True):
+                    p_copy.copy_(p)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -120,7 +229,7 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
 
     def get_extra_state(self) -> dict[str, Any]:
         """The methods' own state (ReDo's counters, shrink-perturb's generators) rides in ``state_dict()``, so
-        ``model.save`` / ``PPO.load`` restore it."""
+        ``model.save`` / ``<Algo>.load`` restore it."""
         return {target: m.state_dict() for target, m in self.methods.items()}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
@@ -133,8 +242,8 @@ class MethodActorCriticPolicy(ActorCriticPolicy):
                 for target, m in self.methods.items() for key, value in m.stats().items()}
 
 
-class SyreActorCriticPolicy(MethodActorCriticPolicy):
-    """``MethodActorCriticPolicy`` with syre (or syre-ar, when ``syre_ar_eps > 0``), configured by flat
+class SyrePolicy(MethodPolicy):
+    """Mixin: :class:`MethodPolicy` with syre (or syre-ar, when ``syre_ar_eps > 0``), configured by flat
     ``syre_*`` keywords. A keyword left out takes :class:`syre_rl.syre.SyreSettings`' default (gamma 1e-3, the
     L2 strength that kept PPO plastic in Dohare et al. 2024; scale 1.0; ar_eps 0; coupled decay).
 
@@ -143,14 +252,14 @@ class SyreActorCriticPolicy(MethodActorCriticPolicy):
     :param syre_ar_eps: syre-ar diagonal ``D ~ U(1 - eps, 1 + eps)``; 0 is plain syre
     :param syre_decoupled: AdamW-style decay instead of adding to the gradient
     :param syre_seed: seed of the anchors; None uses ``torch.initial_seed()`` (the model's seed)
-    :param syre_targets: networks under syre (see :class:`MethodActorCriticPolicy`), default actor and critic
-    :param args, kwargs: everything ``ActorCriticPolicy`` takes
+    :param syre_targets: networks under syre (see :class:`MethodPolicy`)
+    :param args, kwargs: everything the SB3 policy class takes
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
                  *args: Any, syre_gamma: float | None = None, syre_scale: float | None = None,
                  syre_ar_eps: float | None = None, syre_decoupled: bool | None = None, syre_seed: int | None = None,
-                 syre_targets: str | Iterable[str] = DEFAULT_TARGETS, **kwargs: Any):
+                 syre_targets: str | Iterable[str] | None = None, **kwargs: Any):
         given = dict(gamma=syre_gamma, scale=syre_scale, ar_eps=syre_ar_eps, decoupled=syre_decoupled, seed=syre_seed)
         values = {k: v for k, v in given.items() if v is not None}
         super().__init__(observation_space, action_space, lr_schedule, *args,
@@ -168,6 +277,93 @@ class SyreActorCriticPolicy(MethodActorCriticPolicy):
         del data["method"]
         data.update({f"syre_{k}": v for k, v in settings.to_dict().items()}, syre_targets=data.pop("method_targets"))
         return data
+
+
+class MethodActorCriticPolicy(MethodPolicy, ActorCriticPolicy):
+    """``ActorCriticPolicy`` (PPO, A2C) with a plasticity method (see :class:`MethodPolicy`)."""
+
+    ALGORITHMS = "PPO and A2C"
+
+
+class SyreActorCriticPolicy(SyrePolicy, MethodActorCriticPolicy):
+    """``ActorCriticPolicy`` (PPO, A2C) with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodSACPolicy(MethodPolicy, SACPolicy):
+    """SAC's policy with a plasticity method; ``critic`` covers the Q-networks (see :class:`MethodPolicy`)."""
+
+    ALGORITHMS = "SAC"
+
+
+class SyreSACPolicy(SyrePolicy, MethodSACPolicy):
+    """SAC's policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodTD3Policy(MethodPolicy, TD3Policy):
+    """TD3's (and DDPG's) policy with a plasticity method (see :class:`MethodPolicy`)."""
+
+    ALGORITHMS = "TD3 and DDPG"
+
+
+class SyreTD3Policy(SyrePolicy, MethodTD3Policy):
+    """TD3's (and DDPG's) policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodDQNPolicy(MethodPolicy, DQNPolicy):
+    """DQN's policy with a plasticity method; ``critic`` is the Q-network (see :class:`MethodPolicy`)."""
+
+    ALGORITHMS = "DQN"
+    DEFAULT_TARGETS = ("critic",)
+
+
+class SyreDQNPolicy(SyrePolicy, MethodDQNPolicy):
+    """DQN's policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodRecurrentActorCriticPolicy(MethodPolicy, RecurrentActorCriticPolicy):
+    """sb3-contrib RecurrentPPO's policy with a plasticity method; ``lstm`` covers its LSTMs."""
+
+    ALGORITHMS = "RecurrentPPO"
+
+
+class SyreRecurrentActorCriticPolicy(SyrePolicy, MethodRecurrentActorCriticPolicy):
+    """sb3-contrib RecurrentPPO's policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodMaskableActorCriticPolicy(MethodPolicy, MaskableActorCriticPolicy):
+    """sb3-contrib MaskablePPO's policy with a plasticity method (see :class:`MethodPolicy`)."""
+
+    ALGORITHMS = "MaskablePPO"
+
+
+class SyreMaskableActorCriticPolicy(SyrePolicy, MethodMaskableActorCriticPolicy):
+    """sb3-contrib MaskablePPO's policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodTQCPolicy(MethodPolicy, TQCPolicy):
+    """sb3-contrib TQC's policy with a plasticity method; ``critic`` covers the quantile critics."""
+
+    ALGORITHMS = "TQC"
+
+
+class SyreTQCPolicy(SyrePolicy, MethodTQCPolicy):
+    """sb3-contrib TQC's policy with syre (see :class:`SyrePolicy`)."""
+
+
+class MethodQRDQNPolicy(MethodPolicy, QRDQNPolicy):
+    """sb3-contrib QR-DQN's policy with a plasticity method; ``critic`` is the quantile network."""
+
+    ALGORITHMS = "QR-DQN"
+    DEFAULT_TARGETS = ("critic",)
+
+
+class SyreQRDQNPolicy(SyrePolicy, MethodQRDQNPolicy):
+    """sb3-contrib QR-DQN's policy with syre (see :class:`SyrePolicy`)."""
+
+
+# One class per SB3 policy family: a wrong-algorithm message names the one whose base the algorithm needs.
+POLICY_CLASSES = (MethodRecurrentActorCriticPolicy, MethodActorCriticPolicy, MethodMaskableActorCriticPolicy,
+                  MethodTQCPolicy, MethodSACPolicy, MethodTD3Policy, MethodQRDQNPolicy, MethodDQNPolicy)
 
 
 class MethodLoggerCallback(BaseCallback):

@@ -60,10 +60,10 @@ ANCHOR_SUFFIX = "_syre_anchor"
 D_SUFFIX = "_syre_d"
 
 
-def _fan_in(owner: nn.Module, param: torch.Tensor) -> int:
-    """fan_in of a weight (its own), or of a bias (the owning layer's weight); 1 when there is none."""
-    weight = getattr(owner, "weight", None)
-    ref = param if param.dim() >= 2 else weight
+def _fan_in(owner: nn.Module, attr: str, param: torch.Tensor) -> int:
+    """fan_in of a weight (its own), or of a bias (its layer's matching weight: ``bias`` -> ``weight``, an LSTM's
+    ``bias_ih_l0`` -> ``weight_ih_l0``); 1 when there is none."""
+    ref = param if param.dim() >= 2 else getattr(owner, attr.replace("bias", "weight", 1), None)
     if not isinstance(ref, torch.Tensor) or ref.dim() < 2:
         return 1
     return ref.shape[1] * math.prod(ref.shape[2:])
@@ -120,7 +120,7 @@ class Syre(Method):
 
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
         """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU)."""
-        sigma = self.settings.scale / math.sqrt(_fan_in(owner, p))
+        sigma = self.settings.scale / math.sqrt(_fan_in(owner, name.rpartition(".")[2], p))
         return torch.randn(p.shape, generator=named_generator(self.settings.seed, name), dtype=p.dtype) * sigma
 
     def offsets(self, name: str, owner: nn.Module, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

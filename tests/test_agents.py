@@ -138,7 +138,7 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
     (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
     (dict(device="gpu"), "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
-    (dict(syre=True, syre_targets="features"), "target 'features' has no Linear/Conv parameters"),
+    (dict(syre=True, syre_targets="features"), "target 'features' has no Linear, Conv or recurrent layer"),
 ])
 def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):

@@ -8,7 +8,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
@@ -202,33 +201,14 @@ def test_logger_callback_records_syre_figures(tmp_path):
         (dict(syre_scale=-0.1), "Pendulum-v1", "scale must be a finite number >= 0, got -0.1"),
         (dict(syre_ar_eps=1.5), "Pendulum-v1", r"ar_eps must be a finite number in \[0, 1\)"),
         (dict(syre_targets="actor,value"), "Pendulum-v1", r"targets must be one or more of \['actor', 'critic', "
-                                                          r"'features'\], got 'actor,value'"),
+                                                          r"'features', 'lstm'\], got 'actor,value'"),
         (dict(syre_targets=[]), "Pendulum-v1", "targets must be one or more of"),
-        (dict(syre_targets="features"), "Pendulum-v1", "target 'features' has no Linear/Conv parameters"),
+        (dict(syre_targets="features"), "Pendulum-v1", "target 'features' has no Linear, Conv or recurrent layer"),
     ],
 )
 def test_bad_policy_kwargs(kwargs, env, match):
     with pytest.raises(ValueError, match=match):
         ppo(env=env, **kwargs)
-
-
-class DictObsEnv(gym.Env):
-    observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,))})
-    action_space = spaces.Discrete(2)
-
-
-class TupleActionEnv(gym.Env):
-    observation_space = spaces.Box(-1, 1, (2,))
-    action_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(2)])
-
-
-@pytest.mark.parametrize("env,match", [
-    (DictObsEnv(), r"cannot handle the observation space Dict\('a': Box.*supported: Box, Discrete"),
-    (TupleActionEnv(), r"cannot handle the action space Tuple\(Discrete\(2\), Discrete\(2\)\); supported: Box"),
-])
-def test_unsupported_spaces(env, match):
-    with pytest.raises(ValueError, match=match):
-        SyreActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -1,0 +1,145 @@
+"""Every SB3 and sb3-contrib algorithm with its syre_rl policy: trains, decays toward the anchors, keeps target
+networks equal at the start and undecayed, reloads exactly in a fresh process, and with gamma 0 and scale 0 trains
+bit-identically to SB3's own policy."""
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import pytest
+import torch
+from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
+from sb3_contrib.common.envs import InvalidActionEnvDiscrete
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+
+import syre_rl
+from syre_rl.policies import MethodLoggerCallback
+
+OFF = dict(learning_starts=32, batch_size=16, buffer_size=1000, train_freq=4, gradient_steps=2)
+NET2 = dict(net_arch=[16, 16])
+AC = dict(net_arch=dict(pi=[16, 16], vf=[16, 16]))
+# algorithm, family, SB3's own policy, env, algorithm kwargs, policy kwargs
+ALGOS = {
+    "ppo": (PPO, "ActorCritic", "MlpPolicy", "Pendulum-v1", dict(n_steps=64, batch_size=32, n_epochs=1), AC),
+    "a2c": (A2C, "ActorCritic", "MlpPolicy", "Pendulum-v1", dict(n_steps=16), AC),
+    "sac": (SAC, "SAC", "MlpPolicy", "Pendulum-v1", OFF, NET2),
+    "td3": (TD3, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
+    "ddpg": (DDPG, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
+    "dqn": (DQN, "DQN", "MlpPolicy", "CartPole-v1", dict(OFF, target_update_interval=20), NET2),
+    "recurrent-ppo": (RecurrentPPO, "RecurrentActorCritic", "MlpLstmPolicy", "CartPole-v1",
+                      dict(n_steps=32, batch_size=16, n_epochs=1), dict(AC, lstm_hidden_size=8)),
+    "maskable-ppo": (MaskablePPO, "MaskableActorCritic", "MlpPolicy", "invalid-action",
+                     dict(n_steps=32, batch_size=16, n_epochs=1), AC),
+    "tqc": (TQC, "TQC", "MlpPolicy", "Pendulum-v1", OFF, dict(NET2, n_quantiles=5)),
+    "qrdqn": (QRDQN, "QRDQN", "MlpPolicy", "CartPole-v1", dict(OFF, target_update_interval=20),
+              dict(NET2, n_quantiles=5)),
+}
+
+
+def make_env(name, instance=False):
+    """The env of a test (an id SB3 makes, or an instance: ``<Algo>.load`` takes no id)."""
+    if name == "invalid-action":
+        return InvalidActionEnvDiscrete(dim=20, n_invalid_actions=5)
+    return gym.make(name) if instance else name
+
+
+def build(algo, policy=None, seed=0, **policy_kwargs):
+    cls, family, own, env, kwargs, net = ALGOS[algo]
+    policy = policy or getattr(syre_rl, f"Syre{family}Policy")
+    return cls(policy, make_env(env), seed=seed, device="cpu", policy_kwargs={**net, **policy_kwargs}, **kwargs)
+
+
+def hook_acts(method, gamma):
+    """The coupled hook of ``method`` adds gamma * (p - anchor) to a zero gradient at its optimizer's step."""
+    p, anchor = method.params()[0], method.anchors()[0]
+    before = p.detach().clone()
+    for group in method.optimizer.param_groups:
+        for q in group["params"]:
+            q.grad = torch.zeros_like(q)
+    method.optimizer.step()
+    return torch.allclose(p.grad, gamma * (before - anchor)) and float((before - anchor).abs().max()) > 0
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_trains_with_syre_and_keeps_target_networks_plain(algo):
+    model = build(algo, syre_gamma=0.05, syre_scale=0.5)
+    policy = model.policy
+    for name in ("actor", "critic", "q_net", "quantile_net"):
+        online, copy = getattr(policy, name, None), getattr(policy, f"{name}_target", None)
+        if copy is not None:  # the target copy starts equal to the shifted online network, with no anchors
+            assert all(torch.equal(a, b) for a, b in zip(online.parameters(), copy.parameters(), strict=True))
+            assert not any("_syre_" in k for k in copy.state_dict())
+    in_optimizers = {id(p) for m in policy.methods.values() for g in m.optimizer.param_groups for p in g["params"]}
+    for name in ("actor_target", "critic_target", "q_net_target", "quantile_net_target"):
+        if hasattr(policy, name):  # never decayed: no optimizer holds them
+            assert not any(id(p) in in_optimizers for p in getattr(policy, name).parameters())
+    expected = {"dqn": {"critic"}, "qrdqn": {"critic"}}.get(algo, {"actor", "critic"})
+    assert set(policy.methods) == expected
+    model.learn(128, callback=MethodLoggerCallback())
+    assert all(torch.isfinite(p).all() for p in policy.parameters())
+    assert all(hook_acts(m, 0.05) for m in policy.methods.values())
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_gamma_0_scale_0_is_bit_identical_to_sb3s_own_policy(algo):
+    own = build(algo, ALGOS[algo][2], seed=3).learn(160)  # one after the other: SB3 seeds torch's global RNG
+    ours = build(algo, seed=3, syre_gamma=0.0, syre_scale=0.0).learn(160)
+    theirs = dict(own.policy.named_parameters())
+    assert theirs.keys() == dict(ours.policy.named_parameters()).keys()
+    assert all(torch.equal(p, theirs[n]) for n, p in ours.policy.named_parameters())
+
+
+LOAD = """
+import sys, torch, {module}
+from tests.test_algorithms import hook_acts, make_env
+model = {module}.{cls}.load(sys.argv[1], env=make_env({env!r}, instance=True), device="cpu")
+anchors = {{k: v for k, v in model.policy.state_dict().items() if k.endswith("_syre_anchor")}}
+model.learn(64, reset_num_timesteps=False)  # training goes on ...
+after = {{k: v for k, v in model.policy.state_dict().items() if k.endswith("_syre_anchor")}}
+same = all(torch.equal(anchors[k], after[k]) for k in anchors)  # ... toward the same anchors
+active = all(hook_acts(m, 0.05) for m in model.policy.methods.values())
+torch.save(anchors, sys.argv[2])
+print(type(model.policy).__name__, ",".join(sorted(model.policy.methods)), same, active)
+"""
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_load_in_a_fresh_process_restores_the_anchors_exactly(algo, tmp_path):
+    model = build(algo, seed=1, syre_gamma=0.05, syre_scale=0.5)
+    model.learn(64)
+    model.save(tmp_path / "m.zip")
+    cls = ALGOS[algo][0]
+    code = LOAD.format(module=cls.__module__.split(".")[0], cls=cls.__name__, env=ALGOS[algo][3])
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.zip"), str(tmp_path / "anchors.pt")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [type(model.policy).__name__, ",".join(sorted(model.policy.methods)), "True", "True"]
+    saved = {k: v for k, v in model.policy.state_dict().items() if k.endswith("_syre_anchor")}
+    loaded = torch.load(tmp_path / "anchors.pt")
+    assert saved.keys() == loaded.keys() and len(saved) > 0
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+
+@pytest.mark.parametrize("algo,policy,use", [
+    ("sac", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodSACPolicy"),
+    ("ppo", syre_rl.SyreSACPolicy, "syre_rl.MethodActorCriticPolicy"),
+    ("dqn", syre_rl.SyreTD3Policy, "syre_rl.MethodDQNPolicy"),
+    ("maskable-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodMaskableActorCriticPolicy"),
+    ("recurrent-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodRecurrentActorCriticPolicy"),
+    ("qrdqn", syre_rl.SyreDQNPolicy, "syre_rl.MethodQRDQNPolicy"),
+])
+def test_a_policy_class_of_another_algorithm_is_named_in_one_line(algo, policy, use):
+    with pytest.raises(ValueError, match=f"{policy.__name__} is a policy for .*; {ALGOS[algo][0].__name__} needs a "
+                                         f"[A-Za-z]+Policy: use {use}") as error:
+        build(algo, policy)
+    assert "\n" not in str(error.value)
+
+
+def test_recurrent_lstm_weights_are_a_target():
+    model = build("recurrent-ppo", syre_targets="lstm", syre_gamma=0.05)
+    names = model.policy.methods["lstm"].names
+    assert "lstm_actor.weight_ih_l0" in names and "lstm_critic.bias_hh_l0" in names
+    # an LSTM bias gets the anchor std of its layer's weight (1/sqrt(hidden size 8)), not 1 (no `weight` there)
+    bias = dict(zip(names, model.policy.methods["lstm"].anchors()))["lstm_actor.bias_hh_l0"]
+    assert 0.5 / 8 ** 0.5 < float(bias.std()) < 1.5 / 8 ** 0.5
+    model.learn(64)
+    assert hook_acts(model.policy.methods["lstm"], 0.05)
