@@ -49,32 +49,50 @@ def named_generator(seed: int, name: str, stream: str = "", device: torch.device
     return torch.Generator(device=device).manual_seed(zlib.crc32(f"{seed}:{name}{stream}".encode()))
 
 
+ConvLayer = nn.modules.conv._ConvNd
+
+
 @dataclass(frozen=True)
 class HiddenLayer:
-    """Hidden units between two Linear layers: ``incoming`` computes them, ``outgoing`` reads them (so the
-    input of ``outgoing`` is the units' activation, whatever the activation function)."""
+    """Hidden units between two Linear layers, or two Conv layers (a unit is then a channel): ``incoming``
+    computes them, ``outgoing`` reads them (so the input of ``outgoing`` is the units' activation, whatever the
+    activation function)."""
 
     name: str
-    incoming: nn.Linear
-    outgoing: nn.Linear
+    incoming: nn.Linear | ConvLayer
+    outgoing: nn.Linear | ConvLayer
+
+    def units(self, activation: torch.Tensor) -> torch.Tensor:
+        """The input of ``outgoing`` as a matrix (rows, units): a Linear's (..., units) flattened to rows; a
+        Conv's (examples, channels, *positions) with every example and position a row."""
+        if isinstance(self.outgoing, ConvLayer):
+            return activation.movedim(1, -1).reshape(-1, activation.shape[1])
+        return activation.reshape(-1, activation.shape[-1])
+
+
+def _connects(a: nn.Module, b: nn.Module) -> bool:
+    if isinstance(a, nn.Linear) and isinstance(b, nn.Linear):
+        return a.out_features == b.in_features
+    return isinstance(a, ConvLayer) and isinstance(b, ConvLayer) and a.out_channels == b.in_channels
 
 
 def hidden_layers(module: nn.Module, names: Iterable[str]) -> list[HiddenLayer]:
-    """The hidden layers of the MLP chains among the Linear layers owning ``names``: consecutive covered
-    Linear layers whose sizes connect (``a.out_features == b.in_features``), in order.
+    """The hidden layers of the chains among the Linear and Conv layers owning ``names``: consecutive covered
+    layers of one kind whose sizes connect (Linear ``a.out_features == b.in_features``, Conv ``a.out_channels ==
+    b.in_channels``), in order. A Conv followed by a Linear (through a flatten) is not one: its Linear input mixes
+    channels and positions.
 
     :param module: the network
     :param names: parameter names (e.g. those a method covers)
     :return: one :class:`HiddenLayer` per hidden layer, named after the incoming layer
     """
-    linears: list[tuple[str, nn.Linear]] = []
+    found: list[tuple[str, nn.Module]] = []
     for name in names:
         prefix = name.rpartition(".")[0]
         layer = module.get_submodule(prefix)
-        if isinstance(layer, nn.Linear) and all(layer is not lin for _, lin in linears):
-            linears.append((prefix, layer))
-    return [HiddenLayer(name, a, b) for (name, a), (_, b) in zip(linears, linears[1:])
-            if a.out_features == b.in_features]
+        if isinstance(layer, (nn.Linear, ConvLayer)) and all(layer is not seen for _, seen in found):
+            found.append((prefix, layer))
+    return [HiddenLayer(name, a, b) for (name, a), (_, b) in zip(found, found[1:]) if _connects(a, b)]
 
 
 def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,

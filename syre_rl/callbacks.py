@@ -1,31 +1,76 @@
-"""SB3 callback logging plasticity metrics of the actor and the critic to TensorBoard."""
+"""SB3 callbacks: plasticity metrics of a policy's networks (every algorithm), and hyperparameters for
+TensorBoard's HParams tab."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.logger import HParam
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
 
 from syre_rl.base import hidden_layers
 from syre_rl.metrics import LayerProbe
-from syre_rl.policies import target_params
+from syre_rl.policies import TARGET_MODULES, target_params
+
+Observation = torch.Tensor | dict[str, torch.Tensor]
+
+
+def _recurrent_run(policy: RecurrentActorCriticPolicy, method: str) -> Callable[[Observation, Any], object]:
+    """A recurrent policy's forward from zero LSTM states, every observation an episode start."""
+    def run(obs: Observation, actions: Any) -> object:
+        n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
+        shape = (policy.lstm_actor.num_layers, n, policy.lstm_actor.hidden_size)
+        states = (torch.zeros(shape, device=policy.device), torch.zeros(shape, device=policy.device))
+        starts = torch.ones(n, device=policy.device)
+        if method == "get_distribution":
+            return policy.get_distribution(obs, states, starts)
+        return policy.predict_values(obs, states, starts)
+    return run
+
+
+def probe_forwards(policy: BasePolicy) -> dict[str, list[Callable[[Observation, Any], object]]]:
+    """Per target, the forward passes that run its layers on a probe batch ``(observations, actions)`` without
+    sampling anything (no random generator is touched): the actor's distribution parameters, the value or Q
+    network; ``features`` runs every one of them."""
+    if isinstance(policy, RecurrentActorCriticPolicy):
+        actor, critic = _recurrent_run(policy, "get_distribution"), _recurrent_run(policy, "predict_values")
+    elif hasattr(policy, "get_distribution"):  # PPO, A2C, MaskablePPO
+        actor, critic = (lambda o, a: policy.get_distribution(o)), (lambda o, a: policy.predict_values(o))
+    elif hasattr(policy, "actor"):  # SAC, TQC (distribution parameters, no sample), TD3, DDPG
+        net = policy.actor
+        actor = (lambda o, a: net.get_action_dist_params(o)) if hasattr(net, "get_action_dist_params") else \
+            (lambda o, a: net(o))
+        critic = lambda o, a: policy.critic(o, a)  # noqa: E731
+    else:  # DQN, QR-DQN
+        net = policy.q_net if hasattr(policy, "q_net") else policy.quantile_net
+        actor, critic = None, (lambda o, a: net(o))
+    runs = {"actor": [actor] if actor else [], "critic": [critic]}
+    runs["features"] = runs["actor"] + runs["critic"]
+    return runs
 
 
 class PlasticityCallback(BaseCallback):
-    """Every ``every`` rollouts, measures every hidden layer of the actor and the critic
-    (:class:`syre_rl.metrics.LayerProbe`) on the ``probe_size`` most recent observations of the rollout
-    buffer, and records ``plasticity/<target>/layer<i>/<metric>`` and ``plasticity/<target>/gradient_norm``
-    (the last minibatch's gradients). The probe neither samples actions nor touches any random generator, so
-    runs with and without it are identical.
+    """Every ``every`` rollouts, measures every hidden layer (Linear units, or conv channels) of the policy's
+    actor, critic and features extractors (:class:`syre_rl.metrics.LayerProbe`) on the ``probe_size`` most recent
+    observations (the rollout buffer's for PPO, A2C and their contrib variants; the replay buffer's, with their
+    actions, for SAC, TD3, DDPG, DQN, TQC and QR-DQN), and records ``plasticity/<target>/layer<i>/<metric>`` and
+    ``plasticity/<target>/gradient_norm`` (the last update's gradients). A target with no hidden layer to measure
+    (e.g. a features extractor of one Linear layer, or LSTMs) is said once, as a warning, at the start. The probe
+    neither samples actions nor touches any random generator, so runs with and without it are identical.
 
-    :param every: rollouts between measurements (>= 1)
+    :param every: rollouts between measurements (>= 1); an off-policy algorithm's rollout is ``train_freq``
+        steps
     :param probe_size: recent observations in the probe batch (>= 1)
     :param tau: dormancy threshold
     :param duplicate_threshold: cosine similarity above which two units count as copies
     """
-
-    TARGETS = {"actor": "get_distribution", "critic": "predict_values"}
 
     def __init__(self, every: int = 1, probe_size: int = 1000, tau: float = 0.025, duplicate_threshold: float = 0.99,
                  verbose: int = 0):
@@ -39,32 +84,78 @@ class PlasticityCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         policy = self.model.policy
-        if not isinstance(policy, ActorCriticPolicy):
-            raise ValueError(f"PlasticityCallback needs an actor-critic policy, got {type(policy).__name__}")
         methods = getattr(policy, "methods", {})
-        self.probes = {}
-        for target in self.TARGETS:
-            layers = hidden_layers(policy, target_params(policy, target))
-            if layers:
+        self.forwards = probe_forwards(policy)
+        self.probes: dict[str, LayerProbe] = {}
+        unmeasured = []
+        for target in TARGET_MODULES:
+            names = target_params(policy, target)
+            layers = hidden_layers(policy, names)
+            if layers and self.forwards.get(target):
                 self.probes[target] = LayerProbe(layers, methods.get(target), self.tau, self.duplicate_threshold)
+            elif names:
+                unmeasured.append(target)
+        if unmeasured:
+            verb = "has" if len(unmeasured) == 1 else "have"
+            warnings.warn(f"PlasticityCallback: {type(policy).__name__}'s {' and '.join(unmeasured)} {verb} no "
+                          "hidden layer to measure (two connected Linear or Conv layers): no plasticity/<target> "
+                          "figures for it", stacklevel=2)
 
-    def probe_batch(self) -> torch.Tensor:
-        """The most recent observations of the rollout buffer, as the policy sees them (already normalised
-        when the env is wrapped in VecNormalize), on the policy's device."""
-        obs = self.model.rollout_buffer.observations  # (n_steps, n_envs, *obs_shape), time-major
-        recent = obs.reshape(-1, *obs.shape[2:])[-self.probe_size:]
-        return torch.as_tensor(np.ascontiguousarray(recent), device=self.model.device)
+    def probe_batch(self) -> tuple[Observation, torch.Tensor | None]:
+        """The most recent observations (and, from a replay buffer, their actions) as the policy sees them,
+        normalised as in training, on the policy's device."""
+        if isinstance(self.model, OffPolicyAlgorithm):  # a replay buffer: circular, (size, n_envs, ...)
+            buffer = self.model.replay_buffer
+            size = buffer.buffer_size if buffer.full else buffer.pos
+            rows = (np.arange(buffer.pos - min(size, self.probe_size), buffer.pos)) % buffer.buffer_size
+            recent = lambda x: x[rows].reshape(-1, *x.shape[2:])  # noqa: E731  (time-major, then envs)
+            obs = ({k: recent(v) for k, v in buffer.observations.items()} if isinstance(buffer.observations, dict)
+                   else recent(buffer.observations))
+            normalizer = self.model.get_vec_normalize_env()
+            if normalizer is not None:  # the replay buffer keeps raw observations and normalises when sampling
+                obs = normalizer.normalize_obs(obs)
+            actions = torch.as_tensor(recent(buffer.actions), device=self.model.device)
+        else:  # a rollout buffer: (n_steps, n_envs, ...), time-major, already normalised
+            buffer = self.model.rollout_buffer
+            recent = lambda x: x.reshape(-1, *x.shape[2:])[-self.probe_size:]  # noqa: E731
+            obs = ({k: recent(v) for k, v in buffer.observations.items()} if isinstance(buffer.observations, dict)
+                   else recent(buffer.observations))
+            actions = None
+        to_tensor = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=self.model.device)  # noqa: E731
+        return ({k: to_tensor(v) for k, v in obs.items()} if isinstance(obs, dict) else to_tensor(obs)), actions
 
     def _on_rollout_end(self) -> None:
         self.rollouts += 1
-        if (self.rollouts - 1) % self.every:
+        if (self.rollouts - 1) % self.every or not self.probes:
             return
-        obs = self.probe_batch()
-        policy = self.model.policy
+        obs, actions = self.probe_batch()
         for target, probe in self.probes.items():
-            run = getattr(policy, self.TARGETS[target])
-            for key, value in probe.measure(lambda run=run: run(obs)).items():
+            def forward(runs=self.forwards[target]) -> None:
+                for run in runs:
+                    run(obs, actions)
+            for key, value in probe.measure(forward).items():
                 self.logger.record(f"plasticity/{target}/{key}", value)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class HParamsCallback(BaseCallback):
+    """Writes a run's hyperparameters to TensorBoard's HParams tab once, at the start of training, so runs line up
+    by algorithm, method and method settings as well as in Scalars.
+
+    :param hparams: name -> value (numbers, bools and text; anything else is written as text)
+    :param metrics: the scalar tags the HParams tab shows per run (default: the episode return)
+    """
+
+    def __init__(self, hparams: dict[str, Any], metrics: tuple[str, ...] = ("rollout/ep_rew_mean",)):
+        super().__init__()
+        self.hparams = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in hparams.items()}
+        self.metrics = metrics
+
+    def _on_training_start(self) -> None:
+        self.logger.record("hparams", HParam(self.hparams, {tag: 0.0 for tag in self.metrics}),
+                           exclude=("stdout", "log", "json", "csv"))
 
     def _on_step(self) -> bool:
         return True

@@ -218,7 +218,8 @@ class ReDo(Method):
       so a reset weight starts from the layer's typical step size (its first update is ``0.1 lr g / rms g``).
       Other per-scalar state (e.g. Adagrad's ``sum``) is zeroed.
 
-    Works on chains of Linear layers (MLPs, :func:`syre_rl.base.hidden_layers`). Settings:
+    Works on chains of Linear layers (MLPs) and of Conv layers (a unit is a channel; scores average over
+    examples and positions), :func:`syre_rl.base.hidden_layers`. Settings:
     :class:`ReDoSettings`.
     """
 
@@ -233,9 +234,9 @@ class ReDo(Method):
     def _setup(self) -> None:
         self.layers: list[HiddenLayer] = hidden_layers(self.module, self.names)
         if not self.layers:
-            raise ValueError("redo needs at least two connected Linear layers among the covered parameters")
-        self._sums = [torch.zeros(h.incoming.out_features, device=h.incoming.weight.device) for h in self.layers]
-        self._count = 0
+            raise ValueError("redo needs at least two connected Linear (or Conv) layers among the covered parameters")
+        self._sums = [torch.zeros(h.incoming.weight.shape[0], device=h.incoming.weight.device) for h in self.layers]
+        self._counts = [0] * len(self.layers)
         self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
         self._probes = [h.outgoing.register_forward_pre_hook(self._recorder(i)) for i, h in enumerate(self.layers)]
 
@@ -243,21 +244,20 @@ class ReDo(Method):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             if module.training and torch.is_grad_enabled():  # training batches only, not rollouts or evaluation
                 with torch.no_grad():
-                    x = inputs[0].reshape(-1, inputs[0].shape[-1])
+                    x = self.layers[i].units(inputs[0])
                     self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(0)
-                    if i == 0:
-                        self._count += x.shape[0]
+                    self._counts[i] += x.shape[0]
         return record
 
     def scores(self) -> list[torch.Tensor]:
         """Per layer, each unit's mean |activation| over the recorded batches divided by the layer's mean."""
-        means = [s / max(1, self._count) for s in self._sums]
+        means = [s / max(1, n) for s, n in zip(self._sums, self._counts)]
         return [m / m.mean() if m.mean() > 0 else torch.zeros_like(m) for m in means]
 
     @torch.no_grad()
     def after_step(self) -> None:
         self.steps += 1
-        if self.steps % self.settings.every or self._count == 0:
+        if self.steps % self.settings.every or self._counts[0] == 0:
             return
         dormant = [score <= self.settings.tau for score in self.scores()]
         # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
@@ -270,12 +270,12 @@ class ReDo(Method):
         self.last_reset = int(sum(int(m.sum()) for m in dormant))
         self.total_reset += self.last_reset
         self._sums = [torch.zeros_like(s) for s in self._sums]
-        self._count = 0
+        self._counts = [0] * len(self.layers)
 
     def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor, gen: torch.Generator) -> None:
         w, b, n = layer.incoming.weight, layer.incoming.bias, int(mask.sum())
-        bound = 1 / math.sqrt(w.shape[1])
-        w[mask] = ((torch.rand(n, w.shape[1], generator=gen) * 2 - 1) * bound).to(w)
+        bound = 1 / math.sqrt(w[0].numel())  # PyTorch's Linear and Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        w[mask] = ((torch.rand(n, *w.shape[1:], generator=gen) * 2 - 1) * bound).to(w)
         self._clear_optimizer_state(w, mask)
         if b is not None:
             b[mask] = ((torch.rand(n, generator=gen) * 2 - 1) * bound).to(b)
@@ -298,13 +298,13 @@ class ReDo(Method):
 
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "last_reset": self.last_reset, "total_reset": self.total_reset,
-                "sums": [s.cpu() for s in self._sums], "count": self._count,
+                "sums": [s.cpu() for s in self._sums], "counts": self._counts,
                 "generators": [g.get_state() for g in self._generators]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps, self.last_reset, self.total_reset = state["steps"], state["last_reset"], state["total_reset"]
         self._sums = [s.to(old.device) for s, old in zip(state["sums"], self._sums)]
-        self._count = state["count"]
+        self._counts = list(state["counts"])
         for gen, gen_state in zip(self._generators, state["generators"]):
             gen.set_state(gen_state)
 

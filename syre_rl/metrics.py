@@ -110,12 +110,13 @@ def duplicate_units(weight: torch.Tensor, bias: torch.Tensor | None = None, thre
 
 def hidden_activations(layers: Sequence[HiddenLayer], forward: Callable[[], object]) -> list[torch.Tensor]:
     """Run ``forward()`` once and return, per hidden layer, its units' activations: the input of the layer's
-    outgoing Linear (so any activation function is seen as it is), flattened to (examples, units)."""
+    outgoing layer (so any activation function is seen as it is), as (rows, units) (:meth:`HiddenLayer.units`:
+    a conv layer's rows are every example and position)."""
     captured: list[torch.Tensor | None] = [None] * len(layers)
 
     def recorder(i: int):
         def record(module, inputs):
-            captured[i] = inputs[0].detach().reshape(-1, inputs[0].shape[-1])
+            captured[i] = layers[i].units(inputs[0].detach())
         return record
 
     hooks = [layer.outgoing.register_forward_pre_hook(recorder(i)) for i, layer in enumerate(layers)]

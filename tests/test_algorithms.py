@@ -11,8 +11,11 @@ import torch
 from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
 from sb3_contrib.common.envs import InvalidActionEnvDiscrete
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
+from stable_baselines3.common.logger import KVWriter, Logger
 
 import syre_rl
+from syre_rl.callbacks import PlasticityCallback
 from syre_rl.policies import MethodLoggerCallback
 
 OFF = dict(learning_starts=32, batch_size=16, buffer_size=1000, train_freq=4, gradient_steps=2)
@@ -143,3 +146,75 @@ def test_recurrent_lstm_weights_are_a_target():
     assert 0.5 / 8 ** 0.5 < float(bias.std()) < 1.5 / 8 ** 0.5
     model.learn(64)
     assert hook_acts(model.policy.methods["lstm"], 0.05)
+
+
+class Capture(KVWriter):
+    """Keeps every value the SB3 logger dumps."""
+
+    def __init__(self):
+        self.values: dict[str, list] = {}
+
+    def write(self, key_values, key_excluded, step=0):
+        for key, value in key_values.items():
+            self.values.setdefault(key, []).append(value)
+
+
+def logged(model, steps, *callbacks):
+    capture = Capture()
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    model.learn(steps, callback=list(callbacks), log_interval=1)
+    model.logger.dump(model.num_timesteps)
+    return capture.values
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_plasticity_metrics_under_the_same_tags_for_every_algorithm(algo):
+    values = logged(build(algo, syre_gamma=0.01), 192, PlasticityCallback(probe_size=64), MethodLoggerCallback())
+    targets = ["critic"] if algo in ("dqn", "qrdqn") else ["actor", "critic"]
+    for target in targets:
+        ranks = values[f"plasticity/{target}/layer0/effective_rank"]
+        assert all(1 <= r <= 16 for r in ranks) and 0 <= values[f"plasticity/{target}/layer1/dead_units"][-1] <= 1
+        assert f"plasticity/{target}/layer0/duplicate_units_learned" in values  # weights minus the anchors
+        assert values[f"syre/{target}/anchor_distance"][-1] > 0
+
+
+def test_image_observations_put_conv_layers_under_the_features_target():
+    env = FakeImageEnv(screen_height=40, screen_width=40, discrete=True)
+    for cls, policy in ((PPO, syre_rl.SyreActorCriticPolicy), (DQN, syre_rl.SyreDQNPolicy)):
+        kwargs = dict(n_steps=32, batch_size=16) if cls is PPO else dict(OFF, buffer_size=200)
+        model = cls(policy, env, device="cpu", seed=0, policy_kwargs=dict(syre_targets="features,critic"), **kwargs)
+        names = model.policy.methods["features"].names
+        assert any(n.endswith("cnn.0.weight") for n in names) and any(n.endswith("cnn.4.bias") for n in names)
+        values = logged(model, 64, PlasticityCallback(probe_size=16))
+        assert 0 <= values["plasticity/features/layer0/dead_units"][-1] <= 1  # conv1 -> conv2: channels as units
+        assert "plasticity/features/layer1/effective_rank" in values and "plasticity/features/layer2/dead_units" \
+            not in values  # conv3 -> flatten -> linear is not a hidden layer
+
+
+def test_redo_on_conv_features():
+    env = FakeImageEnv(screen_height=40, screen_width=40, discrete=True)
+    model = PPO(syre_rl.MethodActorCriticPolicy, env, device="cpu", seed=0, n_steps=32, batch_size=16,
+                policy_kwargs=dict(method="redo", method_kwargs=dict(every=2), method_targets="features"))
+    model.learn(64)
+    redo = model.policy.methods["features"]
+    assert [type(h.incoming).__name__ for h in redo.layers] == ["Conv2d", "Conv2d"] and redo.steps == 40
+
+
+@pytest.mark.parametrize("cls,policy", [(PPO, syre_rl.SyreActorCriticPolicy), (DQN, syre_rl.SyreDQNPolicy)])
+def test_dict_observations_get_sb3s_combined_extractor(cls, policy):
+    env = SimpleMultiObsEnv(random_start=False)
+    kwargs = dict(n_steps=32, batch_size=16) if cls is PPO else dict(OFF, buffer_size=200)
+    model = cls(policy, env, device="cpu", seed=0, policy_kwargs=dict(syre_targets="features,critic"), **kwargs)
+    assert type(model.policy.features_extractor if cls is PPO else model.policy.q_net.features_extractor).__name__ \
+        == "CombinedExtractor"
+    values = logged(model, 64, PlasticityCallback(probe_size=16))
+    assert "plasticity/critic/layer0/effective_rank" in values and "plasticity/features/layer0/dead_units" in values
+
+
+def test_a_target_without_hidden_layers_is_said_once():
+    model = PPO(syre_rl.MethodActorCriticPolicy, "Pendulum-v1", device="cpu", n_steps=32, batch_size=16,
+        policy_kwargs=dict(net_arch=dict(pi=[], vf=[16, 16])))
+    with pytest.warns(UserWarning, match="MethodActorCriticPolicy's actor has no hidden layer to measure") as record:
+        values = logged(model, 64, PlasticityCallback())
+    assert len(record) == 1 and "plasticity/critic/layer0/effective_rank" in values
+    assert not any(k.startswith("plasticity/actor/layer") for k in values)

@@ -249,9 +249,9 @@ def test_redo_ignores_evaluation_passes():
     net.train()
     with torch.no_grad():
         net(torch.randn(8, 6))
-    assert redo._count == 0
+    assert redo._counts == [0, 0]
     net(torch.randn(8, 6))
-    assert redo._count == 8
+    assert redo._counts == [8, 8]
 
 
 @pytest.mark.parametrize("name,settings,match", [
@@ -302,3 +302,28 @@ def test_a_method_attaches_once():
     method = make_method("redo").attach(net, opt)
     with pytest.raises(ValueError, match="attached already"):
         method.attach(net, opt)
+
+
+def test_redo_resets_exactly_the_dormant_channels_of_conv_layers():
+    """Conv layers: a unit is a channel; its score averages |activation| over examples and positions."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 6, 3), nn.ReLU(), nn.Conv2d(6, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(20, 3))
+    with torch.no_grad():
+        net[0].bias[[1, 4]] = -100.0  # dead channels of layer 0
+    opt = torch.optim.Adam(net.parameters(), lr=0.0)
+    redo = make_method("redo", tau=0.1, every=1).attach(net, opt)
+    assert [(h.name, type(h.incoming).__name__) for h in redo.layers] == [("0", "Conv2d")]  # conv->linear is not one
+    x = torch.randn(8, 2, 6, 6, generator=torch.Generator().manual_seed(2))
+    act = nn.functional.relu(net[0](x))  # independently: the input of conv 2, (examples, channels, h, w)
+    expected = ((act.abs().mean(dim=(0, 2, 3)) / act.abs().mean()) <= 0.1).nonzero().flatten().tolist()
+    assert expected == [1, 4]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    loss = net(x).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    after = net.state_dict()
+    changed = (after["0.weight"] != before["0.weight"]).flatten(1).any(dim=1).nonzero().flatten().tolist()
+    assert changed == expected and redo.stats()["reset_units"] == 2.0
+    assert float(after["0.weight"][expected].abs().max()) <= 1 / (2 * 3 * 3) ** 0.5  # Conv init range
+    assert (after["2.weight"][:, expected] == 0).all() and (after["2.weight"][:, [0, 2, 3, 5]] != 0).any()

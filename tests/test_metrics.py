@@ -110,3 +110,21 @@ def test_layer_probe_measures_every_hidden_layer_and_the_learned_part():
     assert 1 <= second["layer1/effective_rank"] <= 5 and second["layer1/approximate_rank"] <= 5
     with pytest.raises(RuntimeError, match=r"did not reach the outgoing layer of \['2'\]"):
         probe.measure(lambda: net[:4](x))  # stops before the last outgoing layer
+
+
+def test_conv_channels_are_units():
+    """A conv hidden layer's activation matrix has every example and position as a row and a channel as a
+    column; a dead channel is dead, duplicate filters are duplicates."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3))
+    with torch.no_grad():
+        net[0].bias[3] = -100.0  # channel 3 dead
+        net[0].weight[1] = net[0].weight[0]  # channels 0 and 1 copies
+        net[0].bias[1] = net[0].bias[0]
+    layers = hidden_layers(net, [n for n, _ in net.named_parameters()])
+    assert len(layers) == 1
+    x = torch.randn(5, 1, 7, 7)
+    acts = hidden_activations(layers, lambda: net(x))[0]
+    assert acts.shape == (5 * 5 * 5, 4)
+    out = LayerProbe(layers).measure(lambda: net(x))
+    assert out["layer0/dead_units"] == 0.25 and out["layer0/duplicate_units"] == 0.5
+    assert out["layer0/effective_rank"] <= 2 + 1e-6  # two copies and a dead channel: 2 distinct channels left

@@ -234,7 +234,7 @@ def test_method_state_travels_with_the_model(tmp_path):
     assert redo.settings.tau == 0.1 and redo.steps == 8  # 2 epochs x 2 minibatches x 2 rollouts
     model.save(tmp_path / "redo.zip")
     loaded = PPO.load(tmp_path / "redo.zip", device="cpu").policy.methods["critic"]
-    assert (loaded.steps, loaded.total_reset, loaded._count) == (redo.steps, redo.total_reset, redo._count)
+    assert (loaded.steps, loaded.total_reset, loaded._counts) == (redo.steps, redo.total_reset, redo._counts)
     for a, b in zip(loaded._sums, redo._sums):
         assert torch.equal(a, b)
 
