@@ -6,11 +6,10 @@ PyBullet."""
 
 import importlib
 
-_EXPORTS = {
-    "Preset": "syre_rl.agents.ppo", "TrainConfig": "syre_rl.agents.ppo", "available_presets": "syre_rl.agents.ppo",
-    "build_ppo": "syre_rl.agents.ppo", "load_preset": "syre_rl.agents.ppo", "train": "syre_rl.agents.ppo",
-    "SupervisedLearner": "syre_rl.agents.supervised", "fcn": "syre_rl.agents.supervised",
-}
+_EXPORTS = {name: f"syre_rl.agents.{module}" for module, names in {
+    "rl": ("ALGORITHMS", "Preset", "TrainConfig", "available_presets", "build_model", "load_preset", "train"),
+    "supervised": ("SupervisedLearner", "fcn"),
+}.items() for name in names}
 __all__ = list(_EXPORTS)
 
 

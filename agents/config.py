@@ -102,7 +102,7 @@ def _reading(parse: Any) -> Any:
     return convert
 
 
-def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = None) -> T:
+def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = None, prog: str | None = None) -> T:
     """Parse ``argv`` into an instance of the settings dataclass ``cls``.
 
     Booleans become ``--flag / --no-flag``; ``choices`` metadata restricts values; a field's ``parse`` metadata
@@ -112,9 +112,10 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
     :param cls: a dataclass whose fields carry ``metadata={"help": ...}``
     :param description: the ``--help`` description, shown as written (a script passes its ``__doc__``)
     :param argv: arguments (default: ``sys.argv[1:]``)
+    :param prog: the program's name in messages (default: argparse's, the script's file name)
     :return: the settings; a bad flag or value exits with status 2 and one line
     """
-    parser = StrictParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = StrictParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     types = field_types(cls)
     for field in dataclasses.fields(cls):
         if not field.metadata.get("cli", True):

@@ -367,14 +367,30 @@ POLICY_CLASSES = (MethodRecurrentActorCriticPolicy, MethodActorCriticPolicy, Met
 
 
 class MethodLoggerCallback(BaseCallback):
-    """Records :meth:`MethodActorCriticPolicy.method_stats` to the SB3 logger at the end of every rollout
-    (dumped with the other values of that iteration) and once more at the end of training."""
+    """Records :meth:`MethodPolicy.method_stats` to the SB3 logger at the end of every ``every``-th rollout
+    (dumped with the other values of that iteration; an off-policy rollout is ``train_freq`` steps) and once more
+    at the end of training.
+
+    :param every: rollouts between records (>= 1)
+    """
+
+    def __init__(self, every: int = 1):
+        super().__init__()
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"MethodLoggerCallback every must be an integer >= 1, got {every!r}")
+        self.every, self.rollouts = every, 0
 
     def _on_rollout_end(self) -> None:
-        for key, value in self.model.policy.method_stats().items():
-            self.logger.record(key, value)
+        self.rollouts += 1
+        if (self.rollouts - 1) % self.every == 0:
+            self._record()
 
-    _on_training_end = _on_rollout_end
+    def _on_training_end(self) -> None:
+        self._record()
+
+    def _record(self) -> None:
+        for key, value in getattr(self.model.policy, "method_stats", dict)().items():
+            self.logger.record(key, value)
 
     def _on_step(self) -> bool:
         return True

@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from syre_rl import MethodActorCriticPolicy
-from syre_rl.agents import TrainConfig, available_presets, build_ppo, load_preset, train
+from syre_rl.agents import TrainConfig, available_presets, build_model, load_preset, train
 from syre_rl.envs import make_env
 from syre_rl.syre import DecaySettings, SyreSettings
 
@@ -20,10 +20,10 @@ TINY = str(Path(__file__).parent / "tiny-preset.yaml")
 def test_presets_ship_and_hold_the_reference_settings():
     assert {"ant-zoo", "dohare"} <= set(available_presets())
     zoo, dohare = load_preset("ant-zoo"), load_preset("dohare")
-    assert zoo.n_envs == 16 and zoo.normalize is True and zoo.ppo["use_sde"] is True
-    assert zoo.ppo["learning_rate"] == 3e-5 and zoo.ppo["clip_range"] == 0.4
-    assert dohare.ppo["n_steps"] * dohare.n_envs // dohare.ppo["batch_size"] == 16  # minibatches
-    assert dohare.ppo["max_grad_norm"] == float("inf") and dohare.normalize is False
+    assert zoo.n_envs == 16 and zoo.normalize is True and zoo.algo_kwargs["use_sde"] is True
+    assert zoo.algo_kwargs["learning_rate"] == 3e-5 and zoo.algo_kwargs["clip_range"] == 0.4
+    assert dohare.algo_kwargs["n_steps"] * dohare.n_envs // dohare.algo_kwargs["batch_size"] == 16  # minibatches
+    assert dohare.algo_kwargs["max_grad_norm"] == float("inf") and dohare.normalize is False
     assert zoo.rollout(16) == 8192 and dohare.rollout(1) == 2048
 
 
@@ -54,8 +54,8 @@ def test_twins_share_initial_weights(method):
     """vanilla, syre and l2 built from one preset and seed differ only by the anchors."""
     env = make_env("AntBulletEnv-v0", n_envs=1, seed=0)
     kwargs = {"vanilla": {}, "syre": dict(syre=True, syre_scale=0.5), "l2": dict(weight_decay=1e-3)}[method]
-    vanilla = build_ppo(TrainConfig(preset="dohare", seed=7, device="cpu").resolved(), env)
-    model = build_ppo(TrainConfig(preset="dohare", seed=7, device="cpu", **kwargs).resolved(), env)
+    vanilla = build_model(TrainConfig(preset="dohare", seed=7, device="cpu").resolved(), env)
+    model = build_model(TrainConfig(preset="dohare", seed=7, device="cpu", **kwargs).resolved(), env)
     anchors = {}
     if method != "vanilla":
         handles = model.policy.methods
@@ -78,7 +78,7 @@ def test_train_writes_logs_model_and_summary(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["method"] == "syre" and config["method_settings"]["gamma"] == 0.02
     assert config["method_settings"]["scale"] == 0.1  # from the preset
-    assert config["hyperparameters"]["ppo"] == {"n_steps": 128, "batch_size": 64, "n_epochs": 1}
+    assert config["hyperparameters"]["algo_kwargs"] == {"n_steps": 128, "batch_size": 64, "n_epochs": 1}
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()  # the preset normalises
     events = EventAccumulator(str(run))
     events.Reload()
@@ -120,8 +120,8 @@ def test_saved_model_and_normalization_reload(tmp_path):
     (dict(method="syre", method_args={"seed": 1.7}), "syre seed must be an integer, got 1.7"),
     (dict(timesteps=200), r"--timesteps 200 is not a whole number of rollouts of 128 steps .* use 128 or 256"),
     (dict(timesteps=100), r"--timesteps 100 is not a whole number of rollouts of 128 steps .* use 128$"),
-    (dict(syre=True, syre_gamma=True), "train_ppo syre_gamma must be a number or null, got True"),
-    (dict(seed=1.5), "train_ppo seed must be an integer, got 1.5"),
+    (dict(syre=True, syre_gamma=True), "train syre_gamma must be a number or null, got True"),
+    (dict(seed=1.5), "train seed must be an integer, got 1.5"),
     (dict(method="l2", targets="legs"), "targets must be one or more of"),
     (dict(friction_every=1000), "--friction-every needs a slippery env"),
     (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),

@@ -1,5 +1,6 @@
 """The thin CLIs: train_ppo.py and demo.py parse flags into the library and report clear errors."""
 
+import json
 import runpy
 import subprocess
 import sys
@@ -53,14 +54,14 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
     (["--seed", "1.7"], "train_ppo.py: error: argument --seed: invalid int value: '1.7'"),
     (["--syre", "--syre-gamma", "true"], "train_ppo.py: error: argument --syre-gamma: invalid float value: 'true'"),
     (["--timesteps", "4096", "--preset", "ant-zoo"], "train_ppo.py: error: --timesteps 4096 is not a whole number of "
-                                                     "rollouts of 8192 steps (n_steps 512 x 16 envs)"),
+                                                     "rollouts of 8192 steps (512 x 16 envs), and ppo only stops between rollouts; use 8192"),
     (["--preset", "timestep"], "tiny.yaml: preset has no setting 'timestep'; did you mean 'timesteps'?"),
     (["--preset", "normalise"], "tiny.yaml: preset has no setting 'normalise'; did you mean 'normalize'?"),
     (["--preset", "gama"], "tiny.yaml: preset method_settings has no setting 'gama'; did you mean 'gamma'?"),
-    (["--preset", "n_step"], "tiny.yaml: preset ppo has no setting 'n_step'; did you mean 'n_steps'?"),
+    (["--preset", "n_step"], "tiny.yaml: preset algo_kwargs has no setting 'n_step'; did you mean 'n_steps'?"),
     (["--preset", "net_arc"], "tiny.yaml: preset policy_kwargs has no setting 'net_arc'; did you mean 'net_arch'?"),
     (["--preset", "relu6"], "activation_fn must be one of relu, tanh, elu, leaky_relu, gelu, got 'relu6'"),
-    (["--preset", "malformed"], "tiny.yaml:7: malformed YAML in this preset"),
+    (["--preset", "malformed"], "tiny.yaml:8: malformed YAML in this preset"),
 ])
 def test_train_ppo_bad_input_exits_with_one_clear_line(argv, message, tmp_path):
     if argv[-1] in BAD_PRESETS:
@@ -84,7 +85,7 @@ def test_a_setting_is_text_only_on_the_command_line(tmp_path):
     from tests.trace_setting import train_ppo_gamma
 
     calls = train_ppo_gamma(str(tmp_path))
-    assert [name for how, _, name in calls if how == "text"] == ["main", "parse_dataclass"]
+    assert [name for how, _, name in calls if how == "text"] == ["main", "cli", "parse_dataclass"]
     assert calls[-1][::2] == ("decay", "before_step")
     assert ("number", str(ROOT / "syre_rl" / "settings.py"), "from_dict") in calls  # made once, typed
 
@@ -104,3 +105,50 @@ def test_demo_trains_both_twins_and_prints_the_table(tmp_path, capsys):
     assert [s["method"] for s in summaries] == ["vanilla", "syre"]
     out = capsys.readouterr().out
     assert "vanilla     0" in out and "syre        0" in out and f"--logdir {tmp_path}" in out
+
+
+TINY_SAC = str(Path(__file__).parent / "tiny-sac.yaml")
+
+
+def test_train_runs_sac_with_hparams_metrics_and_a_model_sac_loads(tmp_path):
+    from stable_baselines3 import SAC
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    summary = script("train.py")["main"](["--algo", "sac", "--preset", TINY_SAC, "--syre", "--syre-gamma", "0.02",
+                                          "--logdir", str(tmp_path), "--no-progress", "--device", "cpu",
+                                          "--metrics-every", "1"])
+    assert (summary["algo"], summary["method"], summary["timesteps"]) == ("sac", "syre", 256)
+    model = SAC.load(summary["model"], device="cpu")
+    assert type(model.policy).__name__ == "MethodSACPolicy" and model.policy.method_settings.gamma == 0.02
+    events = EventAccumulator(summary["run_dir"])
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"syre/actor/anchor_distance", "syre/critic/penalty", "plasticity/critic/layer0/effective_rank",
+            "plasticity/actor/layer1/dead_units", "train/critic_loss"} <= tags
+    start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = HParamsPluginData.FromString(start).session_start_info.hparams
+    assert hparams["algo"].string_value == "sac" and hparams["method"].string_value == "syre"
+    assert hparams["method/gamma"].number_value == 0.02 and hparams["seed"].number_value == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--algo", "dqn"], "dqn on AntBulletEnv-v0: The algorithm only supports"),
+    (["--algo", "sac", "--preset", "ant-zoo"], "--algo sac with preset ant-zoo of algorithm ppo: give a sac preset"),
+    (["--algo", "sac", "--timesteps", "100"], "--timesteps 100 is not a whole number of rollouts of 8 steps"),
+    (["--algo", "ppo2"], "argument --algo: invalid choice: 'ppo2'"),
+])
+def test_train_refuses_algorithm_mismatches(argv, message, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *argv, "--logdir", str(tmp_path)],
+                          capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("pybullet build time")]
+    assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_runs_dqn_on_sb3_defaults(tmp_path):
+    summary = script("train.py")["main"](["--algo", "dqn", "--env", "CartPole-v1", "--timesteps", "200", "--syre",
+                                          "--logdir", str(tmp_path), "--no-progress", "--device", "cpu"])
+    assert (summary["algo"], summary["timesteps"]) == ("dqn", 200)
+    config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
+    assert config["targets"] == "critic" and config["hyperparameters"]["algo"] == "dqn"

@@ -1,4 +1,5 @@
-"""PPO agents from named hyperparameter presets, vanilla or with syre or L2, and their training run.
+"""RL agents (every SB3 and sb3-contrib algorithm) from named hyperparameter presets, vanilla or with any
+plasticity method, and their training run.
 
 A syre run and its vanilla twin differ only in syre: same preset, same seed, same initial weights (the anchors
 come from their own random streams), same environment stream. The L2 baseline is the same policy with anchor
@@ -17,13 +18,16 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO
+from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import CSVOutputFormat, Logger, make_output_format
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
-from syre_rl.agents.config import load_yaml, parse_assignments
+from syre_rl.agents.config import load_yaml, parse_assignments, parse_dataclass
 from syre_rl.agents.runs import (
     atomic_write,
     check_device,
@@ -34,7 +38,7 @@ from syre_rl.agents.runs import (
     new_run_dir,
     write_json_atomic,
 )
-from syre_rl.callbacks import PlasticityCallback
+from syre_rl.callbacks import HParamsCallback, PlasticityCallback
 from syre_rl.envs import (
     FrictionSchedule,
     FrictionScheduleCallback,
@@ -45,20 +49,42 @@ from syre_rl.envs import (
 )
 from syre_rl.methods import METHODS, canonical_name, method_defaults, method_settings, setting_names
 from syre_rl.policies import (
-    DEFAULT_TARGETS,
     MethodActorCriticPolicy,
+    MethodDQNPolicy,
     MethodLoggerCallback,
+    MethodMaskableActorCriticPolicy,
+    MethodPolicy,
+    MethodQRDQNPolicy,
+    MethodRecurrentActorCriticPolicy,
+    MethodSACPolicy,
+    MethodTD3Policy,
+    MethodTQCPolicy,
     check_policy_kwargs,
     parse_targets,
+    sb3_base,
 )
 from syre_rl.settings import Settings, check_keys, check_kwargs, check_value, field_types
 from syre_rl.syre import DEFAULT_SCALE
 
 PRESET_DIR = Path(__file__).parent / "presets"
+# --algo name -> (algorithm, its syre_rl policy class)
+ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], type[MethodPolicy]]] = {
+    "ppo": (PPO, MethodActorCriticPolicy), "a2c": (A2C, MethodActorCriticPolicy),
+    "sac": (SAC, MethodSACPolicy), "td3": (TD3, MethodTD3Policy), "ddpg": (DDPG, MethodTD3Policy),
+    "dqn": (DQN, MethodDQNPolicy), "recurrent-ppo": (RecurrentPPO, MethodRecurrentActorCriticPolicy),
+    "maskable-ppo": (MaskablePPO, MethodMaskableActorCriticPolicy), "tqc": (TQC, MethodTQCPolicy),
+    "qrdqn": (QRDQN, MethodQRDQNPolicy),
+}
+DEFAULT_PRESETS = {"ppo": "ant-zoo", "sac": "sac-zoo"}  # --algo without --preset; others run on SB3's defaults
+METRICS_STEPS = 2048  # off-policy algorithms: one "rollout" of --metrics-every counts this many env steps
 CHECKPOINT, CHECKPOINT_NORMALIZE = "checkpoint.zip", "checkpoint_vecnormalize.pkl"
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
-# PPO arguments the training run sets itself; a preset's `ppo` section holds the others
+# algorithm arguments the training run sets itself; a preset's `algo_kwargs` section holds the others
 RUN_SET = ("policy", "env", "seed", "device", "verbose", "policy_kwargs", "tensorboard_log", "_init_setup_model")
+
+
+def _default(algorithm: type[BaseAlgorithm], name: str) -> Any:
+    return inspect.signature(algorithm.__init__).parameters[name].default
 
 
 def available_presets() -> list[str]:
@@ -70,22 +96,24 @@ def available_presets() -> list[str]:
 class Preset(Settings):
     """A hyperparameter preset (``agents/presets/*.yaml``), checked key by key when made.
 
+    :param algo: the algorithm, a name from :data:`ALGORITHMS`
     :param env: gymnasium id the preset was tuned for
     :param timesteps: env steps of a run
     :param n_envs: parallel environments
     :param normalize: wrap the envs in VecNormalize (SB3's defaults), saved beside the model
-    :param ppo: ``stable_baselines3.PPO`` arguments (``n_steps``, ``batch_size``, ``learning_rate``, ...)
+    :param algo_kwargs: the algorithm's arguments (PPO's ``n_steps``, SAC's ``buffer_size``, ...)
     :param policy_kwargs: ``ActorCriticPolicy`` arguments; ``activation_fn`` by name (relu, tanh, elu,
         leaky_relu, gelu)
     :param method_settings: settings for any method that takes them (``--method-args`` and ``--syre-*`` override)
     """
 
     owner = "preset"
+    algo: str = "ppo"
     env: str = "AntBulletEnv-v0"
     timesteps: int = 1_000_000
     n_envs: int = 1
     normalize: bool = False
-    ppo: dict[str, Any] = field(default_factory=dict)
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     method_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -93,15 +121,18 @@ class Preset(Settings):
         for name in ("timesteps", "n_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"preset {name} must be >= 1, got {getattr(self, name)}")
-        check_kwargs("preset ppo", PPO.__init__, self.ppo, skip=RUN_SET)
-        if self.timesteps % self.rollout(self.n_envs):
-            raise ValueError(f"preset timesteps {self.timesteps} is not a whole number of rollouts of "
-                             f"{self.rollout(self.n_envs)} steps (n_steps x n_envs)")
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"preset algo {self.algo!r} is not one of {', '.join(ALGORITHMS)}")
+        check_kwargs("preset algo_kwargs", ALGORITHMS[self.algo][0].__init__, self.algo_kwargs, skip=RUN_SET)
+        rollout = self.rollout(self.n_envs)
+        if rollout and self.timesteps % rollout:
+            raise ValueError(f"preset timesteps {self.timesteps} is not a whole number of rollouts of {rollout} "
+                             "steps")
         activation = self.policy_kwargs.get("activation_fn", "relu")
         if activation not in ACTIVATIONS:
             raise ValueError(f"preset policy_kwargs activation_fn must be one of {', '.join(ACTIVATIONS)}, "
                              f"got {activation!r}")
-        check_policy_kwargs(self.policy_objects(), "preset policy_kwargs")
+        check_policy_kwargs(self.policy_objects(), "preset policy_kwargs", sb3_base(ALGORITHMS[self.algo][1]))
         names = setting_names()
         check_keys("preset method_settings", self.method_settings, names)
         types = {k: t for cls in METHODS.values() for k, t in field_types(cls.Settings).items()}
@@ -121,17 +152,28 @@ class Preset(Settings):
             kwargs["optimizer_kwargs"] = opt
         return kwargs
 
-    def rollout(self, n_envs: int) -> int:
-        """Env steps per PPO rollout: ``n_steps`` (the preset's, else PPO's default) times ``n_envs``."""
-        return self.ppo.get("n_steps", inspect.signature(PPO.__init__).parameters["n_steps"].default) * n_envs
+    def rollout(self, n_envs: int) -> int | None:
+        """Env steps per rollout, between which the algorithm stops: on-policy ``n_steps x n_envs``, off-policy
+        ``train_freq x n_envs`` (the preset's, else SB3's default); None when ``train_freq`` counts episodes."""
+        algorithm = ALGORITHMS[self.algo][0]
+        key = "train_freq" if issubclass(algorithm, OffPolicyAlgorithm) else "n_steps"
+        steps = self.algo_kwargs.get(key, _default(algorithm, key))
+        if isinstance(steps, (list, tuple)):  # (n, "step") or (n, "episode")
+            steps = steps[0] if steps[1] == "step" else None
+        return steps * n_envs if steps else None
 
 
-def load_preset(name: str) -> Preset:
-    """Read a preset by name (``ant-zoo``, ``dohare``) or by path to a YAML file of the same form.
+def load_preset(name: str | None, algo: str | None = None) -> Preset:
+    """Read a preset by name (``ant-zoo``, ``dohare``, ``sac-zoo``) or by path to a YAML file of the same form;
+    None: the default preset of ``algo`` (:data:`DEFAULT_PRESETS`), else SB3's defaults for ``algo``.
 
     :raises ValueError: one line: an unknown preset (and the available ones), malformed YAML (file and line), an
         unknown key (and the closest valid one) or a badly typed value
     """
+    if name is None:
+        name = DEFAULT_PRESETS.get(algo or "ppo")
+        if name is None:
+            return Preset(algo=algo)
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())} "
@@ -145,12 +187,17 @@ def load_preset(name: str) -> Preset:
 
 @dataclass(frozen=True)
 class TrainConfig(Settings):
-    """Settings of one PPO run (``scripts/train_ppo.py --help`` shows them all), checked when made;
-    :meth:`resolved` fills in the preset's and the machine's defaults and the method's typed settings."""
+    """Settings of one RL run (``scripts/train.py --help`` shows them all), checked when made; :meth:`resolved`
+    fills in the preset's and the machine's defaults and the method's typed settings."""
 
-    owner = "train_ppo"
+    owner = "train"
+    algo: str | None = field(default=None, metadata={
+        "help": f"algorithm: {', '.join(ALGORITHMS)} (default: the preset's; without --preset, ppo)",
+        "choices": list(ALGORITHMS), "metavar": "NAME"})
     env: str | None = field(default=None, metadata={"help": "gymnasium env id (default: the preset's env)"})
-    preset: str = field(default="ant-zoo", metadata={"help": "hyperparameter preset name or YAML path"})
+    preset: str | None = field(default=None, metadata={
+        "help": "hyperparameter preset name or YAML path (default: ant-zoo for ppo, sac-zoo for sac, SB3's "
+                "defaults for the others)"})
     timesteps: int | None = field(default=None, metadata={
         "help": "env steps to train, a whole number of rollouts (default: preset's)"})
     seed: int = field(default=0, metadata={"help": "seed of networks, anchors and environments"})
@@ -171,8 +218,8 @@ class TrainConfig(Settings):
     label: str | None = field(default=None, metadata={
         "help": "name of this variant in run folders and comparisons (default: the method), e.g. syre-scale0.1"})
     targets: str | None = field(default=None, metadata={
-        "help": f"networks under the method, comma-separated from actor,critic,features (default: "
-                f"{','.join(DEFAULT_TARGETS)})"})
+        "help": "networks under the method, comma-separated from actor,critic,features,lstm (default: actor,critic; "
+                "dqn and qrdqn: critic)"})
     syre: bool = field(default=False, metadata={"help": "train with syre (shorthand for --method syre)"})
     syre_gamma: float | None = field(default=None, metadata={"help": "syre decay strength (preset's, or 1e-3)"})
     syre_scale: float | None = field(default=None, metadata={
@@ -192,7 +239,7 @@ class TrainConfig(Settings):
     resume: bool = field(default=False, metadata={
         "help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"})
     metrics_every: int = field(default=1, metadata={
-        "help": "log plasticity metrics of actor and critic every N rollouts (0: never)"})
+        "help": f"log plasticity metrics every N rollouts (off-policy: N x {METRICS_STEPS} env steps; 0: never)"})
     probe_size: int = field(default=1000, metadata={"help": "recent observations in the metrics' probe batch"})
     tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
     duplicate_threshold: float = field(default=0.99, metadata={
@@ -225,7 +272,10 @@ class TrainConfig(Settings):
 
         :raises ValueError: naming the bad value and what is allowed, before anything is built
         """
-        preset = load_preset(self.preset)
+        preset = load_preset(self.preset, self.algo)
+        if self.algo is not None and self.algo != preset.algo:
+            raise ValueError(f"--algo {self.algo} with preset {self.preset} of algorithm {preset.algo}: give a "
+                             f"{self.algo} preset, or leave out --preset for {self.algo}'s default")
         env = self.env or preset.env
         check_env_id(env)
         if self.friction_every is not None and not env.startswith("SlipperyAnt"):
@@ -233,15 +283,16 @@ class TrainConfig(Settings):
         timesteps = self.timesteps if self.timesteps is not None else preset.timesteps
         n_envs = self.n_envs if self.n_envs is not None else preset.n_envs
         rollout = preset.rollout(n_envs)
-        if timesteps % rollout:
+        if rollout and timesteps % rollout:
             fewer, more = timesteps // rollout * rollout, (timesteps // rollout + 1) * rollout
             raise ValueError(f"--timesteps {timesteps} is not a whole number of rollouts of {rollout} steps "
-                             f"(n_steps {rollout // n_envs} x {n_envs} envs), and PPO only stops between rollouts; "
+                             f"({rollout // n_envs} x {n_envs} envs), and {preset.algo} only stops between rollouts; "
                              f"use {fewer or more}" + (f" or {more}" if fewer else ""))
         method, settings, targets = self._method_settings(preset)
         vec = auto_vec(n_envs) if self.vec == "auto" else self.vec
         return dataclasses.replace(
-            self, env=env, timesteps=timesteps, n_envs=n_envs, method=method, method_settings=settings,
+            self, algo=preset.algo, env=env, timesteps=timesteps, n_envs=n_envs, method=method,
+            method_settings=settings,
             targets=targets, label=self.label or method, vec=vec, hyperparameters=preset,
             torch_threads=self.torch_threads or (1 if vec == "subproc" else min(os.cpu_count() or 1, 4)))
 
@@ -269,24 +320,29 @@ class TrainConfig(Settings):
         values = {**{k: v for k, v in preset.method_settings.items() if k in defaults}, **values}
         if "seed" in defaults:
             values.setdefault("seed", self.seed)
-        targets = ",".join(parse_targets(self.targets or self.syre_targets or ",".join(DEFAULT_TARGETS)))
+        default = ALGORITHMS[preset.algo][1].DEFAULT_TARGETS
+        targets = ",".join(parse_targets(self.targets or self.syre_targets or default))
         return name, method_settings(name, values), targets
 
-    def policy_and_kwargs(self) -> tuple[Any, dict[str, Any]]:
-        """The SB3 policy (class or alias) and its ``policy_kwargs`` for this (resolved) config's method: the
-        plain ``MlpPolicy`` for vanilla, else :class:`MethodActorCriticPolicy` (the same networks)."""
-        kwargs = self.hyperparameters.policy_objects()
-        if self.method == "vanilla":
-            return "MlpPolicy", kwargs
-        kwargs.update(method=self.method, method_kwargs=self.method_settings, method_targets=self.targets)
-        return MethodActorCriticPolicy, kwargs
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The ``policy_kwargs`` of this (resolved) config: the preset's, and the method with its settings and
+        targets (vanilla: the same policy class and networks, with nothing attached)."""
+        return {**self.hyperparameters.policy_objects(), "method": self.method, "method_kwargs": self.method_settings,
+                "method_targets": self.targets}
+
+    def hparams(self) -> dict[str, Any]:
+        """What TensorBoard's HParams tab shows for the run: algorithm, env, preset, seed, method and its settings."""
+        settings = {f"method/{k}": v for k, v in self.method_settings.to_dict().items()}
+        return {"algo": self.algo, "env": self.env, "preset": self.preset or "default", "seed": self.seed,
+                "method": self.method, "label": self.label, "targets": self.targets, **settings}
 
 
-def build_ppo(cfg: TrainConfig, env: VecEnv) -> PPO:
-    """A PPO agent for the resolved ``cfg`` on ``env``, hyperparameters from ``cfg.hyperparameters``."""
-    policy, policy_kwargs = cfg.policy_and_kwargs()
-    return PPO(policy, env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose, policy_kwargs=policy_kwargs,
-               **cfg.hyperparameters.ppo)
+def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:
+    """The agent of the resolved ``cfg`` on ``env``: the algorithm and its syre_rl policy class, hyperparameters
+    from ``cfg.hyperparameters``."""
+    algorithm, policy = ALGORITHMS[cfg.algo]
+    return algorithm(policy, env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose,
+                     policy_kwargs=cfg.policy_kwargs(), **cfg.hyperparameters.algo_kwargs)
 
 
 class CheckpointCallback(BaseCallback):
@@ -319,12 +375,15 @@ class CheckpointCallback(BaseCallback):
         return True
 
 
-def _open_run(cfg: TrainConfig) -> tuple[PPO, VecEnv, Path]:
+def _open_run(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv, Path]:
     """A new model and run folder, or (``cfg.resume``) the latest checkpointed run's model and folder."""
     if not cfg.resume:
         env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
         try:
-            model = build_ppo(cfg, env)  # before the run folder: a policy that refuses its settings leaves nothing
+            model = build_model(cfg, env)  # before the run folder: a policy refusing its settings leaves nothing
+        except AssertionError as error:  # SB3 checks spaces with assert, e.g. DQN given a Box action space
+            env.close()
+            raise ValueError(f"{cfg.algo} on {cfg.env}: {error}") from None
         except Exception:
             env.close()
             raise
@@ -335,16 +394,16 @@ def _open_run(cfg: TrainConfig) -> tuple[PPO, VecEnv, Path]:
     env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec)
     if (run_dir / CHECKPOINT_NORMALIZE).is_file():
         env = VecNormalize.load(str(run_dir / CHECKPOINT_NORMALIZE), env)
-    model = PPO.load(run_dir / CHECKPOINT, env=env, device=cfg.device)
+    model = ALGORITHMS[cfg.algo][0].load(run_dir / CHECKPOINT, env=env, device=cfg.device)
     return model, env, run_dir
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Train one PPO run (or resume one): TensorBoard + CSV logs, checkpoints, the final model and VecNormalize
-    statistics in the run folder.
+    """Train one run (or resume one): TensorBoard + CSV logs (scalars and hparams), checkpoints, the final model
+    and VecNormalize statistics in the run folder.
 
-    :return: summary with ``method``, ``seed``, ``timesteps``, ``mean_return`` (over the last <= 100 episodes),
-        ``episodes``, ``steps_per_s``, ``wall_s``, ``run_dir``, ``model`` (also written to summary.json)
+    :return: summary with ``algo``, ``method``, ``seed``, ``timesteps``, ``mean_return`` (over the last <= 100
+        episodes), ``episodes``, ``steps_per_s``, ``wall_s``, ``run_dir``, ``model`` (also written to summary.json)
     """
     cfg = config.resolved()
     torch.set_num_threads(cfg.torch_threads)
@@ -356,11 +415,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if cfg.verbose:
             formats.append(make_output_format("stdout", str(run_dir)))
         model.set_logger(Logger(str(run_dir), formats))
-        callbacks: list[BaseCallback] = []
-        if isinstance(model.policy, MethodActorCriticPolicy):
-            callbacks.append(MethodLoggerCallback())
+        # off-policy "rollouts" are train_freq steps: measure every METRICS_STEPS env steps per --metrics-every
+        per = 1 if not isinstance(model, OffPolicyAlgorithm) else max(1, METRICS_STEPS // (
+            cfg.hyperparameters.rollout(cfg.n_envs) or METRICS_STEPS))
+        callbacks: list[BaseCallback] = [HParamsCallback(cfg.hparams()), MethodLoggerCallback(every=per)]
         if cfg.metrics_every:
-            callbacks.append(PlasticityCallback(every=cfg.metrics_every, probe_size=cfg.probe_size, tau=cfg.tau,
+            callbacks.append(PlasticityCallback(every=cfg.metrics_every * per, probe_size=cfg.probe_size, tau=cfg.tau,
                                                 duplicate_threshold=cfg.duplicate_threshold))
         if cfg.friction_every is not None:
             schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
@@ -379,10 +439,23 @@ def train(config: TrainConfig) -> dict[str, Any]:
         env.close()
     returns = [ep["r"] for ep in model.ep_info_buffer]
     summary = {
-        "method": cfg.method, "seed": cfg.seed, "env": cfg.env, "timesteps": model.num_timesteps,
+        "algo": cfg.algo, "method": cfg.method, "seed": cfg.seed, "env": cfg.env, "timesteps": model.num_timesteps,
         "mean_return": float(np.mean(returns)) if returns else None, "episodes": len(returns),
         "steps_per_s": (model.num_timesteps - start_steps) / wall, "wall_s": wall, "run_dir": str(run_dir),
         "model": str(model_path),
     }
     write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
+    """What ``scripts/train.py`` and ``scripts/train_ppo.py`` run: flags into a :class:`TrainConfig`, one run, a
+    one-line summary; bad input exits with one line (``prog: error: ...``) before anything is built."""
+    config = parse_dataclass(TrainConfig, description, argv, prog)
+    try:
+        summary = train(config)
+    except ValueError as err:
+        raise SystemExit(f"{prog}: error: {err}") from None
+    print(f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
+          f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; run in {summary['run_dir']}")
     return summary
