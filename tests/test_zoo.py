@@ -1,0 +1,66 @@
+"""rl-zoo3 as a drop-in: its own train entry point with our policy classes (dotted paths in its hyperparameter
+YAML), continuing with -i, enjoy, and a reload that keeps the anchors; the shipped YAMLs (agents/zoo) parse."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).parent.parent
+CASES = {  # name: (algo, env, hyperparameters)
+    "ppo-syre": ("ppo", "CartPole-v1", {
+        "policy": "syre_rl.SyreActorCriticPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32,
+        "n_epochs": 1, "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))"}),
+    "ppo-redo": ("ppo", "CartPole-v1", {
+        "policy": "syre_rl.MethodActorCriticPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32,
+        "n_epochs": 1, "policy_kwargs": "dict(method='redo', method_kwargs=dict(tau=0.1, every=2), "
+                                        "net_arch=dict(pi=[16, 16], vf=[16, 16]))"}),
+    "sac-syre": ("sac", "Pendulum-v1", {
+        "policy": "syre_rl.SyreSACPolicy", "n_timesteps": 300, "learning_starts": 100, "buffer_size": 1000,
+        "batch_size": 32, "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=[16, 16])"}),
+}
+
+
+def zoo(module, *args, cwd):
+    proc = subprocess.run([sys.executable, "-m", f"rl_zoo3.{module}", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path):
+    from stable_baselines3 import PPO, SAC
+
+    algo, env, hyperparameters = CASES[case]
+    (tmp_path / "hp.yml").write_text(yaml.safe_dump({env: hyperparameters}))
+    common = ["--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu"]
+    zoo("train", *common, cwd=tmp_path)
+    first = tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip"
+    zoo("train", *common, "-i", first, cwd=tmp_path)  # continue training from the saved agent
+    second = tmp_path / "logs" / algo / f"{env}_2" / f"{env}.zip"
+    out = zoo("enjoy", "--algo", algo, "--env", env, "-f", "logs", "--exp-id", 2, "-n", 400, "--no-render",
+              "--device", "cpu", cwd=tmp_path)
+    assert "Episode Reward:" in out  # enjoy loaded the continued agent and played at least one whole episode
+    model_class = {"ppo": PPO, "sac": SAC}[algo]
+    before, after = (model_class.load(path, device="cpu").policy for path in (first, second))
+    assert type(after).__name__ == hyperparameters["policy"].split(".")[-1]
+    anchors = {k: v for k, v in before.state_dict().items() if k.endswith("_syre_anchor")}
+    later = after.state_dict()
+    assert all(torch.equal(v, later[k]) for k, v in anchors.items())  # the continued run kept its anchors
+    assert (len(anchors) > 0) == ("syre" in case)
+    if case == "ppo-redo":
+        assert after.methods["critic"].steps > before.methods["critic"].steps  # ReDo's state went on counting
+
+
+@pytest.mark.parametrize("name", ["ppo.yml", "sac.yml"])
+def test_shipped_zoo_hyperparameters_name_our_policies(name):
+    hyperparameters = yaml.safe_load((ROOT / "agents" / "zoo" / name).read_text())["AntBulletEnv-v0"]
+    import syre_rl
+
+    assert hyperparameters["policy"].startswith("syre_rl.")
+    assert hasattr(syre_rl, hyperparameters["policy"].split(".")[1])
+    assert "syre_gamma=1e-3" in hyperparameters["policy_kwargs"]
