@@ -54,7 +54,8 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
     (["--seed", "1.7"], "train_ppo.py: error: argument --seed: invalid int value: '1.7'"),
     (["--syre", "--syre-gamma", "true"], "train_ppo.py: error: argument --syre-gamma: invalid float value: 'true'"),
     (["--timesteps", "4096", "--preset", "ant-zoo"], "train_ppo.py: error: --timesteps 4096 is not a whole number of "
-                                                     "rollouts of 8192 steps (512 x 16 envs), and ppo only stops between rollouts; use 8192"),
+                                                     "rollouts of 8192 steps (512 x 16 envs), and ppo only stops "
+                                                     "between rollouts; use 8192"),
     (["--preset", "timestep"], "tiny.yaml: preset has no setting 'timestep'; did you mean 'timesteps'?"),
     (["--preset", "normalise"], "tiny.yaml: preset has no setting 'normalise'; did you mean 'normalize'?"),
     (["--preset", "gama"], "tiny.yaml: preset method_settings has no setting 'gama'; did you mean 'gamma'?"),

@@ -64,3 +64,32 @@ def test_shipped_zoo_hyperparameters_name_our_policies(name):
     assert hyperparameters["policy"].startswith("syre_rl.")
     assert hasattr(syre_rl, hyperparameters["policy"].split(".")[1])
     assert "syre_gamma=1e-3" in hyperparameters["policy_kwargs"]
+
+
+OFF_POLICY = {"n_timesteps": 200, "learning_starts": 64, "buffer_size": 500, "batch_size": 32}
+EVERY_ALGO = {  # rl-zoo3 name: (env, policy, model class, hyperparameters)
+    "a2c": ("CartPole-v1", "SyreActorCriticPolicy", "stable_baselines3.A2C", {"n_timesteps": 160, "n_steps": 16}),
+    "td3": ("Pendulum-v1", "SyreTD3Policy", "stable_baselines3.TD3", OFF_POLICY),
+    "ddpg": ("Pendulum-v1", "SyreTD3Policy", "stable_baselines3.DDPG", OFF_POLICY),
+    "dqn": ("CartPole-v1", "SyreDQNPolicy", "stable_baselines3.DQN", OFF_POLICY),
+    "tqc": ("Pendulum-v1", "SyreTQCPolicy", "sb3_contrib.TQC", OFF_POLICY),
+    "qrdqn": ("CartPole-v1", "SyreQRDQNPolicy", "sb3_contrib.QRDQN", OFF_POLICY),
+    "ppo_lstm": ("CartPole-v1", "SyreRecurrentActorCriticPolicy", "sb3_contrib.RecurrentPPO",
+                 {"n_timesteps": 128, "n_steps": 64, "batch_size": 32, "n_epochs": 1}),
+}  # rl-zoo3 2.9.2 has no MaskablePPO
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", list(EVERY_ALGO))
+def test_rl_zoo3_trains_and_reloads_every_algorithm(algo, tmp_path):
+    import importlib
+
+    env, policy, model_class, hyperparameters = EVERY_ALGO[algo]
+    (tmp_path / "hp.yml").write_text(yaml.safe_dump({env: {"policy": f"syre_rl.{policy}", **hyperparameters}}))
+    zoo("train", "--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu",
+        cwd=tmp_path)
+    module, name = model_class.rsplit(".", 1)
+    model = getattr(importlib.import_module(module), name).load(tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip",
+                                                                 device="cpu")
+    assert type(model.policy).__name__ == policy and model.num_timesteps >= hyperparameters["n_timesteps"]
+    assert any(k.endswith("_syre_anchor") for k in model.policy.state_dict())
