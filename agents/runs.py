@@ -1,14 +1,28 @@
-"""Run folders shared by every harness: where a run lives, atomic writes, device and probe checks."""
+"""Run folders shared by every harness: where a run lives, one owner at a time, atomic writes, verified
+checkpoints, device and probe checks.
+
+A crash at any moment loses nothing finished: files are written to a unique temporary name and renamed; a
+checkpoint carries its own SHA-256 and the previous one is kept until the next is complete, so a damaged
+checkpoint is refused (naming the file and the previous good one) and a kill mid-write falls back to the
+previous; a run folder is owned by one process at a time (a lock file, released by the OS when the process dies).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import filelock
 import torch
+
+LOCK = ".lock"
+TRAILER = b"SYRECKPT"  # a verified file ends with TRAILER + sha256(payload)
 
 
 def check_label(label: str | None) -> str | None:
@@ -19,35 +33,129 @@ def check_label(label: str | None) -> str | None:
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it: readers never see half a file."""
+    """Call ``write(tmp)`` on a fresh temporary path beside ``path`` (unique to this call), then rename it over
+    ``path``: readers never see half a file, and two writers never share a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)  # keeps the suffix some writers (SB3 .zip) require
-    write(tmp)
-    os.replace(tmp, path)
+    # the suffix stays last: some writers (SB3's .zip) add theirs when it is missing
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_verified(path: Path, payload: bytes) -> None:
+    """Write ``payload`` with its SHA-256 after it, atomically, keeping the file it replaces as ``<name>.prev``
+    until the new one is complete: after a kill at any moment the newest complete file is there to read."""
+    path = Path(path)
+    if path.is_file():
+        os.replace(path, previous(path))
+    atomic_write(path, lambda tmp: tmp.write_bytes(payload + TRAILER + hashlib.sha256(payload).digest()))
+
+
+def previous(path: Path) -> Path:
+    """Where :func:`write_verified` keeps the file it replaced."""
+    return path.with_name(path.name + ".prev")
+
+
+class DamagedFile(ValueError):
+    """A verified file whose content does not match its SHA-256 (or that is truncated)."""
+
+
+def read_verified(path: Path) -> bytes:
+    """The payload of a file :func:`write_verified` wrote, checked against its SHA-256. When the file is missing
+    (a kill between keeping the old one and renaming the new one), the kept previous one is read instead.
+
+    :raises DamagedFile: naming the file, and the previous good file when there is one
+    :raises FileNotFoundError: when neither exists
+    """
+    path = Path(path)
+    if not path.is_file() and previous(path).is_file():
+        path = previous(path)
+    raw = path.read_bytes()
+    payload, trailer, digest = raw[:-40], raw[-40:-32], raw[-32:]
+    if trailer != TRAILER or hashlib.sha256(payload).digest() != digest:
+        kept = previous(path)
+        offer = (f"; the previous good checkpoint is kept as {kept}: move {path.name} away to resume from it"
+                 if kept.is_file() and path != kept and _intact(kept) else "; no earlier good checkpoint is kept")
+        raise DamagedFile(f"{path} is damaged ({len(raw)} bytes that do not match their SHA-256){offer}")
+    return payload
+
+
+def _intact(path: Path) -> bool:
+    raw = path.read_bytes()
+    return raw[-40:-32] == TRAILER and hashlib.sha256(raw[:-40]).digest() == raw[-32:]
+
+
+@contextlib.contextmanager
+def owned(run_dir: Path) -> Iterator[Path]:
+    """Hold ``run_dir`` for this process: a second process that asks for it gets one clear ValueError. The lock
+    (``run_dir/.lock``, filelock) is released on exit and by the OS when the process dies."""
+    lock = filelock.FileLock(str(Path(run_dir) / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ValueError(f"{run_dir} is in use by another process (it holds {Path(run_dir) / LOCK}); wait for it "
+                         "to end or stop it") from None
+    try:
+        yield Path(run_dir)
+    finally:
+        lock.release()
+
+
+def run_dirs(logdir: str | Path, group: str, label: str, seed: int) -> list[Path]:
+    """Every folder of one run name, ``logdir/group/LABEL_sSEED`` and its ``_2``, ``_3``... repeats, in order."""
+    base = Path(logdir) / group / f"{label}_s{seed}"
+    repeats = [p for p in base.parent.glob(f"{base.name}_*") if p.name[len(base.name) + 1:].isdigit()]
+    return [p for p in [base] if p.is_dir()] + sorted(repeats, key=lambda p: int(p.name.rsplit("_", 1)[1]))
 
 
 def new_run_dir(logdir: str | Path, group: str, method: str, seed: int) -> Path:
-    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already."""
+    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already; made with
+    an exclusive ``mkdir``, so two processes never get the same folder."""
     base = Path(logdir) / group / f"{method}_s{seed}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     run, k = base, 1
-    while run.exists():
-        k += 1
-        run = base.with_name(f"{base.name}_{k}")
-    run.mkdir(parents=True)
-    return run
+    while True:
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            k += 1
+            run = base.with_name(f"{base.name}_{k}")
 
 
 def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marker: str) -> Path:
-    """The most recently written run ``logdir/group/method_sSEED[_k]`` that holds the file ``marker``.
+    """The latest repeat of run ``logdir/group/method_sSEED[_k]`` that was started (holds ``marker``, e.g. its
+    ``config.json``), whether or not it reached a checkpoint.
 
     :raises ValueError: when there is none (nothing to resume)
     """
-    base = Path(logdir) / group / f"{method}_s{seed}"
-    runs = [p for p in [base, *base.parent.glob(f"{base.name}_*")] if (p / marker).is_file()]
+    runs = [p for p in run_dirs(logdir, group, method, seed) if (p / marker).is_file()]
     if not runs:
+        base = Path(logdir) / group / f"{method}_s{seed}"
         raise ValueError(f"--resume: no run with a {marker} at {base}[_N]; start one without --resume")
-    return max(runs, key=lambda p: (p / marker).stat().st_mtime)
+    return runs[-1]
+
+
+def check_unchanged(run_dir: Path, settings: dict, free: tuple[str, ...], flag: str) -> None:
+    """Refuse to continue the run in ``run_dir`` with settings other than its ``config.json``'s, naming each
+    differing key with both values; the keys in ``free`` may change (they do not change results).
+
+    :raises ValueError: one line, listing every difference
+    """
+    saved = json.loads((Path(run_dir) / "config.json").read_text())
+    now = json.loads(json.dumps(settings))  # as config.json holds them (tuples as lists)
+    changed = [k for k in now if k not in free and saved.get(k) != now[k]]
+    if changed:
+        diffs = "; ".join(f"{k}: the run has {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+        raise ValueError(f"{flag} of {run_dir} with other settings than it was made with ({diffs}); settings "
+                         f"that may change: {', '.join(free)}")
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from syre_rl.agents.config import load_yaml
-from syre_rl.agents.continual import CHECKPOINT, RESULTS, ContinualConfig, run_continual
+from syre_rl.agents.continual import CONFIG, ContinualConfig, load_checkpoint, run_continual
+from syre_rl.agents.runs import DamagedFile, run_dirs
 from syre_rl.methods import METHODS, method_defaults
 from syre_rl.settings import Settings, check_keys, did_you_mean
 
@@ -96,11 +97,17 @@ def expand(spec: SweepSpec) -> list[ContinualConfig]:
 
 
 def status(cfg: ContinualConfig) -> str:
-    """``done`` (all tasks in results.jsonl), ``partial`` (a checkpoint to resume) or ``new``."""
-    run = Path(cfg.logdir) / cfg.benchmark / f"{cfg.label}_s{cfg.seed}"
-    if (run / RESULTS).is_file() and len((run / RESULTS).read_text().splitlines()) >= cfg.tasks:
-        return "done"
-    return "partial" if (run / CHECKPOINT).is_file() else "new"
+    """``done`` (a run folder of this label and seed, whatever its ``_N`` suffix, whose verified checkpoint holds
+    every task), ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
+    ``damaged`` (its checkpoint fails its checksum) or ``new``."""
+    started = [run for run in run_dirs(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed) if (run / CONFIG).is_file()]
+    if not started:
+        return "new"
+    try:
+        state = load_checkpoint(started[-1])
+    except DamagedFile:
+        return "damaged"
+    return "done" if state is not None and len(state["records"]) >= cfg.tasks else "partial"
 
 
 def _run(cfg: ContinualConfig) -> tuple[str, int, float]:
@@ -110,19 +117,32 @@ def _run(cfg: ContinualConfig) -> tuple[str, int, float]:
 
 def run_sweep(configs: Sequence[ContinualConfig], workers: int = 1) -> list[tuple[str, int, float]]:
     """Run the configs not yet done, ``workers`` at a time (each worker a process with one torch thread),
-    resuming partial ones. Returns (label, seed, last-task accuracy) of the runs made now."""
-    todo = [dataclasses.replace(c, resume=status(c) == "partial", threads=c.threads or 1)
-            for c in configs if status(c) != "done"]
+    resuming partial ones in their own folders. A run that fails (a damaged checkpoint, a non-finite value) is
+    reported in one line and the others go on. Returns (label, seed, last-task accuracy) of the runs made now.
+
+    :raises RuntimeError: after all runs, when any failed (naming how many)
+    """
+    states = {id(c): status(c) for c in configs}
+    todo = [dataclasses.replace(c, resume=states[id(c)] != "new", threads=c.threads or 1)
+            for c in configs if states[id(c)] != "done"]
     todo.sort(key=lambda c: c.seed)  # seed by seed: a sweep cut short still has whole comparisons
     print(f"{len(configs)} runs, {len(configs) - len(todo)} done, {len(todo)} to run with {workers} worker(s)",
           flush=True)
-    finished = []
+    finished, failed = [], 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run, cfg) for cfg in todo]
+        futures = {pool.submit(_run, cfg): cfg for cfg in todo}
         for i, future in enumerate(as_completed(futures), 1):
-            label, seed, accuracy = future.result()
+            cfg = futures[future]
+            try:
+                label, seed, accuracy = future.result()
+            except ValueError as error:
+                failed += 1
+                print(f"[{i}/{len(todo)}] {cfg.label} seed {cfg.seed}: failed: {error}", flush=True)
+                continue
             finished.append((label, seed, accuracy))
             print(f"[{i}/{len(todo)}] {label} seed {seed}: last-task accuracy {accuracy:.4f}", flush=True)
+    if failed:
+        raise RuntimeError(f"{failed} of {len(todo)} runs failed (see above); fix them and run the sweep again")
     return finished
 
 

@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.workers < 1:
         raise SystemExit(f"sweep.py: error: --workers must be >= 1, got {args.workers}")
-    run_sweep(configs, args.workers)
+    try:
+        run_sweep(configs, args.workers)
+    except RuntimeError as err:
+        raise SystemExit(f"sweep.py: error: {err}") from None
 
 
 if __name__ == "__main__":

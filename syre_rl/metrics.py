@@ -35,16 +35,21 @@ def dormant_ratio(acts: torch.Tensor, tau: float = 0.025) -> float:
     return float((mean_abs / mean_abs.mean() <= tau).double().mean())
 
 
-def _singular_values(acts: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.svdvals(acts.double())
+def _singular_values(acts: torch.Tensor) -> torch.Tensor | None:
+    """The singular values, or None when the activations hold a NaN or an infinity (there are none then)."""
+    acts = acts.double()
+    return torch.linalg.svdvals(acts) if bool(torch.isfinite(acts).all()) else None
 
 
 def effective_rank(acts: torch.Tensor) -> float:
-    """exp(entropy of the singular values normalised to sum 1) (Roy & Vetterli 2007); 0 for a zero matrix.
+    """exp(entropy of the singular values normalised to sum 1) (Roy & Vetterli 2007); 0 for a zero matrix; NaN
+    when the activations are not finite.
 
     :param acts: activations, shape (examples, units)
     """
     s = _singular_values(acts)
+    if s is None:
+        return float("nan")
     if float(s.sum()) == 0:
         return 0.0
     p = s / s.sum()
@@ -52,14 +57,17 @@ def effective_rank(acts: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
-def approximate_rank(acts: torch.Tensor, threshold: float = 0.99) -> int:
+def approximate_rank(acts: torch.Tensor, threshold: float = 0.99) -> float:
     """Number of largest singular values needed to cover ``threshold`` of their sum: the "stable rank" of the
-    plasticity literature (Kumar et al., Dohare et al.), not the textbook ``||A||_F^2 / ||A||_2^2``.
+    plasticity literature (Kumar et al., Dohare et al.), not the textbook ``||A||_F^2 / ||A||_2^2``; NaN when the
+    activations are not finite.
 
     :param acts: activations, shape (examples, units)
     :param threshold: fraction of the singular-value sum to cover
     """
     s = _singular_values(acts)
+    if s is None:
+        return float("nan")
     if float(s.sum()) == 0:
         return 0
     covered = torch.cumsum(s, 0) / s.sum()

@@ -1,6 +1,8 @@
 """The continual harness on tiny synthetic digits: records, logs, checkpoints and an exact resume."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,11 +92,109 @@ def test_online_protocol_and_label_permutations(tmp_path):
     assert records[0]["online_accuracy"] < records[0]["test_accuracy"]  # online counts the early mistakes
 
 
-def test_resume_refuses_other_settings(tmp_path):
+def stop_after(task):
+    def stop(record):
+        if record["task"] == task:
+            raise KeyboardInterrupt
+    return stop
+
+
+def test_resume_refuses_other_settings_and_says_when_the_run_is_finished(tmp_path):
     cfg = dict(logdir=str(tmp_path), **TINY)
-    run_continual(ContinualConfig(**cfg), data=synthetic_digits())
-    with pytest.raises(ValueError, match=r"--resume with other settings than the run in .*\['lr'\]; it used lr=0.001"):
-        run_continual(ContinualConfig(**cfg, lr=0.01, resume=True), data=synthetic_digits())
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(0))
+    with pytest.raises(ValueError, match=r"--resume of .*vanilla_s0 with other settings than it was made with "
+                                         r"\(batch_size: the run has 32, now 16; lr: the run has 0.001, now 0.01\)"):
+        run_continual(ContinualConfig(**{**cfg, "batch_size": 16}, lr=0.01, resume=True), data=synthetic_digits())
+    records = run_continual(ContinualConfig(**{**cfg, "progress": True}, resume=True), data=synthetic_digits())
+    assert len(records) == 3
+    with pytest.raises(ValueError, match=r"--resume: the run in .*vanilla_s0 is finished \(3 of 3 tasks\)"):
+        run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_in_its_own_folder(tmp_path):
+    data = synthetic_digits()
+    straight = run_continual(ContinualConfig(logdir=str(tmp_path / "a"), **TINY), data=data)
+
+    def killed(record):  # as a kill inside the first checkpoint's write: no checkpoint is complete
+        raise KeyboardInterrupt
+
+    run = tmp_path / "b" / "permuted-mnist" / "vanilla_s0"
+    from syre_rl.agents import continual
+
+    real = continual.write_verified
+    continual.write_verified = lambda path, payload: (_ for _ in ()).throw(KeyboardInterrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_continual(ContinualConfig(logdir=str(tmp_path / "b"), **TINY), data=data)
+    finally:
+        continual.write_verified = real
+    assert not (run / "checkpoint.pt").exists() and (run / "config.json").is_file()
+    resumed = run_continual(ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **TINY), data=data)
+    assert strip_time(resumed) == strip_time(straight)
+    assert sorted(p.name for p in run.parent.iterdir()) == ["vanilla_s0"]  # no orphan _2 folder
+    assert not [p for p in run.iterdir() if ".tmp" in p.name]  # no temporary file left
+
+
+def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
+    cfg = dict(logdir=str(tmp_path), **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(1))
+    run = tmp_path / "permuted-mnist" / "vanilla_s0"
+    checkpoint = run / "checkpoint.pt"
+    raw = bytearray(checkpoint.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 32] = bytes(32)  # 32 bytes overwritten in the middle
+    checkpoint.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"checkpoint.pt is damaged .*the previous good checkpoint is kept as "
+                                         r".*checkpoint.pt.prev: move checkpoint.pt away to resume from it"):
+        run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
+    for damage in (b"", raw[:100]):  # empty, truncated
+        checkpoint.write_bytes(bytes(damage))
+        with pytest.raises(ValueError, match="checkpoint.pt is damaged"):
+            run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
+    checkpoint.unlink()  # as the message says: the previous good checkpoint (after task 0) takes over
+    seen = []
+    run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits(), on_task_end=lambda r: seen.append(
+        r["task"]))
+    assert seen == [1, 2]
+
+
+def test_one_process_owns_a_run_folder(tmp_path):
+    from syre_rl.agents.runs import owned
+
+    cfg = dict(logdir=str(tmp_path), **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(0))
+    run = tmp_path / "permuted-mnist" / "vanilla_s0"
+    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
+            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match=r"vanilla_s0 is in use by another process \(it holds .*\.lock\)"):
+            run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
+    finally:
+        holder.kill()
+        holder.wait()
+    with owned(run):  # the OS released the killed holder's lock
+        pass
+    assert len(run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())) == 3
+
+
+@pytest.mark.parametrize("lr,match", [(1e6, "non-finite parameter in"), (float("nan"), None)])
+def test_the_guard_stops_at_the_first_non_finite_value(tmp_path, lr, match):
+    if match is None:  # a NaN step size is refused as bad input before anything runs
+        with pytest.raises(ValueError, match="lr must be a finite number > 0, got nan"):
+            ContinualConfig(lr=lr)
+        return
+    cfg = dict(logdir=str(tmp_path), **{**TINY, "tasks": 2}, optimizer="sgd", lr=lr)
+    with pytest.raises(ValueError, match=r"task 0: non-finite (gradient|parameter) in \d\.(weight|bias)"):
+        run_continual(ContinualConfig(**cfg), data=synthetic_digits())
+    run = tmp_path / "permuted-mnist" / "vanilla_s0"
+    assert not (run / "checkpoint.pt").exists() and (run / "results.jsonl").read_text() == ""  # nothing bad kept
+    records = run_continual(ContinualConfig(**{**cfg, "logdir": str(tmp_path / "off")}, guard=False),
+                            data=synthetic_digits())
+    assert not np.isfinite(records[0]["train_loss"])  # without the guard the run goes on with garbage
 
 
 def test_labels_and_syre_ar_naming(tmp_path):
@@ -118,7 +218,8 @@ def test_labels_and_syre_ar_naming(tmp_path):
     (dict(tasks=0), "--tasks must be >= 1, got 0"),
     (dict(method="syre", method_args={"gamma": -1}), "syre gamma must be a finite number >= 0, got -1"),
     (dict(hidden="300,x"), "--hidden must be comma-separated positive widths"),
-    (dict(resume=True), "--resume: no run with a checkpoint"),
+    (dict(resume=True), "--resume: no run with a config.json"),
+    (dict(data_dir="/nonexistent"), "--data-dir /nonexistent does not exist"),
     (dict(device="tpu"), "unknown --device 'tpu'"),
 ])
 def test_bad_settings(tmp_path, kwargs, match):

@@ -86,3 +86,26 @@ def test_status_follows_the_run_folder(tmp_path):
     assert sweep.status(cfg) == "partial"
     run_continual(dataclasses.replace(cfg, resume=True), data=synthetic_digits())
     assert sweep.status(cfg) == "done"
+
+
+def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified_records(tmp_path):
+    spec = sweep.SweepSpec.from_dict({**SPEC, "logdir": str(tmp_path), "seeds": [0],
+                                      "grid": [{"method": "vanilla", "lr": 1e-3}]})
+    cfg = sweep.expand(spec)[0]
+    run = tmp_path / "permuted-mnist" / "vanilla-lr0.001_s0"
+    from syre_rl.agents import continual
+
+    real = continual.write_verified
+    continual.write_verified = lambda path, payload: (_ for _ in ()).throw(KeyboardInterrupt)  # killed at once
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_continual(cfg, data=synthetic_digits())
+    finally:
+        continual.write_verified = real
+    assert sweep.status(cfg) == "partial"  # started, no checkpoint: resumed in its folder, not made again as _2
+    (run / "results.jsonl").write_text("garbage\n" * 5)  # lines are not a verified final record
+    assert sweep.status(cfg) == "partial"
+    run_continual(dataclasses.replace(cfg, resume=True), data=synthetic_digits())
+    assert sweep.status(cfg) == "done" and sorted(p.name for p in run.parent.iterdir()) == [run.name]
+    (run / "checkpoint.pt").write_bytes(b"broken")
+    assert sweep.status(cfg) == "damaged"
