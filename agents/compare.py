@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from syre_rl.agents.runs import atomic_write
 
@@ -123,8 +124,17 @@ def load_scalars(run: Run | str | Path) -> Scalars:
     """All scalar tags of a run, every point (no subsampling).
 
     :return: tag -> (steps, values), both float arrays sorted by step; a step logged twice keeps its last value
+    :raises ValueError: naming an event file that holds no readable event (an event file starts with one)
     """
-    events = EventAccumulator(str(run.path if isinstance(run, Run) else run), size_guidance={"scalars": 0})
+    folder = Path(run.path if isinstance(run, Run) else run)
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        try:
+            readable = next(iter(EventFileLoader(str(path)).Load()), None) is not None
+        except Exception:  # TensorBoard's readers raise their own DataLossError and friends
+            readable = False
+        if not readable:
+            raise ValueError(f"{path} is not a readable TensorBoard event file; move it away to compare the rest")
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     events.Reload()
     scalars = {}
     for tag in events.Tags()["scalars"]:

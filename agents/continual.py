@@ -194,11 +194,11 @@ def _run(cfg: ContinualConfig, learner: SupervisedLearner, tasks: PermutedTasks,
         if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
             learner.load_state_dict(state["learner"])
             records = state["records"]
-        if len(records) >= cfg.tasks:
-            raise ValueError(f"--resume: the run in {run_dir} is finished ({len(records)} of {cfg.tasks} tasks)")
     else:
         write_json_atomic(run_dir / CONFIG, cfg.to_dict())
     _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
+    if len(records) >= cfg.tasks:
+        raise ValueError(f"--resume: the run in {run_dir} is finished ({len(records)} of {cfg.tasks} tasks)")
     guard = NonFiniteGuard(learner.net, [learner.optimizer], lambda: f"task {len(records)}") if cfg.guard else None
     first = len(records)
     writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash

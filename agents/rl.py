@@ -8,10 +8,14 @@ scale 0: coupled weight decay toward zero on exactly the parameters syre decays 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import inspect
+import io
 import os
+import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,21 +26,27 @@ from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import CSVOutputFormat, Logger, make_output_format
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat, make_output_format
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
 from syre_rl.agents.config import load_yaml, parse_assignments, parse_dataclass
+from syre_rl.agents.guard import NonFiniteGuard
 from syre_rl.agents.runs import (
     atomic_write,
     check_device,
     check_label,
     check_probe,
     check_threads,
+    check_unchanged,
     latest_run_dir,
     new_run_dir,
+    owned,
+    previous,
+    read_verified,
     write_json_atomic,
+    write_verified,
 )
 from syre_rl.callbacks import HParamsCallback, PlasticityCallback
 from syre_rl.envs import (
@@ -77,7 +87,10 @@ ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], type[MethodPolicy]]] = {
 }
 DEFAULT_PRESETS = {"ppo": "ant-zoo", "sac": "sac-zoo"}  # --algo without --preset; others run on SB3's defaults
 METRICS_STEPS = 2048  # off-policy algorithms: one "rollout" of --metrics-every counts this many env steps
-CHECKPOINT, CHECKPOINT_NORMALIZE = "checkpoint.zip", "checkpoint_vecnormalize.pkl"
+CHECKPOINT, CONFIG = "checkpoint.ckpt", "config.json"
+# settings a resumed run may change: they do not change what it learns (logging, speed, length, the guard)
+RESUMABLE = ("timesteps", "resume", "progress", "verbose", "device", "torch_threads", "vec", "logdir", "save",
+             "checkpoint_every", "metrics_every", "probe_size", "tau", "duplicate_threshold", "guard")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 # algorithm arguments the training run sets itself; a preset's `algo_kwargs` section holds the others
 RUN_SET = ("policy", "env", "seed", "device", "verbose", "policy_kwargs", "tensorboard_log", "_init_setup_model")
@@ -235,7 +248,8 @@ class TrainConfig(Settings):
     friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
     friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
     checkpoint_every: int = field(default=100_000, metadata={
-        "help": "save RUN_DIR/checkpoint.zip (atomically) every N env steps, between rollouts (0: never)"})
+        "help": "save RUN_DIR/checkpoint.ckpt (verified, the previous kept) every N env steps, between rollouts "
+                "(0: never)"})
     resume: bool = field(default=False, metadata={
         "help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"})
     metrics_every: int = field(default=1, metadata={
@@ -245,6 +259,8 @@ class TrainConfig(Settings):
     duplicate_threshold: float = field(default=0.99, metadata={
         "help": "cosine similarity above which two units count as copies (duplicate_units)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    guard: bool = field(default=True, metadata={
+        "help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"})
     verbose: int = field(default=0, metadata={"help": "SB3 verbosity (1 prints the logger's table)"})
     method_settings: Settings | None = field(default=None, metadata={
         "cli": False, "help": "the method's complete typed settings, filled in by resolved()"})
@@ -346,10 +362,11 @@ def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:
 
 
 class CheckpointCallback(BaseCallback):
-    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.zip`` and the
-    VecNormalize statistics ``RUN_DIR/checkpoint_vecnormalize.pkl``, each atomically (one rolling checkpoint).
-    A resumed run continues from there (weights, optimizer, the methods' state, friction phase) but not
-    bit-exactly: SB3 reseeds its random streams and resets the envs on load."""
+    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.ckpt``: the model and
+    the VecNormalize statistics in one file verified by its SHA-256, the previous one kept until it is complete
+    (:func:`syre_rl.agents.runs.write_verified`). A resumed run continues from there (weights, optimizer, the
+    methods' state, friction phase) but not bit-exactly: SB3 reseeds its random streams and resets the envs on
+    load."""
 
     def __init__(self, run_dir: Path, every: int):
         super().__init__()
@@ -368,50 +385,114 @@ class CheckpointCallback(BaseCallback):
 
     def _save(self) -> None:
         self.last = self.num_timesteps
-        atomic_write(self.run_dir / CHECKPOINT, self.model.save)
-        save_normalization(self.training_env, self.run_dir, CHECKPOINT_NORMALIZE)
+        model = io.BytesIO()
+        self.model.save(model)
+        normalize = self.training_env if isinstance(self.training_env, VecNormalize) else None
+        payload = {"model": model.getvalue(), "normalize": pickle.dumps(normalize) if normalize else None}
+        write_verified(self.run_dir / CHECKPOINT, pickle.dumps(payload))
 
     def _on_step(self) -> bool:
         return True
 
 
-def _open_run(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv, Path]:
-    """A new model and run folder, or (``cfg.resume``) the latest checkpointed run's model and folder."""
-    if not cfg.resume:
-        env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
-        try:
-            model = build_model(cfg, env)  # before the run folder: a policy refusing its settings leaves nothing
-        except AssertionError as error:  # SB3 checks spaces with assert, e.g. DQN given a Box action space
-            env.close()
-            raise ValueError(f"{cfg.algo} on {cfg.env}: {error}") from None
-        except Exception:
-            env.close()
-            raise
-        run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed)
-        write_json_atomic(run_dir / "config.json", cfg.to_dict())
-        return model, env, run_dir
-    run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CHECKPOINT)
+class TensorBoardFrom(TensorBoardOutputFormat):
+    """SB3's TensorBoard output, with earlier events after ``step`` hidden (``purge_step``): a resumed run redoes
+    the steps after its checkpoint, and TensorBoard then shows each step once."""
+
+    def __init__(self, folder: str, step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else None)
+        self._is_closed = False
+
+
+def trim_progress(run_dir: Path, step: int) -> None:
+    """Drop the rows after ``step`` from a run's ``progress*.csv`` files (the steps a resumed run redoes)."""
+    for path in run_dir.glob("progress*.csv"):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "time/total_timesteps" not in rows[0]:
+            continue
+        kept = [r for r in rows if r["time/total_timesteps"] == "" or float(r["time/total_timesteps"]) <= step]
+        if len(kept) < len(rows):
+            atomic_write(path, lambda tmp, kept=kept: _write_csv(tmp, kept))
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
+    """A new model on new envs; SB3's assertions (e.g. DQN given a Box action space) become one-line errors."""
+    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
+    try:
+        return build_model(cfg, env), env
+    except AssertionError as error:
+        env.close()
+        raise ValueError(f"{cfg.algo} on {cfg.env}: {error}") from None
+    except Exception:
+        env.close()
+        raise
+
+
+def _load(cfg: TrainConfig, run_dir: Path) -> tuple[BaseAlgorithm, VecEnv] | None:
+    """The model and envs of a run's last verified checkpoint, or None when it has none (it was stopped before)."""
+    path = run_dir / CHECKPOINT
+    if not (path.is_file() or previous(path).is_file()):
+        return None
+    payload = pickle.loads(read_verified(path))
     env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec)
-    if (run_dir / CHECKPOINT_NORMALIZE).is_file():
-        env = VecNormalize.load(str(run_dir / CHECKPOINT_NORMALIZE), env)
-    model = ALGORITHMS[cfg.algo][0].load(run_dir / CHECKPOINT, env=env, device=cfg.device)
-    return model, env, run_dir
+    if payload["normalize"] is not None:
+        normalize = pickle.loads(payload["normalize"])
+        normalize.set_venv(env)
+        env = normalize
+    return ALGORITHMS[cfg.algo][0].load(io.BytesIO(payload["model"]), env=env, device=cfg.device), env
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Train one run (or resume one): TensorBoard + CSV logs (scalars and hparams), checkpoints, the final model
-    and VecNormalize statistics in the run folder.
+def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[str, Any]:
+    """Train one run (or resume one): TensorBoard + CSV logs (scalars and hparams), verified checkpoints, the
+    final model and VecNormalize statistics in the run folder, which this process owns while it trains.
 
+    :param callbacks: more SB3 callbacks for ``learn``, after the run's own
     :return: summary with ``algo``, ``method``, ``seed``, ``timesteps``, ``mean_return`` (over the last <= 100
         episodes), ``episodes``, ``steps_per_s``, ``wall_s``, ``run_dir``, ``model`` (also written to summary.json)
+    :raises ValueError: bad input, a run in use, a damaged checkpoint, a finished run, or a non-finite value
+        met in training (the last checkpoint is then the last good state)
     """
     cfg = config.resolved()
     torch.set_num_threads(cfg.torch_threads)
-    model, env, run_dir = _open_run(cfg)
+    if cfg.resume:
+        run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CONFIG)
+        with owned(run_dir):
+            check_unchanged(run_dir, cfg.to_dict(), RESUMABLE, "--resume")
+            loaded = _load(cfg, run_dir)
+            model, env = loaded if loaded is not None else _build(cfg)
+            if model.num_timesteps >= cfg.timesteps and (run_dir / "summary.json").is_file():
+                env.close()
+                raise ValueError(f"--resume: the run in {run_dir} is finished at {model.num_timesteps} steps; give "
+                                 f"--timesteps above {model.num_timesteps} to continue it")
+            # (trained to the end but stopped before its summary: _train learns 0 steps and writes it)
+            return _train(cfg, model, env, run_dir, callbacks)
+    model, env = _build(cfg)  # before the run folder: a policy refusing its settings leaves nothing
+    run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed)
+    with owned(run_dir):
+        write_json_atomic(run_dir / CONFIG, cfg.to_dict())
+        return _train(cfg, model, env, run_dir, callbacks)
+
+
+def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
+           extra: Sequence[BaseCallback]) -> dict[str, Any]:
+    """The training of :func:`train`, in a run folder this process owns."""
+    guard = None
     try:
-        # A resumed run writes its CSV beside the first one's; TensorBoard appends a new events file.
-        csv_name = f"progress_from_{model.num_timesteps}.csv" if cfg.resume else "progress.csv"
-        formats = [make_output_format("tensorboard", str(run_dir)), CSVOutputFormat(str(run_dir / csv_name))]
+        step = model.num_timesteps
+        trim_progress(run_dir, step)
+        # A resumed run writes its CSV beside the earlier ones, and TensorBoard hides the steps it redoes.
+        csv_name = f"progress_from_{step}.csv" if step else "progress.csv"
+        formats = [TensorBoardFrom(str(run_dir), step), CSVOutputFormat(str(run_dir / csv_name))]
         if cfg.verbose:
             formats.append(make_output_format("stdout", str(run_dir)))
         model.set_logger(Logger(str(run_dir), formats))
@@ -427,21 +508,26 @@ def train(config: TrainConfig) -> dict[str, Any]:
             callbacks.append(FrictionScheduleCallback(schedule))
         if cfg.checkpoint_every:
             callbacks.append(CheckpointCallback(run_dir, cfg.checkpoint_every))
-        start, start_steps = time.perf_counter(), model.num_timesteps
-        model.learn(max(0, cfg.timesteps - model.num_timesteps), callback=callbacks, progress_bar=cfg.progress,
-                    reset_num_timesteps=not cfg.resume)
+        callbacks += list(extra)
+        if cfg.guard:
+            guard = NonFiniteGuard(model.policy, model.policy._optimizers(), lambda: f"env step {model.num_timesteps}")
+        start = time.perf_counter()
+        model.learn(max(0, cfg.timesteps - step), callback=callbacks, progress_bar=cfg.progress,
+                    reset_num_timesteps=not step)
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         model_path = Path(cfg.save) if cfg.save else run_dir / "model.zip"
         atomic_write(model_path, model.save)
         save_normalization(env, model_path.parent)
     finally:
+        if guard is not None:
+            guard.remove()
         env.close()
     returns = [ep["r"] for ep in model.ep_info_buffer]
     summary = {
         "algo": cfg.algo, "method": cfg.method, "seed": cfg.seed, "env": cfg.env, "timesteps": model.num_timesteps,
         "mean_return": float(np.mean(returns)) if returns else None, "episodes": len(returns),
-        "steps_per_s": (model.num_timesteps - start_steps) / wall, "wall_s": wall, "run_dir": str(run_dir),
+        "steps_per_s": (model.num_timesteps - step) / max(wall, 1e-9), "wall_s": wall, "run_dir": str(run_dir),
         "model": str(model_path),
     }
     write_json_atomic(run_dir / "summary.json", summary)

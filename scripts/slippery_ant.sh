@@ -19,7 +19,7 @@ export TIMESTEPS EVERY LOGDIR PYTHON
 one_run() {  # $1 seed, $2 method
   local dir="$LOGDIR/SlipperyAntBulletEnv-v0/$2_s$1" resume=()
   if [ -f "$dir/summary.json" ]; then echo "$2 seed $1: done"; return; fi
-  [ -f "$dir/checkpoint.zip" ] && resume=(--resume)
+  [ -f "$dir/config.json" ] && resume=(--resume)  # started: continue it in its folder
   mkdir -p "$LOGDIR"
   "$PYTHON" scripts/train_ppo.py --env SlipperyAntBulletEnv-v0 --preset dohare --friction-every "$EVERY" \
     --timesteps "$TIMESTEPS" --method "$2" --seed "$1" --torch-threads 1 --logdir "$LOGDIR" --no-progress \

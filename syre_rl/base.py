@@ -161,6 +161,10 @@ class Method:
         if getattr(self, "module", None) is not None:
             raise ValueError(f"this {self.name} method is attached already; make a new one for another network")
         self.names = list(default_params(module) if params is None else params)
+        if not self.names:
+            what = "params is empty" if params is not None else f"{type(module).__name__} has no Linear, Conv or " \
+                "recurrent layer"
+            raise ValueError(f"{self.name}: no parameters to act on ({what}); give params= or a network with layers")
         self._slots = resolve_params(module, optimizer, self.names)
         self.module, self.optimizer = module, optimizer
         self._setup()

@@ -170,10 +170,18 @@ def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
                   logdir=str(tmp_path), progress=False, checkpoint_every=128, metrics_every=0)
     first = train(TrainConfig(timesteps=384, **common))
     run = Path(first["run_dir"])
-    assert (run / "checkpoint.zip").is_file() and (run / "checkpoint_vecnormalize.pkl").is_file()
+    assert (run / "checkpoint.ckpt").is_file() and (run / "checkpoint.ckpt.prev").is_file()  # and the one before
+    import io
+    import pickle
+
     from stable_baselines3 import PPO
 
-    checkpoint, final = PPO.load(run / "checkpoint.zip", device="cpu"), PPO.load(run / "model.zip", device="cpu")
+    from syre_rl.agents.runs import read_verified
+
+    payload = pickle.loads(read_verified(run / "checkpoint.ckpt"))
+    assert pickle.loads(payload["normalize"]).obs_rms.count > 384  # the VecNormalize statistics ride along
+    checkpoint = PPO.load(io.BytesIO(payload["model"]), device="cpu")
+    final = PPO.load(run / "model.zip", device="cpu")
     assert checkpoint.num_timesteps == 384 and checkpoint._n_updates == final._n_updates == 3  # trained on all
     for a, b in zip(checkpoint.policy.parameters(), final.policy.parameters()):
         assert torch.equal(a, b)
@@ -190,5 +198,125 @@ def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
     assert after[0] == pytest.approx(schedule.value(384)) and schedule.value(384) != schedule.value(0)
     loaded = PPO.load(resumed["model"], device="cpu")
     assert loaded.policy.methods["actor"].name == "syre"
-    with pytest.raises(ValueError, match="--resume: no run with a checkpoint.zip"):
+    with pytest.raises(ValueError, match="--resume: the run in .* is finished at 640 steps; give --timesteps above"):
+        train(TrainConfig(timesteps=640, resume=True, **common))
+    with pytest.raises(ValueError, match="--resume: no run with a config.json"):
         train(TrainConfig(**{**common, "method": "l2", "resume": True, "timesteps": 640}))
+
+
+@pytest.mark.parametrize("change,keys", [
+    (dict(syre_gamma=0.5, syre_scale=0.01), ["syre_gamma", "syre_scale", "method_settings"]),
+    (dict(n_envs=2), ["n_envs"]),
+    (dict(env="SlipperyAntBulletEnv-v0", friction_every=2000), ["env", "friction_every"]),
+])
+def test_resume_refuses_every_changed_setting(tmp_path, change, keys):
+    common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, syre=True)
+    first = train(TrainConfig(**common))
+    if "env" in change:  # a run of the slippery env to resume with another friction period
+        first = train(TrainConfig(**{**common, "env": "SlipperyAntBulletEnv-v0", "friction_every": 1000}))
+    with pytest.raises(ValueError) as error:
+        train(TrainConfig(**{**common, **change}, timesteps=512, resume=True))
+    message = str(error.value)
+    assert message.startswith(f"--resume of {first['run_dir']} with other settings than it was made with (")
+    for key in keys if "env" not in change else ["friction_every"]:
+        assert f"{key}: the run has " in message
+    assert "settings that may change: timesteps, resume" in message
+
+
+def test_a_second_process_cannot_train_in_a_run_folder(tmp_path):
+    import subprocess
+    import sys
+
+    common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0)
+    run = Path(train(TrainConfig(**common))["run_dir"])
+    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
+            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match=r"vanilla_s0 is in use by another process"):
+            train(TrainConfig(**common, timesteps=512, resume=True))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train(TrainConfig(**common, timesteps=512, resume=True))["timesteps"] == 512
+
+
+def test_a_damaged_ppo_checkpoint_is_refused(tmp_path):
+    common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, checkpoint_every=128)
+    run = Path(train(TrainConfig(**common))["run_dir"])
+    checkpoint = run / "checkpoint.ckpt"
+    raw = bytearray(checkpoint.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    checkpoint.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"checkpoint.ckpt is damaged .*previous good checkpoint is kept as"):
+        train(TrainConfig(**common, timesteps=512, resume=True))
+    checkpoint.unlink()  # the kept previous one (step 128) takes over
+    assert train(TrainConfig(**common, timesteps=512, resume=True))["timesteps"] == 512
+
+
+def test_after_a_crash_each_step_is_logged_once(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Crash(BaseCallback):
+        def _on_rollout_end(self):
+            if self.num_timesteps >= 512:
+                raise KeyboardInterrupt  # after the checkpoint at 256: steps 384 and 512 are redone on resume
+
+        def _on_step(self):
+            return True
+
+    common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, checkpoint_every=256,
+                  timesteps=768)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**common), callbacks=[Crash()])
+    summary = train(TrainConfig(**common, resume=True))
+    events = EventAccumulator(summary["run_dir"])
+    events.Reload()
+    steps = [e.step for e in events.Scalars("time/fps")]
+    assert steps == sorted(set(steps)) and steps[-1] == 768  # each step once
+    import csv
+
+    rows = [int(r["time/total_timesteps"]) for name in ("progress.csv", "progress_from_256.csv")
+            for r in csv.DictReader(open(Path(summary["run_dir"]) / name)) if r["time/total_timesteps"]]
+    assert rows == sorted(set(rows))  # the CSV files do not overlap
+
+
+class NanReward(__import__("gymnasium").Wrapper):
+    """Pendulum whose reward turns NaN after 150 steps."""
+
+    def __init__(self):
+        import gymnasium as gym
+
+        super().__init__(gym.make("Pendulum-v1"))
+        self.steps = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs, float("nan") if self.steps > 150 else reward, terminated, truncated, info
+
+
+def test_the_guard_stops_ppo_at_the_first_non_finite_gradient(tmp_path):
+    import gymnasium as gym
+
+    if "NanRewardPendulum-v0" not in gym.registry:
+        gym.register("NanRewardPendulum-v0", entry_point=NanReward)
+    common = dict(preset=TINY, env="NanRewardPendulum-v0", logdir=str(tmp_path), progress=False, metrics_every=0,
+                  checkpoint_every=128, timesteps=512)
+    with pytest.raises(ValueError, match=r"env step 256: non-finite gradient in .*training stopped, the last "
+                                         r"checkpoint is the last good state"):
+        train(TrainConfig(**common))
+    run = tmp_path / "NanRewardPendulum-v0" / "vanilla_s0"
+    assert not (run / "summary.json").exists() and (run / "checkpoint.ckpt").is_file()
+    import io
+    import pickle
+
+    from stable_baselines3 import PPO
+
+    from syre_rl.agents.runs import read_verified
+
+    model = PPO.load(io.BytesIO(pickle.loads(read_verified(run / "checkpoint.ckpt"))["model"]), device="cpu")
+    assert model.num_timesteps == 128 and all(torch.isfinite(p).all() for p in model.policy.parameters())
+    with pytest.raises(ValueError, match="found invalid values"):  # unguarded: NaN weights, then torch's error
+        train(TrainConfig(**{**common, "logdir": str(tmp_path / "off")}, guard=False))

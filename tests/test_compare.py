@@ -321,3 +321,17 @@ def test_runs_without_friction_have_no_phases(tmp_path):
         rows = {r["quantity"]: r for r in csv.DictReader(f)}
     assert rows["return"]["n_seeds"] == "2"
     assert rows["return_phase0"]["n_seeds"] == "1" and float(rows["return_phase0"]["mean"]) == pytest.approx(0.85)
+
+
+def test_an_unreadable_event_file_is_an_error(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "exp" / "vanilla_s0"
+    with SummaryWriter(str(run)) as writer:
+        writer.add_scalar("rollout/ep_rew_mean", 1.0, 1)
+    (run / "events.out.tfevents.0.broken").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError, match=r"events.out.tfevents.0.broken is not a readable TensorBoard event file"):
+        compare(tmp_path, tmp_path / "out")
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "compare.py"),
+                           str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("compare.py: error: ") and "broken" in proc.stderr
