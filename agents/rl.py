@@ -362,11 +362,11 @@ def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:
 
 
 class CheckpointCallback(BaseCallback):
-    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.ckpt``: the model and
-    the VecNormalize statistics in one file verified by its SHA-256, the previous one kept until it is complete
-    (:func:`syre_rl.agents.runs.write_verified`). A resumed run continues from there (weights, optimizer, the
-    methods' state, friction phase) but not bit-exactly: SB3 reseeds its random streams and resets the envs on
-    load."""
+    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.ckpt``: the model, the
+    VecNormalize statistics and (off-policy algorithms) the replay buffer in one file verified by its SHA-256, the
+    previous one kept until it is complete (:func:`syre_rl.agents.runs.write_verified`). A resumed run continues
+    from there (weights, optimizer, the methods' state, friction phase) but not bit-exactly: SB3 reseeds its random
+    streams and resets the envs on load."""
 
     def __init__(self, run_dir: Path, every: int):
         super().__init__()
@@ -388,7 +388,12 @@ class CheckpointCallback(BaseCallback):
         model = io.BytesIO()
         self.model.save(model)
         normalize = self.training_env if isinstance(self.training_env, VecNormalize) else None
-        payload = {"model": model.getvalue(), "normalize": pickle.dumps(normalize) if normalize else None}
+        payload = {"model": model.getvalue(), "normalize": pickle.dumps(normalize) if normalize else None,
+                   "replay_buffer": None}
+        if isinstance(self.model, OffPolicyAlgorithm):  # an off-policy run resumes with the data it learnt from
+            buffer = io.BytesIO()
+            self.model.save_replay_buffer(buffer)
+            payload["replay_buffer"] = buffer.getvalue()
         write_verified(self.run_dir / CHECKPOINT, pickle.dumps(payload))
 
     def _on_step(self) -> bool:
@@ -449,7 +454,10 @@ def _load(cfg: TrainConfig, run_dir: Path) -> tuple[BaseAlgorithm, VecEnv] | Non
         normalize = pickle.loads(payload["normalize"])
         normalize.set_venv(env)
         env = normalize
-    return ALGORITHMS[cfg.algo][0].load(io.BytesIO(payload["model"]), env=env, device=cfg.device), env
+    model = ALGORITHMS[cfg.algo][0].load(io.BytesIO(payload["model"]), env=env, device=cfg.device)
+    if payload.get("replay_buffer") is not None:
+        model.load_replay_buffer(io.BytesIO(payload["replay_buffer"]))
+    return model, env
 
 
 def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[str, Any]:

@@ -235,3 +235,13 @@ def test_gpu_run_matches_cpu_accuracy_closely(tmp_path):
                         data=data)
     assert [r["task"] for r in gpu] == [0, 1, 2]
     assert abs(gpu[-1]["mean_seen_accuracy"] - cpu[-1]["mean_seen_accuracy"]) < 0.1
+
+
+def test_run_folders_are_made_without_races(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from syre_rl.agents.runs import new_run_dir
+
+    with ThreadPoolExecutor(16) as pool:
+        made = list(pool.map(lambda _: new_run_dir(tmp_path, "exp", "syre", 0), range(300)))
+    assert len(set(made)) == 300 and all(p.is_dir() for p in made)

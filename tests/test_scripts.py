@@ -153,3 +153,22 @@ def test_train_runs_dqn_on_sb3_defaults(tmp_path):
     assert (summary["algo"], summary["timesteps"]) == ("dqn", 200)
     config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
     assert config["targets"] == "critic" and config["hyperparameters"]["algo"] == "dqn"
+
+
+def test_sac_resumes_with_its_replay_buffer(tmp_path):
+    import io
+    import pickle
+
+    from syre_rl.agents.runs import read_verified
+
+    argv = ["--algo", "sac", "--preset", TINY_SAC, "--logdir", str(tmp_path), "--no-progress", "--device", "cpu",
+            "--metrics-every", "0", "--checkpoint-every", "64"]
+    first = script("train.py")["main"](argv)
+    payload = pickle.loads(read_verified(Path(first["run_dir"]) / "checkpoint.ckpt"))
+    from stable_baselines3 import SAC
+
+    model = SAC.load(io.BytesIO(payload["model"]), device="cpu")
+    model.load_replay_buffer(io.BytesIO(payload["replay_buffer"]))
+    assert model.replay_buffer.size() == 256
+    resumed = script("train.py")["main"]([*argv, "--timesteps", "512", "--resume"])
+    assert resumed["timesteps"] == 512 and resumed["run_dir"] == first["run_dir"]
