@@ -35,7 +35,6 @@ from syre_rl.agents.runs import (
     owned,
     previous,
     read_verified,
-    write_json_atomic,
     write_verified,
 )
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
@@ -177,7 +176,7 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     if cfg.resume:
         run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
     else:
-        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed)
+        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, cfg.to_dict())
     with owned(run_dir):
         return _run(cfg, learner, tasks, run_dir, on_task_end)
 
@@ -194,8 +193,6 @@ def _run(cfg: ContinualConfig, learner: SupervisedLearner, tasks: PermutedTasks,
         if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
             learner.load_state_dict(state["learner"])
             records = state["records"]
-    else:
-        write_json_atomic(run_dir / CONFIG, cfg.to_dict())
     _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
     if len(records) >= cfg.tasks:
         raise ValueError(f"--resume: the run in {run_dir} is finished ({len(records)} of {cfg.tasks} tasks)")

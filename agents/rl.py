@@ -485,9 +485,8 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
             # (trained to the end but stopped before its summary: _train learns 0 steps and writes it)
             return _train(cfg, model, env, run_dir, callbacks)
     model, env = _build(cfg)  # before the run folder: a policy refusing its settings leaves nothing
-    run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed)
+    run_dir = new_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, cfg.to_dict())
     with owned(run_dir):
-        write_json_atomic(run_dir / CONFIG, cfg.to_dict())
         return _train(cfg, model, env, run_dir, callbacks)
 
 

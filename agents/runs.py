@@ -10,6 +10,7 @@ previous; a run folder is owned by one process at a time (a lock file, released 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -115,17 +116,23 @@ def run_dirs(logdir: str | Path, group: str, label: str, seed: int) -> list[Path
     return [p for p in [base] if p.is_dir()] + sorted(repeats, key=lambda p: int(p.name.rsplit("_", 1)[1]))
 
 
-def new_run_dir(logdir: str | Path, group: str, method: str, seed: int) -> Path:
-    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already; made with
-    an exclusive ``mkdir``, so two processes never get the same folder."""
+def new_run_dir(logdir: str | Path, group: str, method: str, seed: int, config: dict) -> Path:
+    """``logdir/group/method_sSEED``, with ``_2``, ``_3``... appended when that run exists already, holding
+    ``config.json`` from the start: the folder is made complete under a temporary name and renamed into place (a
+    rename refuses a folder that holds files), so two processes never get the same folder and a kill never leaves
+    a run folder without its config (a kill before the rename leaves only a hidden ``.LABEL_sSEED.new-*``)."""
     base = Path(logdir) / group / f"{method}_s{seed}"
     base.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=base.parent, prefix=f".{base.name}.new-"))
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     run, k = base, 1
     while True:
         try:
-            run.mkdir()
+            os.rename(staging, run)
             return run
-        except FileExistsError:
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
             k += 1
             run = base.with_name(f"{base.name}_{k}")
 

@@ -224,21 +224,13 @@ def test_resume_refuses_every_changed_setting(tmp_path, change, keys):
 
 
 def test_a_second_process_cannot_train_in_a_run_folder(tmp_path):
-    import subprocess
-    import sys
+    from tests.test_continual import held_by_another_process
 
     common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0)
     run = Path(train(TrainConfig(**common))["run_dir"])
-    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
-            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(run):
         with pytest.raises(ValueError, match=r"vanilla_s0 is in use by another process"):
             train(TrainConfig(**common, timesteps=512, resume=True))
-    finally:
-        holder.kill()
-        holder.wait()
     assert train(TrainConfig(**common, timesteps=512, resume=True))["timesteps"] == 512
 
 

@@ -1,5 +1,6 @@
 """The continual harness on tiny synthetic digits: records, logs, checkpoints and an exact resume."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -159,6 +160,20 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
     assert seen == [1, 2]
 
 
+@contextlib.contextmanager
+def held_by_another_process(run):
+    """``run`` owned by a second process (killed at the end: the OS releases its lock)."""
+    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
+            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_one_process_owns_a_run_folder(tmp_path):
     from syre_rl.agents.runs import owned
 
@@ -166,16 +181,9 @@ def test_one_process_owns_a_run_folder(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(0))
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
-    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
-            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(run):
         with pytest.raises(ValueError, match=r"vanilla_s0 is in use by another process \(it holds .*\.lock\)"):
             run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
-    finally:
-        holder.kill()
-        holder.wait()
     with owned(run):  # the OS released the killed holder's lock
         pass
     assert len(run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())) == 3
@@ -243,5 +251,6 @@ def test_run_folders_are_made_without_races(tmp_path):
     from syre_rl.agents.runs import new_run_dir
 
     with ThreadPoolExecutor(16) as pool:
-        made = list(pool.map(lambda _: new_run_dir(tmp_path, "exp", "syre", 0), range(300)))
+        made = list(pool.map(lambda i: new_run_dir(tmp_path, "exp", "syre", 0, {"i": i}), range(300)))
     assert len(set(made)) == 300 and all(p.is_dir() for p in made)
+    assert sorted(json.loads((p / "config.json").read_text())["i"] for p in made) == list(range(300))  # each its own
