@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import inspect
 import io
-import os
 import pickle
 import time
 from collections.abc import Sequence
@@ -219,7 +218,8 @@ class TrainConfig(Settings):
         "help": "env vectorisation; auto: subproc with >= 4 envs and >= 4 cores, else dummy"})
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
     torch_threads: int | None = field(default=None, metadata={
-        "help": "torch CPU threads (default: 1 with subproc envs, else min(cores, 4))"})
+        "help": "torch CPU threads (default 1: on 2 cores a second thread gains 9-15%% when the machine is quiet and "
+                "costs 1.5-2.8x when one core is busy; scripts/bench_throughput.py)"})
     logdir: str = field(default="runs", metadata={"help": "TensorBoard root; runs go to LOGDIR/ENV/LABEL_sSEED"})
     save: str | None = field(default=None, metadata={"help": "model path (default: RUN_DIR/model.zip)"})
     method: str | None = field(default=None, metadata={
@@ -310,7 +310,7 @@ class TrainConfig(Settings):
             self, algo=preset.algo, env=env, timesteps=timesteps, n_envs=n_envs, method=method,
             method_settings=settings,
             targets=targets, label=self.label or method, vec=vec, hyperparameters=preset,
-            torch_threads=self.torch_threads or (1 if vec == "subproc" else min(os.cpu_count() or 1, 4)))
+            torch_threads=self.torch_threads or 1)
 
     def _method_settings(self, preset: Preset) -> tuple[str, Settings, str]:
         """(method name, its complete typed settings, targets) from the flags, the preset and the defaults."""
