@@ -43,7 +43,7 @@ class Clock(BaseCallback):
 
     def __init__(self, times: dict[str, float], role: str):
         super().__init__()
-        self.times, self.role, self.at = times, role, None
+        self.times, self.role = times, role
 
     def _on_rollout_start(self) -> None:
         if self.role == "mark":
