@@ -1,38 +1,63 @@
-"""Sweeps: a grid of continual runs described in a YAML file, run in parallel worker processes, skipping runs
-that finished and resuming runs that were interrupted (so a sweep can be stopped and restarted at any time).
+"""Sweeps: a grid of runs described in one YAML file, run as Ray tasks on this machine or on a Ray cluster,
+skipping runs that finished and resuming runs that were interrupted (a sweep can be stopped and restarted at
+any time, and a run whose worker or node dies is retried from its own checkpoint).
 
+    runs: continual                        # continual (scripts/continual.py) or rl (scripts/train.py)
     logdir: runs/exp2
     seeds: [0, 1, 2]
-    base: {benchmark: permuted-mnist, tasks: 10, batch_size: 64}   # ContinualConfig fields for every run
-    grid:                                 # one entry per group of runs; lists expand as a product
+    cpus: 1                                # per run (its torch threads); gpus: 0.25 shares a GPU by four
+    base: {benchmark: permuted-mnist, tasks: 10, batch_size: 64}   # run fields shared by every run
+    grid:                                  # one entry per group of runs; lists expand as a product
       - {method: vanilla, lr: [1.0e-3, 1.0e-2]}
       - {method: syre, lr: [1.0e-3, 1.0e-2], gamma: [1.0e-3, 1.0e-2], scale: [0.01, 0.1, 1.0]}
 
-Keys that are ContinualConfig fields set the run; any other key must be a setting of the entry's method. Every
-run gets a label naming what its entry sets, e.g. ``syre-lr0.01-gamma0.001-scale0.1``, used for its folder and
-by ``compare.py`` (``--only 'syre-lr0.01-*'`` picks a slice). Unknown keys, wrong types and malformed YAML are
-refused before any run starts.
+Keys that are run fields (of ``ContinualConfig``, or of ``TrainConfig`` for ``runs: rl``) set the run; any other
+key must be a setting of the entry's method. Every run gets a label naming what its entry sets, e.g.
+``syre-lr0.01-gamma0.001-scale0.1`` (or the entry's own ``label``), used for its folder and by ``compare.py``
+(``--only 'syre-lr0.01-*'`` picks a slice). Unknown keys, wrong types and malformed YAML are refused before any
+run starts.
+
+Why Ray (``ray.remote`` tasks): the same sweep runs on a laptop (a local Ray instance, as many runs at once as
+the cores hold) and on a cluster (``--address``), with per-run CPU and GPU requests (fractions share a GPU), and
+Ray re-runs a task whose worker process or node died; our part is only that a re-run resumes its run folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from syre_rl.agents.config import load_yaml
-from syre_rl.agents.continual import CONFIG, ContinualConfig, load_checkpoint, run_continual
-from syre_rl.agents.runs import DamagedFile, run_dirs
+from syre_rl.agents.runs import DamagedFile, read_verified, run_dirs
 from syre_rl.methods import METHODS, method_defaults
-from syre_rl.settings import Settings, check_keys, did_you_mean
+from syre_rl.settings import Settings, check_keys, check_range, did_you_mean
 
-# What the sweep sets for every run itself; the rest of ContinualConfig's fields may be in base or the grid.
-SWEEP_SET = ("method", "method_args", "method_settings", "label", "seed", "resume", "progress")
-RUN_FIELDS = [f.name for f in dataclasses.fields(ContinualConfig) if f.name not in SWEEP_SET]
+RunKind = Literal["continual", "rl"]
+# what the sweep sets for every run itself; the rest of a run's fields may be in base or the grid
+SWEEP_SET = {
+    "continual": ("method", "method_args", "method_settings", "label", "seed", "resume", "progress", "threads"),
+    "rl": ("method", "method_args", "method_settings", "hyperparameters", "label", "seed", "resume", "progress",
+           "torch_threads", "save", "syre", "syre_gamma", "syre_scale", "syre_ar_eps", "syre_targets",
+           "syre_decoupled", "weight_decay"),
+}
+
+
+def _config_class(runs: RunKind) -> type[Settings]:
+    if runs == "continual":
+        from syre_rl.agents.continual import ContinualConfig
+        return ContinualConfig
+    from syre_rl.agents.rl import TrainConfig  # imports SB3: only rl sweeps pay for it
+    return TrainConfig
+
+
+def run_fields(runs: RunKind) -> list[str]:
+    """The run fields a sweep of ``runs`` may set in ``base`` or a grid entry."""
+    return [f.name for f in dataclasses.fields(_config_class(runs)) if f.name not in SWEEP_SET[runs]]
 
 
 @dataclass(frozen=True)
@@ -41,108 +66,232 @@ class SweepSpec(Settings):
 
     :param seeds: the seeds every grid point runs with
     :param grid: entries of ``method`` plus run fields and method settings, each a value or a list of values
-    :param logdir: root of the runs (default: ContinualConfig's)
+    :param runs: ``continual`` (continual-learning runs) or ``rl`` (RL runs of any algorithm)
+    :param logdir: root of the runs (default: the run's own default, ``runs``)
     :param base: run fields shared by every run
+    :param cpus: CPUs each run asks Ray for, also its torch threads (default 1)
+    :param gpus: GPUs each run asks Ray for; a fraction shares one (0.25: four runs per GPU). Default 0
+    :param retries: times a run is started again after its worker process or node died (default 3)
     """
 
     owner = "sweep"
     seeds: list[int]
     grid: list[dict[str, Any]]
+    runs: RunKind = "continual"
     logdir: str | None = None
     base: dict[str, Any] = field(default_factory=dict)
+    cpus: float = 1.0
+    gpus: float = 0.0
+    retries: int = 3
 
     def check(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"sweep seeds must be a non-empty list of distinct integers, got {self.seeds}")
         if not self.grid:
             raise ValueError("sweep grid is empty; give at least one entry with a 'method'")
-        check_keys("sweep base", self.base, RUN_FIELDS)
+        check_range(self.owner, "cpus", self.cpus, low_open=True)
+        check_range(self.owner, "gpus", self.gpus)
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ValueError(f"sweep gpus above 1 must be a whole number, got {self.gpus}")
+        if self.retries < 0:
+            raise ValueError(f"sweep retries must be >= 0, got {self.retries}")
+        fields_ = run_fields(self.runs)
+        check_keys("sweep base", self.base, fields_)
         for entry in self.grid:
             if entry.get("method") not in METHODS:
                 raise ValueError(f"grid entry {entry} needs a 'method' from {', '.join(METHODS)}")
-            valid = RUN_FIELDS + list(method_defaults(entry["method"]))
+            valid = fields_ + list(method_defaults(entry["method"])) + ["label"]
             for key in entry:
                 if key != "method" and key not in valid:
                     raise ValueError(f"grid entry for {entry['method']} has key {key!r}, neither a run field nor a "
                                      f"setting of {entry['method']}{did_you_mean(key, valid)}")
+            if "label" in entry and not isinstance(entry["label"], str):
+                raise ValueError(f"grid entry label must be one text (a list would give its runs one label), got "
+                                 f"{entry['label']!r}")
+        device = self.base.get("device", "cpu" if self.runs == "continual" else "auto")
+        if self.gpus > 0 and device == "cpu":
+            raise ValueError(f"sweep gpus {self.gpus:g} with runs on device cpu; set base device: cuda")
+        if self.gpus == 0 and str(device).startswith("cuda"):
+            raise ValueError(f"sweep runs on device {device} but asks for gpus 0 (Ray hides the GPUs from such runs); "
+                             "set gpus: 1, or a fraction to share one")
 
 
 def _value_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
-def expand(spec: SweepSpec) -> list[ContinualConfig]:
-    """Every run of a sweep specification, checked (types and ranges of every value).
+def expand(spec: SweepSpec) -> list[Settings]:
+    """Every run of a sweep specification, checked (types and ranges of every value, presets and envs of RL
+    runs): ``ContinualConfig.checked()`` or ``TrainConfig.resolved()`` objects.
 
     :raises ValueError: naming the bad key or value
     """
+    config_class, fields_ = _config_class(spec.runs), run_fields(spec.runs)
     base = dict(spec.base, **({"logdir": spec.logdir} if spec.logdir is not None else {}))
+    threads = {"continual": "threads", "rl": "torch_threads"}[spec.runs]
     configs = []
     for entry in spec.grid:
-        keys = [k for k in entry if k != "method"]
+        keys = [k for k in entry if k not in ("method", "label")]
         choices = [entry[k] if isinstance(entry[k], list) else [entry[k]] for k in keys]
         for combo in itertools.product(*choices):
             values = dict(zip(keys, combo))
-            label = "-".join([entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())])
-            fields = {k: v for k, v in values.items() if k in RUN_FIELDS}
-            settings = {k: v for k, v in values.items() if k not in RUN_FIELDS}
+            label = entry.get("label") or "-".join(
+                [entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())])
+            run = {k: v for k, v in values.items() if k in fields_}
+            settings = {k: v for k, v in values.items() if k not in fields_}
             for seed in spec.seeds:
-                cfg = ContinualConfig(**{**base, **fields}, method=entry["method"], label=label, seed=seed,
-                                      method_args=settings, progress=False)
-                configs.append(cfg.checked())
+                cfg = config_class(**{**base, **run}, method=entry["method"], label=label, seed=seed,
+                                   method_args=settings, progress=False, **{threads: max(1, int(spec.cpus))})
+                configs.append(cfg.checked() if spec.runs == "continual" else cfg.resolved())
     labels = [(c.label, c.seed) for c in configs]
     if len(set(labels)) != len(labels):
         raise ValueError("two grid entries make the same run label; make the entries differ")
     return configs
 
 
-def status(cfg: ContinualConfig) -> str:
-    """``done`` (a run folder of this label and seed, whatever its ``_N`` suffix, whose verified checkpoint holds
-    every task), ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
-    ``damaged`` (its checkpoint fails its checksum) or ``new``."""
-    started = [run for run in run_dirs(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed) if (run / CONFIG).is_file()]
+def _group(cfg: Settings) -> str:
+    return cfg.benchmark if hasattr(cfg, "benchmark") else cfg.env
+
+
+def status(cfg: Settings) -> str:
+    """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
+    ``damaged`` (its checkpoint fails its checksum) or ``new``, judged from the newest folder of this label and
+    seed (whatever its ``_N`` suffix): a continual run is done when its verified checkpoint holds every task, an
+    RL run when its summary.json reports the configured number of steps."""
+    started = [run for run in run_dirs(cfg.logdir, _group(cfg), cfg.label, cfg.seed) if (run / "config.json").is_file()]
     if not started:
         return "new"
+    if hasattr(cfg, "benchmark"):
+        from syre_rl.agents.continual import load_checkpoint
+        try:
+            state = load_checkpoint(started[-1])
+        except DamagedFile:
+            return "damaged"
+        return "done" if state is not None and len(state["records"]) >= cfg.tasks else "partial"
+    import json
+
+    from syre_rl.agents.rl import CHECKPOINT
+    summary = started[-1] / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text())["timesteps"] >= cfg.timesteps:
+        return "done"
+    checkpoint = started[-1] / CHECKPOINT
     try:
-        state = load_checkpoint(started[-1])
+        if checkpoint.is_file():
+            read_verified(checkpoint)
     except DamagedFile:
         return "damaged"
-    return "done" if state is not None and len(state["records"]) >= cfg.tasks else "partial"
+    return "partial"
 
 
-def _run(cfg: ContinualConfig) -> tuple[str, int, float]:
-    records = run_continual(cfg)
-    return cfg.label, cfg.seed, records[-1]["test_accuracy"]
+def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
+    """Run (or resume, or skip when done) one run of a sweep, judging its status now: a run Ray starts again
+    after its worker died resumes from its own checkpoint.
+
+    :param cwd: the folder relative paths (logdir, data) mean; the sweep's own when it started
+    :return: ``label``, ``seed``, ``result`` (one line), ``node`` (the Ray node it ran on, when under Ray)
+    """
+    if cwd is not None and Path(cwd).is_dir():
+        os.chdir(cwd)
+    state = status(cfg)
+    if state == "done":
+        result = "done already"
+    elif hasattr(cfg, "benchmark"):
+        from syre_rl.agents.continual import run_continual
+        records = run_continual(dataclasses.replace(cfg, resume=state != "new"))
+        result = f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
+    else:
+        from syre_rl.agents.rl import train
+        summary = train(dataclasses.replace(cfg, resume=state != "new"))
+        result = f"mean return {summary['mean_return']} at {summary['timesteps']} steps"
+    node = None
+    try:
+        import ray
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()
+    except ImportError:
+        pass
+    return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": node}
 
 
-def run_sweep(configs: Sequence[ContinualConfig], workers: int = 1) -> list[tuple[str, int, float]]:
-    """Run the configs not yet done, ``workers`` at a time (each worker a process with one torch thread),
-    resuming partial ones in their own folders. A run that fails (a damaged checkpoint, a non-finite value) is
-    reported in one line and the others go on. Returns (label, seed, last-task accuracy) of the runs made now.
+def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None = None, cpus: int | None = None,
+              progress: bool = True, log: Callable[[str], object] = print) -> list[dict[str, Any]]:
+    """Run the configs not yet done as Ray tasks, resuming partial ones in their own folders, seed by seed (a
+    sweep cut short still has whole comparisons). A run that fails (a damaged checkpoint, a non-finite value)
+    is reported in one line and the others go on; a run whose worker or node dies is retried ``spec.retries``
+    times, each time from its checkpoint.
 
+    :param address: a Ray cluster (``ray start --head`` prints it; ``auto`` finds the local one); default: a
+        local Ray instance of ``cpus`` CPUs
+    :param cpus: the local instance's CPUs (default: all cores); not with ``address``
+    :param progress: a progress bar of runs done out of the total, with an ETA
+    :return: one result per run made now (see :func:`run_one`)
     :raises RuntimeError: after all runs, when any failed (naming how many)
     """
-    states = {id(c): status(c) for c in configs}
-    todo = [dataclasses.replace(c, resume=states[id(c)] != "new", threads=c.threads or 1)
-            for c in configs if states[id(c)] != "done"]
-    todo.sort(key=lambda c: c.seed)  # seed by seed: a sweep cut short still has whole comparisons
-    print(f"{len(configs)} runs, {len(configs) - len(todo)} done, {len(todo)} to run with {workers} worker(s)",
-          flush=True)
+    import logging
+
+    import ray
+    from tqdm.auto import tqdm
+
+    states = [status(c) for c in configs]
+    todo = sorted((c for c, s in zip(configs, states) if s != "done"), key=lambda c: c.seed)
+    done = len(configs) - len(todo)
+    if not todo:
+        log(f"{len(configs)} runs, all done")
+        return []
+    ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING, configure_logging=True)
+    try:
+        total = ray.cluster_resources()
+        if spec.gpus > total.get("GPU", 0):
+            raise ValueError(f"each run asks for {spec.gpus:g} GPU(s) but the Ray cluster has {total.get('GPU', 0):g}")
+        if spec.cpus > total.get("CPU", 0):
+            raise ValueError(f"each run asks for {spec.cpus:g} CPUs but the Ray cluster has {total.get('CPU', 0):g}")
+        where = f"the cluster at {address}" if address else "this machine"
+        log(f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({total.get('CPU', 0):g} CPUs, "
+            f"{total.get('GPU', 0):g} GPUs; each run {spec.cpus:g} CPUs, {spec.gpus:g} GPUs)")
+        task = ray.remote(run_one).options(num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries,
+                                           retry_exceptions=False)
+        pending = {task.remote(cfg, os.getcwd()): cfg for cfg in todo}
+        return _collect(pending, len(configs), done, progress, log, tqdm)
+    finally:
+        ray.shutdown()
+
+
+def _collect(pending: dict, total: int, done: int, progress: bool, log, tqdm) -> list[dict[str, Any]]:
+    """Wait for the runs as they finish, reporting each; on Ctrl-C, cancel the rest (they resume next time)."""
+    import ray
+
     finished, failed = [], 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run, cfg): cfg for cfg in todo}
-        for i, future in enumerate(as_completed(futures), 1):
-            cfg = futures[future]
+    bar = tqdm(total=total, initial=done, unit="run", desc="sweep", disable=not progress, dynamic_ncols=True)
+    write = bar.write if progress else log
+    try:
+        while pending:
+            [ref], _ = ray.wait(list(pending), num_returns=1)
+            cfg = pending.pop(ref)
             try:
-                label, seed, accuracy = future.result()
-            except ValueError as error:
+                out = ray.get(ref)
+            except ray.exceptions.RayTaskError as error:
                 failed += 1
-                print(f"[{i}/{len(todo)}] {cfg.label} seed {cfg.seed}: failed: {error}", flush=True)
-                continue
-            finished.append((label, seed, accuracy))
-            print(f"[{i}/{len(todo)}] {label} seed {seed}: last-task accuracy {accuracy:.4f}", flush=True)
+                cause = error.cause if isinstance(error.cause, Exception) else error
+                write(f"{cfg.label} seed {cfg.seed}: failed: {str(cause).splitlines()[-1] if str(cause) else cause!r}")
+            except ray.exceptions.RayError as error:  # its worker or node died more often than retries allow
+                failed += 1
+                write(f"{cfg.label} seed {cfg.seed}: failed: {type(error).__name__}: {str(error).splitlines()[0]}")
+            else:
+                finished.append(out)
+                node = f" (node {out['node'][:8]})" if out["node"] else ""
+                write(f"{out['label']} seed {out['seed']}: {out['result']}{node}")
+            bar.update(1)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        write(f"stopped: {len(pending)} runs not finished; run the same command again to continue them")
+        raise
+    finally:
+        bar.close()
     if failed:
-        raise RuntimeError(f"{failed} of {len(todo)} runs failed (see above); fix them and run the sweep again")
+        raise RuntimeError(f"{failed} of {failed + len(finished)} runs failed (see above); fix them and run the "
+                           "sweep again")
     return finished
 
 

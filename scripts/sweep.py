@@ -1,8 +1,10 @@
-"""Run a sweep of continual runs from a YAML specification (see agents/sweep.py), skipping finished runs and
-resuming interrupted ones, several worker processes at a time.
+"""Run a sweep (continual or RL runs) from a YAML specification (see agents/sweep.py) as Ray tasks: on this machine
+by default, as many runs at once as the cores hold, or on a Ray cluster with --address. Finished runs are skipped,
+interrupted ones resume from their checkpoints, and a run whose worker dies is retried from its checkpoint.
 
-    python scripts/sweep.py agents/experiments/pm-paper.yaml --workers 2
-    python scripts/sweep.py agents/experiments/pm-paper.yaml --list      # the runs and their status
+    python scripts/sweep.py agents/experiments/pm-paper.yaml               # here, every core
+    python scripts/sweep.py agents/experiments/pm-paper.yaml --list        # the runs and their status
+    python scripts/sweep.py agents/experiments/slippery-ant.yaml --address 10.0.0.1:6379   # on a cluster
 """
 
 import argparse
@@ -14,23 +16,32 @@ from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
 def main(argv: list[str] | None = None) -> None:
     parser = StrictParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="sweep specification (YAML)")
-    parser.add_argument("--workers", type=int, default=1, help="runs at a time, one process each (default: 1)")
+    parser.add_argument("--address", help="Ray cluster to run on (what `ray start --head` prints, or auto); "
+                                          "default: a local Ray instance on this machine")
+    parser.add_argument("--cpus", type=int, help="CPUs of the local Ray instance (default: all cores); runs at "
+                                                 "once = CPUS / the spec's cpus per run")
     parser.add_argument("--list", action="store_true", help="list the runs and their status, run nothing")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.cpus is not None and args.cpus < 1:
+        raise SystemExit(f"sweep.py: error: --cpus must be >= 1, got {args.cpus}")
+    if args.cpus is not None and args.address:
+        raise SystemExit("sweep.py: error: --cpus sizes the local Ray instance; a cluster (--address) has its own")
     try:
-        configs = expand(load_spec(args.spec))
+        spec = load_spec(args.spec)
+        configs = expand(spec)
     except (ValueError, OSError) as err:
         raise SystemExit(f"sweep.py: error: {err}") from None
     if args.list:
         for cfg in configs:
             print(f"{status(cfg):8} {cfg.label} seed {cfg.seed}")
         return
-    if args.workers < 1:
-        raise SystemExit(f"sweep.py: error: --workers must be >= 1, got {args.workers}")
     try:
-        run_sweep(configs, args.workers)
-    except RuntimeError as err:
+        run_sweep(configs, spec, args.address, args.cpus, args.progress)
+    except (RuntimeError, ValueError, ConnectionError) as err:
         raise SystemExit(f"sweep.py: error: {err}") from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -1,13 +1,25 @@
-"""Sweeps: grid expansion, labels, skipping finished runs and resuming interrupted ones."""
+"""Sweeps: grid expansion, labels, skipping finished runs and resuming interrupted ones, Ray on this machine, and
+(slow) a simulated two-node Ray cluster with a worker killed mid-run."""
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from syre_rl.agents import sweep
 from syre_rl.agents.continual import run_continual
+from syre_rl.agents.rl import TrainConfig
 from syre_rl.syre import SyreSettings
 from tests.test_continual import synthetic_digits
+
+ROOT = Path(__file__).parent.parent
+TINY_PRESET = str(ROOT / "tests" / "tiny-preset.yaml")
 
 SPEC = {
     "logdir": "RUNS",
@@ -50,6 +62,18 @@ GRID = [{"method": "vanilla"}]
     ({"seeds": [0], "grid": [{"method": "syre", "gamma": True}]}, "syre gamma must be a number, got True"),
     ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
     ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
+    ({"seeds": [0], "grid": [{"method": "vanilla", "label": ["a", "b"]}]}, "label must be one text"),
+    ({"seeds": [0], "grid": GRID, "runs": "supervised"},
+     "sweep runs must be one of 'continual', 'rl', got 'supervised'"),
+    ({"seeds": [0], "grid": GRID, "cpus": 0}, "sweep cpus must be a finite number > 0, got 0"),
+    ({"seeds": [0], "grid": GRID, "gpus": 1.5}, "sweep gpus above 1 must be a whole number, got 1.5"),
+    ({"seeds": [0], "grid": GRID, "gpus": 0.5}, "sweep gpus 0.5 with runs on device cpu; set base device: cuda"),
+    ({"seeds": [0], "grid": GRID, "retries": -1}, "sweep retries must be >= 0"),
+    ({"seeds": [0], "grid": GRID, "runs": "rl", "base": {"benchmark": "permuted-mnist"}},
+     "sweep base has no setting 'benchmark'"),
+    ({"seeds": [0], "grid": GRID, "runs": "rl", "base": {"syre": True}}, "sweep base has no setting 'syre'"),
+    ({"seeds": [0], "grid": [{"method": "vanilla", "timesteps": 100}], "runs": "rl", "base": {"preset": TINY_PRESET}},
+     "--timesteps 100 is not a whole number of rollouts of 128 steps"),
 ])
 def test_bad_specifications(spec, match):
     with pytest.raises(ValueError, match=match):
@@ -72,6 +96,19 @@ def test_bad_sweep_files_are_one_line_with_file_and_line(tmp_path, text, match):
     with pytest.raises(ValueError, match=match) as error:
         sweep.load_spec(path)
     assert "\n" not in str(error.value)
+
+
+def test_rl_sweeps_make_resolved_train_configs_labelled_like_continual_ones():
+    spec = sweep.SweepSpec.from_dict({"runs": "rl", "seeds": [3], "logdir": "RUNS", "base": {"preset": TINY_PRESET},
+                                      "grid": [{"method": "vanilla", "label": "plain"},
+                                               {"method": "syre", "scale": [0.1, 1.0], "n_envs": 2}]})
+    configs = sweep.expand(spec)
+    assert all(isinstance(c, TrainConfig) for c in configs)
+    assert [(c.label, c.seed, c.n_envs, c.torch_threads) for c in configs] == [
+        ("plain", 3, 1, 1), ("syre-scale0.1-nenvs2", 3, 2, 1), ("syre-scale1-nenvs2", 3, 2, 1)]
+    assert configs[2].method_settings == SyreSettings(gamma=0.01, scale=1.0, seed=3)  # the preset's gamma
+    assert configs[1].resolved() == configs[1]  # what the worker resolves again is what was checked here
+    assert sweep.status(configs[0]) == "new"
 
 
 def test_status_follows_the_run_folder(tmp_path):
@@ -109,3 +146,118 @@ def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified
     assert sweep.status(cfg) == "done" and sorted(p.name for p in run.parent.iterdir()) == [run.name]
     (run / "checkpoint.pt").write_bytes(b"broken")
     assert sweep.status(cfg) == "damaged"
+
+
+def records(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
+            for line in (run / "results.jsonl").read_text().splitlines()]
+
+
+SMALL = {"tasks": 3, "examples_per_task": 300, "hidden": "32,32", "probe_size": 100, "batch_size": 32}
+
+
+def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_runs_would(tmp_path):
+    spec = sweep.SweepSpec.from_dict({"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL,
+                                      "grid": [{"method": "syre", "gamma": 1e-2}]})
+    configs = sweep.expand(spec)
+    lines = []
+    done = sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)
+    assert sorted((d["label"], d["seed"]) for d in done) == [("syre-gamma0.01", 0), ("syre-gamma0.01", 1)]
+    assert [sweep.status(c) for c in configs] == ["done", "done"]
+    assert lines[0].startswith("2 runs, 0 done, 2 to run on this machine (2 CPUs")
+    straight = run_continual(dataclasses.replace(configs[1], logdir=str(tmp_path / "straight")))
+    assert records(tmp_path / "permuted-mnist" / "syre-gamma0.01_s1") == [
+        {k: v for k, v in r.items() if k != "wall_s"} for r in straight]
+    assert sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append) == []  # nothing left to run
+    assert lines[-1] == "2 runs, all done"
+
+    rl = sweep.SweepSpec.from_dict({"runs": "rl", "logdir": str(tmp_path), "seeds": [0],
+                                    "base": {"preset": TINY_PRESET, "metrics_every": 0}, "grid": [{"method": "l2"}]})
+    [cfg] = sweep.expand(rl)
+    [out] = sweep.run_sweep([cfg], rl, cpus=1, progress=False, log=lines.append)
+    summary = json.loads((tmp_path / "AntBulletEnv-v0" / "l2_s0" / "summary.json").read_text())
+    assert summary["timesteps"] == 256 and out["result"] == f"mean return {summary['mean_return']} at 256 steps"
+    assert sweep.status(cfg) == "done"
+
+
+def test_failed_runs_are_reported_and_the_others_finish(tmp_path):
+    spec = sweep.SweepSpec.from_dict({"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL,
+                                      "grid": [{"method": "vanilla"}]})
+    configs = sweep.expand(spec)
+    run_continual(configs[0], data=synthetic_digits())
+    (tmp_path / "permuted-mnist" / "vanilla_s0" / "checkpoint.pt").write_bytes(b"broken")
+    lines = []
+    with pytest.raises(RuntimeError, match="1 of 2 runs failed"):
+        sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)
+    assert any(line.startswith("vanilla seed 0: failed: ") and "is damaged" in line for line in lines), lines
+    assert sweep.status(configs[1]) == "done"
+
+
+def _holder(lock: Path) -> int | None:
+    """The process that has ``lock`` open (the worker running that run), from /proc."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(lock) for fd in fd_dir.iterdir()):
+                return int(fd_dir.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker to kill through /proc")
+def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run_to_the_same_result(tmp_path):
+    ray = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # one mode for all
+    port = 6400 + os.getpid() % 500
+    head = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
+                          env=env, capture_output=True, text=True)
+    assert head.returncode == 0, head.stderr[-2000:]
+    try:
+        node = subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"], env=env,
+                              capture_output=True, text=True)
+        assert node.returncode == 0, node.stderr[-2000:]
+        spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1],
+                "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
+                "grid": [{"method": "syre"}, {"method": "redo", "every": 20}]}
+        path = tmp_path / "spec.yaml"
+        path.write_text(json.dumps(spec))  # JSON is YAML
+        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--address",
+                                 f"127.0.0.1:{port}", "--no-progress"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        run = tmp_path / "runs" / "permuted-mnist" / "syre_s0"
+        deadline, killed = time.time() + 240, None
+        while killed is None and time.time() < deadline and proc.poll() is None:
+            if (run / "checkpoint.pt").is_file():  # a task done, more to go: kill the worker that runs it
+                pid = _holder(run / ".lock")
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = len(records(run))
+            time.sleep(0.02)
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+        assert killed is not None and killed < 6, out[-3000:]  # killed mid-run
+        nodes = {line.rsplit("(node ", 1)[1] for line in out.splitlines() if "(node " in line}
+        assert len(nodes) == 2, out  # the runs spread over both nodes
+        assert ": failed:" not in out and "will be retried" in out  # Ray's word that it started the run again
+        configs = sweep.expand(sweep.SweepSpec.from_dict(spec))
+        assert [sweep.status(c) for c in configs] == ["done"] * 4
+        straight = run_continual(dataclasses.replace(configs[0], logdir=str(tmp_path / "straight")))
+        assert records(run) == [{k: v for k, v in r.items() if k != "wall_s"} for r in straight]
+        print(f"worker killed after {killed} of 6 tasks; the run resumed to the uninterrupted result; "
+              f"runs on {len(nodes)} nodes")
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
+
+
+def test_the_slippery_ant_sweep_makes_the_runs_of_the_published_commands():
+    from syre_rl.agents.config import parse_dataclass
+
+    configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / "slippery-ant.yaml"))
+    assert [(c.label, c.seed) for c in configs] == [(m, s) for m in ("vanilla", "l2", "syre", "jitter")
+                                                     for s in (0, 1, 2)]
+    for cfg in configs:  # experiment 4's command line, as results/slippery-ant/README.md gives it
+        argv = ["--env", "SlipperyAntBulletEnv-v0", "--preset", "dohare", "--friction-every", "200000", "--timesteps",
+                "1200128", "--method", cfg.method, "--seed", str(cfg.seed), "--torch-threads", "1", "--logdir",
+                "runs/exp4-long", "--no-progress"]
+        assert cfg == parse_dataclass(TrainConfig, "", argv, "train_ppo.py").resolved()
