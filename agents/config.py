@@ -75,6 +75,20 @@ def parse_assignments(text: str) -> dict[str, Any]:
     return settings
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"`` -> ``[0, 1, ..., 7]``; ``"0,3,5"`` -> ``[0, 3, 5]``; ranges and single seeds mix (``"0-2,9"``)."""
+    seeds: list[int] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        low, sep, high = item.partition("-")
+        try:
+            seeds += list(range(int(low), int(high) + 1)) if sep else [int(item)]
+        except ValueError:
+            raise ValueError(f"seeds {text!r}: {item!r} is neither a seed nor a range like 0-7") from None
+        if sep and int(high) < int(low):
+            raise ValueError(f"seeds {text!r}: the range {item!r} is empty; write it low-high")
+    return seeds
+
+
 class StrictParser(argparse.ArgumentParser):
     """argparse with abbreviations off and one-line errors."""
 

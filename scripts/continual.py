@@ -1,25 +1,28 @@
-"""Continual learning on a task sequence with one plasticity method and seed; results per task go to
-TensorBoard and to RUN_DIR/results.jsonl, with a checkpoint at every task boundary (--resume continues).
+"""Continual learning on a task sequence with one plasticity method and seed (or several seeds trained as one
+batched model); results per task go to TensorBoard and to RUN_DIR/results.jsonl, with a checkpoint at every task
+boundary (--resume continues).
 
     python scripts/continual.py --benchmark permuted-mnist --tasks 10 --method syre --seed 0 --logdir runs/pm
     python scripts/continual.py --method l2 --method-args gamma=1e-3 --examples-per-task 6000   # quick
+    python scripts/continual.py --method syre --seeds 0-7 --device cuda     # 8 seeds, one model, 8 run folders
 """
 
 from syre_rl.agents.config import parse_dataclass
-from syre_rl.agents.continual import ContinualConfig, run_continual
+from syre_rl.agents.continual import ContinualConfig, run_continual_seeds
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> dict[int, list[dict]]:
     config = parse_dataclass(ContinualConfig, __doc__, argv)
     try:
-        records = run_continual(config)
+        runs = run_continual_seeds(config)
     except (ValueError, FileNotFoundError) as err:  # bad input or no data: one clear line, no traceback
         raise SystemExit(f"continual.py: error: {err}") from None
-    first, last = records[0], records[-1]
-    print(f"{config.method} seed {config.seed}: task 0 accuracy {first['test_accuracy']:.4f}, task "
-          f"{last['task']} accuracy {last['test_accuracy']:.4f}, last hidden layer effective rank "
-          f"{list(last['effective_rank'].values())[-1]:.1f}")
-    return records
+    for seed, records in runs.items():
+        first, last = records[0], records[-1]
+        print(f"{config.method} seed {seed}: task 0 accuracy {first['test_accuracy']:.4f}, task "
+              f"{last['task']} accuracy {last['test_accuracy']:.4f}, last hidden layer effective rank "
+              f"{list(last['effective_rank'].values())[-1]:.1f}")
+    return runs
 
 
 if __name__ == "__main__":

@@ -259,33 +259,40 @@ class ReDo(Method):
         self.steps += 1
         if self.steps % self.settings.every or self._counts[0] == 0:
             return
-        dormant = [score <= self.settings.tau for score in self.scores()]
-        # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
-        # nothing downstream, even when the next layer's units are reset too.
-        for layer, mask, gen in zip(self.layers, dormant, self._generators):
-            self._redraw_incoming(layer, mask, gen)
-        for layer, mask in zip(self.layers, dormant):
-            layer.outgoing.weight[:, mask] = 0
-            self._clear_optimizer_state(layer.outgoing.weight, (slice(None), mask))
-        self.last_reset = int(sum(int(m.sum()) for m in dormant))
+        self.last_reset = self.reset([score <= self.settings.tau for score in self.scores()], self._generators)
         self.total_reset += self.last_reset
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
 
-    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor, gen: torch.Generator) -> None:
-        w, b, n = layer.incoming.weight, layer.incoming.bias, int(mask.sum())
+    def reset(self, dormant: list[torch.Tensor], generators: list[torch.Generator],
+              view=lambda t: t) -> int:
+        """Re-initialise the ``dormant`` units (a mask per layer) drawing from ``generators`` (one per layer);
+        returns how many. ``view`` maps each parameter and optimizer-state tensor to the part being reset (the
+        whole tensor here; one seed's slice of a stack of seeds)."""
+        # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
+        # nothing downstream, even when the next layer's units are reset too.
+        for layer, mask, gen in zip(self.layers, dormant, generators):
+            self._redraw_incoming(layer, mask, gen, view)
+        for layer, mask in zip(self.layers, dormant):
+            view(layer.outgoing.weight)[:, mask] = 0
+            self._clear_optimizer_state(layer.outgoing.weight, (slice(None), mask), view)
+        return int(sum(int(m.sum()) for m in dormant))
+
+    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor, gen: torch.Generator, view) -> None:
+        w, b, n = view(layer.incoming.weight), layer.incoming.bias, int(mask.sum())
         bound = 1 / math.sqrt(w[0].numel())  # PyTorch's Linear and Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         w[mask] = ((torch.rand(n, *w.shape[1:], generator=gen) * 2 - 1) * bound).to(w)
-        self._clear_optimizer_state(w, mask)
+        self._clear_optimizer_state(layer.incoming.weight, mask, view)
         if b is not None:
-            b[mask] = ((torch.rand(n, generator=gen) * 2 - 1) * bound).to(b)
-            self._clear_optimizer_state(b, mask)
+            view(b)[mask] = ((torch.rand(n, generator=gen) * 2 - 1) * bound).to(b)
+            self._clear_optimizer_state(b, mask, view)
 
-    def _clear_optimizer_state(self, p: torch.Tensor, index) -> None:
+    def _clear_optimizer_state(self, p: torch.Tensor, index, view) -> None:
         """Reset the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries (see ``moment_reset``)."""
         for key, value in self.optimizer.state.get(p, {}).items():
             if not (isinstance(value, torch.Tensor) and value.shape == p.shape):
                 continue
+            value = view(value)
             if self.settings.moment_reset == "mean" and key in self.SECOND_MOMENTS:
                 kept = torch.ones_like(value, dtype=torch.bool)
                 kept[index] = False

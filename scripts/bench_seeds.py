@@ -1,0 +1,105 @@
+"""Benchmark: K seeds trained as one batched model (agents/seeds.py) against the same K seeds trained one after
+another, side by side in one run, for each network, minibatch size and K asked for. Each side trains every seed
+on one task of EXAMPLES random 784-pixel examples (a permuted task, the learner of scripts/continual.py with
+Adam and the chosen method); the batched side includes stacking and unstacking the seeds' state.
+
+    python scripts/bench_seeds.py                                  # CPU: paper FCN and a small net, K = 8
+    python scripts/bench_seeds.py --device cuda --ks 1,8,32        # GPU: K = 32 against one seed
+Goals (issue 11): K=8 at >= 3x the throughput of 8 sequential runs on 2 CPU cores; on a GPU, K=32 in <= 2x the
+wall time of one seed.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from syre_rl.agents.config import parse_dataclass, parse_seeds
+from syre_rl.agents.continual import hidden_widths
+from syre_rl.agents.runs import check_device
+from syre_rl.agents.seeds import SeedStack
+from syre_rl.agents.supervised import SupervisedLearner, fcn
+from syre_rl.envs.permuted import PermutedTasks
+from syre_rl.methods import METHODS, make_method
+from syre_rl.settings import Settings
+
+
+@dataclass(frozen=True)
+class BenchConfig(Settings):
+    owner = "bench_seeds"
+    nets: str = field(default="300,300,300,300;100,100", metadata={
+        "help": "hidden widths of each network to time, networks separated by ';'"})
+    batch_sizes: str = field(default="64,16", metadata={"help": "minibatch sizes to time, comma-separated"})
+    ks: str = field(default="8", metadata={"help": "numbers of seeds to time, comma-separated (e.g. 1,8,32)"})
+    examples: int = field(default=4000, metadata={"help": "training examples per seed and measurement"})
+    method: str = field(default="syre", metadata={"help": "plasticity method", "choices": list(METHODS)})
+    device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+
+    def check(self) -> None:
+        check_device(self.device)
+        for net in self.nets.split(";"):
+            hidden_widths(net)
+        if self.examples < 1:
+            raise ValueError(f"--examples must be >= 1, got {self.examples}")
+
+
+def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data, device: str):
+    """K single-seed learners and their tasks, as scripts/continual.py makes them."""
+    out = []
+    for seed in range(k):
+        tasks = PermutedTasks(*data, n_tasks=2, seed=seed)
+        torch.manual_seed(seed)
+        net = fcn(784, hidden, 10).to(device)
+        settings = {"seed": seed} if "seed" in METHODS[method].Settings.__dataclass_fields__ else {}
+        out.append((SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed), tasks))
+    return out
+
+
+def timed(fn, device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    cfg = parse_dataclass(BenchConfig, __doc__, argv, "bench_seeds.py")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    gen = torch.Generator().manual_seed(0)
+    data = (torch.rand(cfg.examples, 784, generator=gen).to(cfg.device),
+            torch.randint(0, 10, (cfg.examples,), generator=gen).to(cfg.device),
+            torch.rand(100, 784, generator=gen).to(cfg.device),
+            torch.randint(0, 10, (100,), generator=gen).to(cfg.device))
+    print(f"device {cfg.device}, {torch.get_num_threads()} torch threads, method {cfg.method}, {cfg.examples} "
+          f"examples per seed")
+    print(f"{'network':>18} {'batch':>5} {'K':>3} | {'sequential s':>12} {'batched s':>10} | {'throughput ratio':>16} "
+          f"{'batched / 1 seed':>16}")
+    rows = []
+    for net in cfg.nets.split(";"):
+        hidden = hidden_widths(net)
+        for batch_size in parse_seeds(cfg.batch_sizes):
+            for k in parse_seeds(cfg.ks):
+                warm = learners(2, hidden, batch_size, cfg.method, data, cfg.device)  # warm-up, both paths
+                warm[0][0].train_task(warm[0][1], 1)
+                SeedStack([lr for lr, _ in warm]).train_task([t for _, t in warm], 1)
+                singles = learners(k, hidden, batch_size, cfg.method, data, cfg.device)
+                one = [timed(lambda lr=lr, t=t: lr.train_task(t, 1), cfg.device) for lr, t in singles]
+                batch = learners(k, hidden, batch_size, cfg.method, data, cfg.device)
+                stacked = timed(lambda: SeedStack([lr for lr, _ in batch]).train_task([t for _, t in batch], 1),
+                                cfg.device)
+                row = {"network": net, "batch_size": batch_size, "k": k, "sequential_s": sum(one),
+                       "batched_s": stacked, "throughput_ratio": sum(one) / stacked,
+                       "batched_over_one_seed": stacked / (sum(one) / k)}
+                rows.append(row)
+                print(f"{net:>18} {batch_size:>5} {k:>3} | {row['sequential_s']:>12.2f} {stacked:>10.2f} | "
+                      f"{row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

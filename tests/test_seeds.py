@@ -1,0 +1,139 @@
+"""K seeds in one model: every seed of a batched run follows its own single-seed run, for every method."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from syre_rl.agents.config import parse_seeds
+from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
+from syre_rl.agents.seeds import SeedLinear, stacked_method
+from syre_rl.methods import METHODS, make_method
+from tests.test_continual import synthetic_digits
+
+SMALL = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False, online=True)
+METHOD_CASES = [
+    ("vanilla", {}), ("l2", {"gamma": 1e-2}), ("l2", {"gamma": 1e-2, "decoupled": True}),
+    ("syre", {"gamma": 1e-2}), ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}), ("l2-init", {"gamma": 1e-2}),
+    ("jitter", {"gamma": 1e-2}), ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
+    ("redo", {"every": 10, "tau": 0.3}), ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
+]
+RTOL = 1e-5
+
+
+def close(a, b, path="") -> list[str]:
+    """Where ``a`` and ``b`` (records: nested dicts, lists, numbers) differ by more than RTOL relative."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        return [d for k in a for d in close(a[k], b[k], f"{path}/{k}")]
+    if isinstance(a, list):
+        assert len(a) == len(b), path
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in close(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and not (math.isnan(a) and math.isnan(b)) and not math.isclose(a, b, rel_tol=RTOL,
+                                                                                            abs_tol=1e-7):
+        return [f"{path}: {a} != {b}"]
+    return [] if isinstance(a, float) or a == b else [f"{path}: {a} != {b}"]
+
+
+def without_wall(records):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
+
+
+@pytest.mark.parametrize("method,settings", METHOD_CASES, ids=[f"{m}-{'-'.join(map(str, s.values()))}"
+                                                                  for m, s in METHOD_CASES])
+def test_each_seed_of_a_batched_run_equals_its_single_run(tmp_path, method, settings):
+    data = synthetic_digits()
+    cfg = ContinualConfig(**SMALL, method=method, method_args=settings, logdir=str(tmp_path / "batched"))
+    batched = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1, 2]), data=data)
+    assert sorted(batched) == [0, 1, 2]
+    for seed in (0, 1, 2):
+        single = run_continual(dataclasses.replace(cfg, seed=seed, logdir=str(tmp_path / "single")), data=data)
+        assert close(without_wall(batched[seed]), without_wall(single)) == []
+        label = cfg.checked().label
+        states = [load_checkpoint(tmp_path / kind / "permuted-mnist" / f"{label}_s{seed}")["learner"]
+                  for kind in ("batched", "single")]
+        for name, tensor in states[1]["net"].items():  # weights and anchors, relative to their scale
+            torch.testing.assert_close(states[0]["net"][name], tensor, rtol=RTOL, atol=RTOL * float(tensor.abs().max()))
+        for i, entry in states[1]["optimizer"]["state"].items():  # Adam's moments (relative to their scale), steps
+            for key, value in entry.items():
+                torch.testing.assert_close(states[0]["optimizer"]["state"][i][key], value, rtol=RTOL,
+                                           atol=RTOL * float(value.abs().max()))
+        assert states[0]["method"].keys() == states[1]["method"].keys()
+    if method == "redo":  # the case is meant to reset units, in every seed
+        assert all(r[-1]["metrics"]["redo/reset_units_total"] > 0 for r in batched.values())
+
+
+def test_batched_and_single_runs_resume_each_other(tmp_path):
+    """A batched run stopped after a task resumes seed by seed, and a seed that is behind catches up alone."""
+    data = synthetic_digits()
+    cfg = ContinualConfig(**SMALL, method="syre", logdir=str(tmp_path / "a"))
+    straight = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1], logdir=str(tmp_path / "b")), data=data)
+
+    def stop(seed, record):
+        if record["task"] == 0 and seed == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1]), data=data, on_task_end=stop)
+    # seed 0 has task 0, seed 1 has task 0 too (stopped after saving it): resume seed 0 alone, one task more
+    run_dir = tmp_path / "a" / "permuted-mnist"
+    assert [len(load_checkpoint(run_dir / f"syre_s{s}")["records"]) for s in (0, 1)] == [1, 1]
+    resumed = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1], resume=True), data=data)
+    for seed in (0, 1):
+        assert close(without_wall(resumed[seed]), without_wall(straight[seed])) == []
+    assert not (run_dir / "syre_s0_2").exists()
+
+
+def test_a_seed_behind_the_others_trains_alone_until_it_catches_up(tmp_path):
+    data = synthetic_digits()
+    cfg = ContinualConfig(**SMALL, method="shrink-perturb", logdir=str(tmp_path / "a"))
+    straight = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1], logdir=str(tmp_path / "b")), data=data)
+
+    def stop(seed, record):  # killed after seed 0 saved task 1, before seed 1 did
+        if (seed, record["task"]) == (0, 1):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1]), data=data, on_task_end=stop)
+    run_dir = tmp_path / "a" / "permuted-mnist"
+    assert [len(load_checkpoint(run_dir / f"shrink-perturb_s{s}")["records"]) for s in (0, 1)] == [2, 1]
+    trained = []
+    resumed = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1], resume=True), data=data,
+                                  on_task_end=lambda seed, record: trained.append((seed, record["task"])))
+    assert trained == [(1, 1), (0, 2), (1, 2)]  # seed 1 alone on task 1, then both
+    for seed in (0, 1):
+        assert close(without_wall(resumed[seed]), without_wall(straight[seed])) == []
+
+
+def test_seed_lists_and_their_errors():
+    assert parse_seeds("0-7") == list(range(8)) and parse_seeds("0,3,5") == [0, 3, 5]
+    assert parse_seeds("0-2,9") == [0, 1, 2, 9]
+    with pytest.raises(ValueError, match="'a' is neither a seed nor a range"):
+        parse_seeds("0,a")
+    with pytest.raises(ValueError, match="the range '5-2' is empty"):
+        parse_seeds("5-2")
+    with pytest.raises(ValueError, match="--seeds must be distinct seeds, got \\[1, 1\\]"):
+        ContinualConfig(seeds=[1, 1])
+    with pytest.raises(ValueError, match="--seed 3 with --seeds \\[0, 1\\]: give one of them"):
+        ContinualConfig(seed=3, seeds=[0, 1])
+    with pytest.raises(ValueError, match="use run_continual_seeds"):
+        run_continual(ContinualConfig(seeds=[0, 1]))
+
+
+def test_seed_linear_is_k_linear_layers():
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(5, 3) for _ in range(4)]
+    stacked = SeedLinear(4, 5, 3)
+    with torch.no_grad():
+        stacked.weight.copy_(torch.stack([layer.weight for layer in layers]))
+        stacked.bias.copy_(torch.stack([layer.bias for layer in layers]))
+    x = torch.randn(4, 7, 5)
+    expected = torch.stack([layer(x[k]) for k, layer in enumerate(layers)])
+    torch.testing.assert_close(stacked(x), expected, rtol=0, atol=1e-6)
+
+
+def test_every_method_can_be_stacked():
+    for name in METHODS:
+        stacked = stacked_method([make_method(name), make_method(name)])
+        assert stacked.name == name and isinstance(stacked, METHODS[name])
