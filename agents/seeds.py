@@ -151,6 +151,27 @@ def stacked_method(singles: Sequence[Method]) -> Method:
                      "run its seeds one by one")
 
 
+def gather(tasks: Sequence[PermutedTasks], task: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each seed's minibatch of ``task``, ``index[k]`` from ``tasks[k]``, as ``(K, batch, D)`` inputs and
+    ``(K, batch)`` labels: one gather from the data set the seeds share, one for their permutations (the same
+    values as ``tasks[k].batch(task, index[k])``)."""
+    x0, y0 = tasks[0].task(0)  # the stored data set
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+
+    if not all(same(t.task(0)[0], x0) and same(t.task(0)[1], y0) and t.kind == tasks[0].kind for t in tasks):
+        batches = [t.batch(task, i) for t, i in zip(tasks, index)]
+        return torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+    x, y = x0[index], y0[index]
+    if task == 0:
+        return x, y
+    perms = torch.stack([t.permutation(task) for t in tasks])
+    if tasks[0].kind == "pixels":
+        return x.gather(2, perms.unsqueeze(1).expand(-1, x.shape[1], -1)), y
+    return x, perms.gather(1, y)
+
+
 class SeedStack:
     """The learners of K seeds trained as one batched network, one task at a time (see the module docstring).
 
@@ -170,6 +191,9 @@ class SeedStack:
         states = [lr.net.state_dict() for lr in self.learners]
         self.net.load_state_dict({name: torch.stack([s[name] for s in states]) for name in states[0]})
         opt_states = [lr.optimizer.state_dict()["state"] for lr in self.learners]
+        if any(o.keys() != opt_states[0].keys() for o in opt_states):
+            raise ValueError("the seeds' optimizers are at different points (some have state, some not); stack "
+                             "seeds that trained the same number of steps")
         merged: dict[int, dict[str, Any]] = {}
         for i, entry in opt_states[0].items():
             merged[i] = {}
@@ -218,11 +242,10 @@ class SeedStack:
             loss_sum = torch.zeros(k, device=device)
             correct = torch.zeros(k, device=device)
             for start in range(0, n, batch_size):
-                batches = [t.batch(task, order[start:start + batch_size]) for t, order in zip(tasks, orders)]
-                x = torch.stack([b[0] for b in batches])
-                y = torch.stack([b[1] for b in batches])
+                x, y = gather(tasks, task, torch.stack([order[start:start + batch_size] for order in orders]))
                 logits = self.net(x)
-                losses = torch.stack([nn.functional.cross_entropy(logits[i], y[i]) for i in range(k)])
+                losses = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+                losses = losses.view(k, -1).mean(1)
                 self.optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 self.optimizer.step()

@@ -64,6 +64,14 @@ def test_each_seed_of_a_batched_run_equals_its_single_run(tmp_path, method, sett
         assert all(r[-1]["metrics"]["redo/reset_units_total"] > 0 for r in batched.values())
 
 
+def test_label_permuted_tasks_batch_alike(tmp_path):
+    data = synthetic_digits()
+    cfg = ContinualConfig(**SMALL, benchmark="label-permuted-mnist", method="syre", logdir=str(tmp_path))
+    batched = run_continual_seeds(dataclasses.replace(cfg, seeds=[4, 5]), data=data)
+    single = run_continual(dataclasses.replace(cfg, seed=5, logdir=str(tmp_path / "single")), data=data)
+    assert close(without_wall(batched[5]), without_wall(single)) == []
+
+
 def test_batched_and_single_runs_resume_each_other(tmp_path):
     """A batched run stopped after a task resumes seed by seed, and a seed that is behind catches up alone."""
     data = synthetic_digits()
