@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from syre_rl.agents.continual import ContinualConfig, run_continual
@@ -235,7 +234,7 @@ def test_bad_settings(tmp_path, kwargs, match):
         run_continual(ContinualConfig(logdir=str(tmp_path), **{**TINY, **kwargs}), data=synthetic_digits())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_gpu_run_matches_cpu_accuracy_closely(tmp_path):
     data = synthetic_digits()
     cpu = run_continual(ContinualConfig(logdir=str(tmp_path / "c"), method="syre", **TINY), data=data)

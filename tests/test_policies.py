@@ -211,7 +211,7 @@ def test_bad_policy_kwargs(kwargs, env, match):
         ppo(env=env, **kwargs)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_policy_trains_on_gpu_with_anchors_on_the_device(tmp_path):
     model = PPO(SyreActorCriticPolicy, "Pendulum-v1", seed=0, device="cuda",
                 policy_kwargs={**NET, "syre_gamma": 0.01, "syre_scale": 0.2}, **SMALL)

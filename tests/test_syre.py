@@ -207,7 +207,7 @@ def test_anchors_follow_to_device_and_dtype():
     opt.step()  # the decay runs on the converted buffers
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu():
     data = batches(20)
     results = []
