@@ -84,6 +84,9 @@ class ContinualConfig(Settings):
         "help": "online protocol: also score every minibatch before its update (online accuracy)"})
     batch_size: int = field(default=64, metadata={"help": "minibatch size (1 for the strict online protocol)"})
     optimizer: Literal["adam", "sgd"] = field(default="adam", metadata={"help": "optimizer"})
+    fused: bool = field(default=False, metadata={
+        "help": "torch's fused optimizer step: one kernel for all parameters, 2-3x faster Adam steps on CPU "
+                "(scripts/bench_seeds.py); results differ from the default's in the last float bits"})
     lr: float = field(default=1e-3, metadata={"help": "step size"})
     hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
     probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
@@ -209,7 +212,8 @@ class _SeedRun:
         torch.manual_seed(cfg.seed)
         net = fcn(self.tasks.n_features, hidden_widths(cfg.hidden), self.tasks.n_classes).to(cfg.device)
         self.learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
-                                         cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold)
+                                         cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold,
+                                         cfg.fused)
         if cfg.resume:
             self.run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
         else:

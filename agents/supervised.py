@@ -37,10 +37,12 @@ class SupervisedLearner:
     :param batch_size: minibatch size (>= 1)
     :param seed: seed of the minibatch order
     :param tau, duplicate_threshold: of the plasticity metrics (:class:`syre_rl.metrics.LayerProbe`)
+    :param fused: torch's fused optimizer step (one kernel for all parameters)
     """
 
     def __init__(self, net: nn.Module, method: Method, optimizer: str = "adam", lr: float = 1e-3,
-                 batch_size: int = 64, seed: int = 0, tau: float = 0.025, duplicate_threshold: float = 0.99):
+                 batch_size: int = 64, seed: int = 0, tau: float = 0.025, duplicate_threshold: float = 0.99,
+                 fused: bool = False):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -49,7 +51,7 @@ class SupervisedLearner:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         self.net, self.batch_size = net, batch_size
         self.device = next(net.parameters()).device
-        self.optimizer = OPTIMIZERS[optimizer](net.parameters(), lr=lr)
+        self.optimizer = OPTIMIZERS[optimizer](net.parameters(), lr=lr, **({"fused": True} if fused else {}))
         self.method = method.attach(net, self.optimizer)
         self.probe = LayerProbe(hidden_layers(net, [n for n, _ in net.named_parameters()]), method, tau,
                                 duplicate_threshold)

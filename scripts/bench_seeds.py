@@ -9,6 +9,7 @@ Goals (issue 11): K=8 at >= 3x the throughput of 8 sequential runs on 2 CPU core
 wall time of one seed.
 """
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +35,8 @@ class BenchConfig(Settings):
     examples: int = field(default=4000, metadata={"help": "training examples per seed and measurement"})
     repeats: int = field(default=3, metadata={"help": "measurements per side; the fastest counts (noisy machines)"})
     method: str = field(default="syre", metadata={"help": "plasticity method", "choices": list(METHODS)})
+    fused: str = field(default="false,true", metadata={
+        "help": "optimizer steps to time: false (the default foreach Adam), true (fused Adam), or both"})
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
 
@@ -46,7 +49,7 @@ class BenchConfig(Settings):
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
 
 
-def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data, device: str):
+def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data, device: str, fused: bool):
     """K single-seed learners and their tasks, as scripts/continual.py makes them."""
     out = []
     for seed in range(k):
@@ -54,8 +57,16 @@ def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data
         torch.manual_seed(seed)
         net = fcn(784, hidden, 10).to(device)
         settings = {"seed": seed} if "seed" in METHODS[method].Settings.__dataclass_fields__ else {}
-        out.append((SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed), tasks))
+        out.append((SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed,
+                                     fused=fused), tasks))
     return out
+
+
+def parse_flags(text: str) -> list[bool]:
+    flags = {"false": False, "true": True}
+    if any(part not in flags for part in text.split(",")):
+        raise SystemExit(f"bench_seeds.py: error: --fused takes false, true or false,true, got {text!r}")
+    return [flags[part] for part in text.split(",")]
 
 
 def timed(fn, device: str) -> float:
@@ -79,30 +90,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
             torch.randint(0, 10, (100,), generator=gen).to(cfg.device))
     print(f"device {cfg.device}, {torch.get_num_threads()} torch threads, method {cfg.method}, {cfg.examples} "
           f"examples per seed, fastest of {cfg.repeats} measurements per side")
-    print(f"{'network':>18} {'batch':>5} {'K':>3} | {'sequential s':>12} {'batched s':>10} | {'throughput ratio':>16} "
-          f"{'batched / 1 seed':>16}")
+    print(f"{'network':>18} {'batch':>5} {'Adam':>7} {'K':>3} | {'sequential s':>12} {'batched s':>10} | "
+          f"{'throughput ratio':>16} {'batched / 1 seed':>16}")
     rows = []
-    for net in cfg.nets.split(";"):
-        hidden = hidden_widths(net)
-        for batch_size in parse_seeds(cfg.batch_sizes):
-            for k in parse_seeds(cfg.ks):
-                warm = learners(3, hidden, batch_size, cfg.method, data, cfg.device)  # warm-up, both paths
-                warm[0][0].train_task(warm[0][1], 1)
-                SeedStack([lr for lr, _ in warm[1:]]).train_task([t for _, t in warm[1:]], 1)
-                sequential, stacked = [], []
-                for _ in range(cfg.repeats):  # alternating sides, so a busy spell hits both
-                    singles = learners(k, hidden, batch_size, cfg.method, data, cfg.device)
-                    sequential.append(sum(timed(lambda lr=lr, t=t: lr.train_task(t, 1), cfg.device)
-                                          for lr, t in singles))
-                    batch = learners(k, hidden, batch_size, cfg.method, data, cfg.device)
-                    stacked.append(timed(lambda b=batch: SeedStack([lr for lr, _ in b]).train_task(
-                        [t for _, t in b], 1), cfg.device))
-                row = {"network": net, "batch_size": batch_size, "k": k, "sequential_s": min(sequential),
-                       "batched_s": min(stacked), "throughput_ratio": min(sequential) / min(stacked),
-                       "batched_over_one_seed": min(stacked) / (min(sequential) / k)}
-                rows.append(row)
-                print(f"{net:>18} {batch_size:>5} {k:>3} | {row['sequential_s']:>12.2f} {row['batched_s']:>10.2f} | "
-                      f"{row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x", flush=True)
+    settings = [(net, batch_size, fused, k) for net in cfg.nets.split(";") for batch_size in parse_seeds(cfg.batch_sizes)
+                for fused in parse_flags(cfg.fused) for k in parse_seeds(cfg.ks)]
+    for net, batch_size, fused, k in settings:
+        make = functools.partial(learners, hidden=hidden_widths(net), batch_size=batch_size, method=cfg.method,
+                                 data=data, device=cfg.device, fused=fused)
+        warm = make(3)  # warm-up, both paths
+        warm[0][0].train_task(warm[0][1], 1)
+        SeedStack([lr for lr, _ in warm[1:]]).train_task([t for _, t in warm[1:]], 1)
+        sequential, stacked = [], []
+        for _ in range(cfg.repeats):  # alternating sides, so a busy spell hits both
+            singles = make(k)
+            sequential.append(sum(timed(lambda lr=lr, t=t: lr.train_task(t, 1), cfg.device) for lr, t in singles))
+            batch = make(k)
+            stacked.append(timed(lambda b=batch: SeedStack([lr for lr, _ in b]).train_task([t for _, t in b], 1),
+                                 cfg.device))
+        row = {"network": net, "batch_size": batch_size, "fused": fused, "k": k, "sequential_s": min(sequential),
+               "batched_s": min(stacked), "throughput_ratio": min(sequential) / min(stacked),
+               "batched_over_one_seed": min(stacked) / (min(sequential) / k)}
+        rows.append(row)
+        print(f"{net:>18} {batch_size:>5} {'fused' if fused else 'foreach':>7} {k:>3} | {row['sequential_s']:>12.2f} "
+              f"{row['batched_s']:>10.2f} | {row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x",
+              flush=True)
     return rows
 
 
