@@ -36,7 +36,7 @@ class BenchConfig(Settings):
     repeats: int = field(default=3, metadata={"help": "measurements per side; the fastest counts (noisy machines)"})
     method: str = field(default="syre", metadata={"help": "plasticity method", "choices": list(METHODS)})
     fused: str = field(default="false,true", metadata={
-        "help": "optimizer steps to time: false (the default foreach Adam), true (fused Adam), or both"})
+        "help": "optimizer steps to time: false (torch's default Adam step), true (fused Adam), or both"})
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                "batched_s": min(stacked), "throughput_ratio": min(sequential) / min(stacked),
                "batched_over_one_seed": min(stacked) / (min(sequential) / k)}
         rows.append(row)
-        print(f"{net:>18} {batch_size:>5} {'fused' if fused else 'foreach':>7} {k:>3} | {row['sequential_s']:>12.2f} "
+        print(f"{net:>18} {batch_size:>5} {'fused' if fused else 'default':>7} {k:>3} | {row['sequential_s']:>12.2f} "
               f"{row['batched_s']:>10.2f} | {row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x",
               flush=True)
     return rows
