@@ -261,3 +261,29 @@ def test_the_slippery_ant_sweep_makes_the_runs_of_the_published_commands():
                 "1200128", "--method", cfg.method, "--seed", str(cfg.seed), "--torch-threads", "1", "--logdir",
                 "runs/exp4-long", "--no-progress"]
         assert cfg == parse_dataclass(TrainConfig, "", argv, "train_ppo.py").resolved()
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
+    spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1, 2],
+            "base": {**SMALL, "tasks": 4, "examples_per_task": 3000, "hidden": "300,300"}, "grid": [{"method": "syre"}]}
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps(spec))
+    argv = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--cpus", "1", "--no-progress"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not first.is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C, with seed 0 started
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again to continue them" in out, out[-2000:]
+    configs = sweep.expand(sweep.SweepSpec.from_dict(spec))
+    before = [sweep.status(c) for c in configs]
+    assert before[0] in ("partial", "done") and before[2] == "new", before
+    again = subprocess.run(argv, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"3 runs, {before.count('done')} done" in again.stdout
+    assert [sweep.status(c) for c in configs] == ["done"] * 3
+    assert sorted(p.name for p in (tmp_path / "runs" / "permuted-mnist").iterdir()) == ["syre_s0", "syre_s1",
+                                                                                         "syre_s2"]
