@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"{'network':>18} {'batch':>5} {'Adam':>7} {'K':>3} | {'sequential s':>12} {'batched s':>10} | "
           f"{'throughput ratio':>16} {'batched / 1 seed':>16}")
     rows = []
-    settings = [(net, batch_size, fused, k) for net in cfg.nets.split(";") for batch_size in parse_seeds(cfg.batch_sizes)
-                for fused in parse_flags(cfg.fused) for k in parse_seeds(cfg.ks)]
+    settings = [(net, batch_size, fused, k) for net in cfg.nets.split(";")
+                for batch_size in parse_seeds(cfg.batch_sizes) for fused in parse_flags(cfg.fused)
+                for k in parse_seeds(cfg.ks)]
     for net, batch_size, fused, k in settings:
         make = functools.partial(learners, hidden=hidden_widths(net), batch_size=batch_size, method=cfg.method,
                                  data=data, device=cfg.device, fused=fused)
