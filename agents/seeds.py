@@ -6,8 +6,9 @@ order), its own run folder, metrics, checkpoint and logs, exactly as a single ru
 K copies (:class:`SeedLinear`: weights of shape ``(K, out, in)``), trains the task with one forward and one
 backward per minibatch (each seed's minibatch from its own order and permutation, the data set held once), then
 writes every seed's state back. The seeds never mix: the loss is the sum of the seeds' mean losses, so each seed's
-gradient is its own; Adam and the decay family act elementwise; shrink-perturb and ReDo draw from each seed's own
-generators (:class:`StackedShrinkPerturb`, :class:`StackedReDo`). Each seed's trajectory equals its single-seed
+gradient is its own; Adam and the decay family act elementwise; shrink-perturb, ReDo and continual backprop keep
+each seed's statistics and draw from each seed's own generators (:class:`StackedShrinkPerturb`,
+:class:`StackedReDo`, :class:`StackedCBP`). Each seed's trajectory equals its single-seed
 run (tests/test_seeds.py checks every method to 1e-5 relative).
 """
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from syre_rl.base import Method
 from syre_rl.envs.permuted import PermutedTasks
-from syre_rl.methods import ReDo, ShrinkPerturb
+from syre_rl.methods import CBP, ReDo, ShrinkPerturb
 from syre_rl.syre import Syre
 
 
@@ -134,6 +135,35 @@ class StackedReDo(ReDo):
             m._counts = list(self._counts)
 
 
+class StackedCBP(StackedReDo, CBP):
+    """Continual backprop on a stack of seeds: each seed's utilities, ages, units owed and generators are its own."""
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.steps += 1
+        if self._counts[0] == 0:
+            return
+        for k in range(self.k):
+            self.last[k] = self.replace([s[k] for s in self._sums], self._counts, [u[k] for u in self.utility],
+                                        [a[k] for a in self.age], self.owed[k], self.generators[k],
+                                        lambda t, k=k: t[k])
+            self.total[k] += self.last[k]
+        self._sums = [torch.zeros_like(s) for s in self._sums]
+        self._counts = [0] * len(self.layers)
+
+    def load_singles(self, singles: Sequence[CBP]) -> None:
+        super().load_singles(singles)
+        self.utility = [torch.stack([m.utility[i] for m in singles]) for i in range(len(self.layers))]
+        self.age = [torch.stack([m.age[i] for m in singles]) for i in range(len(self.layers))]
+        self.owed = [m.owed for m in singles]  # theirs: updated in place
+
+    def store_singles(self, singles: Sequence[CBP]) -> None:
+        super().store_singles(singles)
+        for k, m in enumerate(singles):
+            m.utility = [u[k].clone() for u in self.utility]
+            m.age = [a[k].clone() for a in self.age]
+
+
 def stacked_method(singles: Sequence[Method]) -> Method:
     """An unattached method that acts on a stack of the seeds' parameters as ``singles`` act on each.
 
@@ -142,6 +172,8 @@ def stacked_method(singles: Sequence[Method]) -> Method:
     first = singles[0]
     if isinstance(first, ShrinkPerturb):
         return StackedShrinkPerturb(singles)
+    if isinstance(first, CBP):
+        return StackedCBP(singles)
     if isinstance(first, ReDo):
         return StackedReDo(singles)
     if isinstance(first, Syre) or type(first).state_dict is Method.state_dict:

@@ -10,6 +10,7 @@
 | ``jitter`` | control: the same shift as syre's anchors once, then decay toward 0 | gamma 1e-3, scale 1.0 |
 | ``shrink-perturb`` | after the step ``p <- (1 - shrink) p + noise * N(0, 1)`` | shrink 1e-4, noise 1e-5 |
 | ``redo`` | every ``every`` steps re-initialise dormant units (score <= tau) | tau 0.025, every 1000 |
+| ``cbp`` | continual backprop: every step replace a fraction of mature, low-utility units | rate 1e-4, maturity 10000 |
 
 The decay family (l2, syre, syre-ar, l2-init, jitter) is one mechanism, :class:`syre_rl.syre.Syre`, with
 different ``(shift, anchor)`` offsets; the decay strength ``gamma`` means the same in all of them (torch Adam's
@@ -234,7 +235,8 @@ class ReDo(Method):
     def _setup(self) -> None:
         self.layers: list[HiddenLayer] = hidden_layers(self.module, self.names)
         if not self.layers:
-            raise ValueError("redo needs at least two connected Linear (or Conv) layers among the covered parameters")
+            raise ValueError(f"{self.name} needs at least two connected Linear (or Conv) layers among the covered "
+                             "parameters")
         self._sums = [torch.zeros(h.incoming.weight.shape[0], device=h.incoming.weight.device) for h in self.layers]
         self._counts = [0] * len(self.layers)
         self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
@@ -320,8 +322,114 @@ class ReDo(Method):
             probe.remove()
 
 
+@dataclass(frozen=True)
+class CBPSettings(Settings):
+    """Settings of :class:`CBP` (defaults: Dohare et al.'s PPO settings, ``shared/method.md``).
+
+    :param replacement_rate: fraction of the mature units replaced per step, in [0, 1] (default 1e-4)
+    :param maturity: steps a unit must have lived before it can be replaced (>= 0, default 10,000)
+    :param decay: of the utility's running average, in [0, 1) (default 0.99)
+    :param moment_reset: ``"zero"`` or ``"mean"``, how a replaced unit's optimizer state is reset (as ReDo's)
+    :param seed: seed of the new units' weights
+    """
+
+    owner = "cbp"
+    replacement_rate: float = 1e-4
+    maturity: int = 10_000
+    decay: float = 0.99
+    moment_reset: Literal["zero", "mean"] = "zero"
+    seed: int = 0
+
+    def check(self) -> None:
+        check_range(self.owner, "replacement_rate", self.replacement_rate, 0.0, 1.0)
+        check_range(self.owner, "decay", self.decay, 0.0, 1.0, high_open=True)
+        if self.maturity < 0:
+            raise ValueError(f"cbp maturity must be an integer >= 0, got {self.maturity!r}")
+
+
+class CBP(ReDo):
+    """Continual backprop (Dohare et al., Nature 2024): every hidden unit keeps a contribution utility, a running
+    average (``decay``) of its mean ``|activation|`` over the step's training batches times the sum of its
+    ``|outgoing weights|``, and an age in optimizer steps. After every step, each layer adds
+    ``replacement_rate x (its units older than maturity)`` to a running count of units owed; when that reaches
+    a whole number, that many mature units are replaced, lowest utility first (ties: lowest index): incoming
+    weights redrawn as PyTorch's Linear init, bias 0 (as in Dohare et al.), outgoing weights 0, optimizer state
+    reset (``moment_reset``, as ReDo's), utility and age 0. Works on the layers ReDo works on; settings:
+    :class:`CBPSettings`.
+    """
+
+    name = "cbp"
+    Settings = CBPSettings
+
+    def _setup(self) -> None:
+        super()._setup()
+        self._generators = [named_generator(self.settings.seed, h.name, ":cbp") for h in self.layers]
+        units = [h.incoming.weight.shape[0] for h in self.layers]
+        weight = self.layers[0].incoming.weight
+        self.utility = [torch.zeros(n, device=weight.device, dtype=weight.dtype) for n in units]
+        self.age = [torch.zeros(n, dtype=torch.long, device=weight.device) for n in units]
+        self.owed = [0.0] * len(self.layers)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.steps += 1
+        if self._counts[0] == 0:  # no training batch went through the network since the last step
+            return
+        self.last_reset = self.replace(self._sums, self._counts, self.utility, self.age, self.owed, self._generators)
+        self.total_reset += self.last_reset
+        self._sums = [torch.zeros_like(s) for s in self._sums]
+        self._counts = [0] * len(self.layers)
+
+    def replace(self, sums: list[torch.Tensor], counts: list[int], utility: list[torch.Tensor],
+                age: list[torch.Tensor], owed: list[float], generators: list[torch.Generator],
+                view=lambda t: t) -> int:
+        """One step of continual backprop on one network (``view`` picks it out of a stack of seeds, as in
+        :meth:`ReDo.reset`): update utilities and ages from the recorded activations, replace the units owed.
+        ``utility``, ``age`` and ``owed`` are updated in place; returns how many units were replaced."""
+        settings, masks = self.settings, []
+        for i, layer in enumerate(self.layers):
+            outgoing = view(layer.outgoing.weight).abs()
+            weight_out = outgoing.sum(dim=[d for d in range(outgoing.dim()) if d != 1])  # per unit (input channel)
+            utility[i].mul_(settings.decay).add_(sums[i] / max(1, counts[i]) * weight_out, alpha=1 - settings.decay)
+            age[i] += 1
+            mature = age[i] > settings.maturity
+            owed[i] += settings.replacement_rate * int(mature.sum())
+            n = min(int(owed[i]), int(mature.sum()))
+            mask = torch.zeros_like(mature)
+            if n > 0:
+                owed[i] -= n
+                candidates = mature.nonzero().squeeze(1)
+                order = torch.sort(utility[i][candidates], stable=True).indices[:n]
+                mask[candidates[order]] = True
+            masks.append(mask)
+        if not any(bool(m.any()) for m in masks):
+            return 0
+        replaced = self.reset(masks, generators, view)
+        for i, (layer, mask) in enumerate(zip(self.layers, masks)):
+            if layer.incoming.bias is not None:
+                view(layer.incoming.bias)[mask] = 0
+            utility[i][mask] = 0
+            age[i][mask] = 0
+        return replaced
+
+    def stats(self) -> dict[str, float]:
+        units = sum(len(a) for a in self.age)
+        mature = sum(int((a > self.settings.maturity).sum()) for a in self.age)
+        return {"replaced_units_total": float(self.total_reset), "mature_fraction": mature / units}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "utility": [u.cpu() for u in self.utility],
+                "age": [a.cpu() for a in self.age], "owed": list(self.owed)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.utility = [u.to(old.device) for u, old in zip(state["utility"], self.utility)]
+        self.age = [a.to(old.device) for a, old in zip(state["age"], self.age)]
+        self.owed = list(state["owed"])
+
+
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (
-    Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo)}
+    Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo, CBP)}
 
 
 def check_method_name(name: str) -> None:
@@ -359,7 +467,7 @@ def method_settings(name: str, values: dict[str, Any]) -> Settings:
 def make_method(name: str, settings: Settings | None = None, /, **values: Any) -> Method:
     """A method by name, its settings checked (attach it with ``.attach(module, optimizer, params)``).
 
-    :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo)
+    :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo, cbp)
     :param settings: the method's typed settings (its ``Settings`` class); or give them as keywords
     :raises ValueError: naming an unknown method or setting, or a value outside its range
     """

@@ -32,10 +32,12 @@ def zero_grad_step(net, opt):
 
 
 def test_registry_names_and_defaults():
-    assert list(METHODS) == ["vanilla", "l2", "syre", "syre-ar", "l2-init", "jitter", "shrink-perturb", "redo"]
+    assert list(METHODS) == ["vanilla", "l2", "syre", "syre-ar", "l2-init", "jitter", "shrink-perturb", "redo", "cbp"]
     assert method_defaults("syre") == dict(gamma=1e-3, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
     assert method_defaults("redo") == dict(tau=0.025, every=1000, moment_reset="zero", seed=0)
     assert method_defaults("shrink-perturb") == dict(shrink=1e-4, noise=1e-5, seed=0)
+    assert method_defaults("cbp") == dict(replacement_rate=1e-4, maturity=10_000, decay=0.99, moment_reset="zero",
+                                          seed=0)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -256,7 +258,7 @@ def test_redo_ignores_evaluation_passes():
 
 @pytest.mark.parametrize("name,settings,match", [
     ("sgdw", {}, r"unknown method 'sgdw' \(valid: vanilla, l2, syre, syre-ar, l2-init, jitter, "
-                 r"shrink-perturb, redo\)"),
+                 r"shrink-perturb, redo, cbp\)"),
     ("syre_ar", {}, "unknown method 'syre_ar'; did you mean 'syre-ar'?"),
     ("l2", {"scale": 0.1}, r"l2 has no setting 'scale' \(valid: gamma, decoupled\)"),
     ("vanilla", {"gamma": 0.1}, r"vanilla has no setting 'gamma' \(valid: none\)"),
