@@ -18,8 +18,11 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
   ``task/online_accuracy`` in a second panel when logged
 - ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
   one panel per ``plasticity/<target>/layer<i>``
-- ``summary.md``: the inputs, then per experiment a table, one row per method, of final values
-  (mean [CI]); ``summary.csv``: the same numbers, one row per (experiment, method, quantity)
+- ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
+- ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
+  stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
+  ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
+  percentile-bootstrap interval, and every run's value
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ PLASTICITY_FIGURES = {"effective_rank": None, "dead_units": None, "duplicate_uni
 SUMMARY_METRICS = ("effective_rank", "dead_units", "duplicate_units", "duplicate_units_learned")
 TAIL_FRACTION = 0.1  # the summary's return: mean over this last fraction of each run's points
 PHASE_TAIL = 0.25  # a friction phase's return: mean over this last fraction of the phase's points
+PROFILE_SEEDS = 5  # performance profiles are drawn when every method of an experiment has this many runs
 
 Scalars = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -221,6 +225,44 @@ def bootstrap_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95
     return mean[()], low.reshape(shape)[()], high.reshape(shape)[()]
 
 
+def iqm_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
+           seed: int = 0) -> tuple[float, float, float]:
+    """Interquartile mean over runs and its stratified-bootstrap confidence interval, from ``rliable``
+    (Agarwal et al., NeurIPS 2021: the RL field's standard for few runs), reproducible from ``seed``.
+
+    One experiment is one task of rliable's, so the strata are that task's runs. The IQM is the mean of the
+    middle 50% of the runs (scipy's ``trim_mean(x, 0.25)``: with fewer than 4 runs nothing is trimmed, it is the
+    mean); with one run the interval is the point itself.
+
+    :return: (iqm, low, high)
+    """
+    from rliable import metrics  # imported here: arch and statsmodels make it slow to import
+
+    scores = np.asarray(samples, dtype=float).reshape(-1, 1)
+    iqm = float(metrics.aggregate_iqm(scores))
+    if len(scores) == 1:
+        return iqm, iqm, iqm
+    low, high = _stratified_interval(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), confidence,
+                                     n_resamples, seed)
+    return iqm, float(low[0]), float(high[0])
+
+
+def _stratified_interval(scores: np.ndarray, func, confidence: float, n_resamples: int, seed: int):
+    """rliable's stratified bootstrap (percentile) interval of ``func(scores)``, as its ``get_interval_estimates``
+    computes it, reproducible from ``seed``: rliable draws its resamples from NumPy's global generator (whatever
+    ``random_state`` says), so that generator is seeded for the call and put back as it was after."""
+    from rliable import library
+
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        bootstrap = library.StratifiedBootstrap(scores, seed=np.random.default_rng(seed))
+        interval = bootstrap.conf_int(func, reps=n_resamples, size=confidence, method="percentile")
+    finally:
+        np.random.set_state(saved)
+    return interval[0], interval[1]
+
+
 def aggregate(curves: Sequence[tuple[np.ndarray, np.ndarray]], confidence: float = 0.95, n_resamples: int = 2000,
               seed: int = 0) -> Curve:
     """Mean curve over runs with its confidence band: :func:`align`, then :func:`bootstrap_ci` at every x.
@@ -308,25 +350,31 @@ def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> l
 
 def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars], extra_tags: Sequence[str] = (),
               **bootstrap) -> list[dict]:
-    """Rows of ``experiment, method, quantity, tag, mean, ci_low, ci_high, n_seeds``, for every method and
-    :func:`summary_quantities` column that the method's runs logged.
+    """Rows of ``experiment, method, quantity, tag, mean, ci_low, ci_high, iqm, iqm_low, iqm_high, n_seeds, seeds,
+    values`` for every method and :func:`summary_quantities` column that the method's runs logged: the mean with
+    its percentile-bootstrap interval (:func:`bootstrap_ci`), the IQM with its stratified-bootstrap interval
+    (:func:`iqm_ci`, rliable), and each run's value (``values``, in the order of ``seeds``, ``;``-separated).
 
-    :param bootstrap: ``confidence``, ``n_resamples``, ``seed`` for :func:`bootstrap_ci`
+    :param bootstrap: ``confidence``, ``n_resamples``, ``seed`` for :func:`bootstrap_ci` and :func:`iqm_ci`
     """
     rows = []
 
-    def add(experiment: str, method: str, quantity: str, tag: str, samples: list[float]) -> None:
+    def add(experiment: str, method: str, quantity: str, tag: str, samples: list[tuple[int, float]]) -> None:
         if samples:
-            mean, low, high = bootstrap_ci(samples, **bootstrap)
+            values = [v for _, v in samples]
+            mean, low, high = bootstrap_ci(values, **bootstrap)
+            iqm, iqm_low, iqm_high = iqm_ci(values, **bootstrap)
             rows.append(dict(experiment=experiment, method=method, quantity=quantity, tag=tag, mean=float(mean),
-                             ci_low=float(low), ci_high=float(high), n_seeds=len(samples)))
+                             ci_low=float(low), ci_high=float(high), iqm=iqm, iqm_low=iqm_low, iqm_high=iqm_high,
+                             n_seeds=len(samples), seeds=";".join(str(seed) for seed, _ in samples),
+                             values=";".join(f"{v:.6g}" for v in values)))
 
     for experiment, methods in groups.items():
         tags = _logged(methods, scalars)
         for quantity, tag, how in summary_quantities(tags, extra_tags):
             for method, runs in methods.items():  # quantity outermost: its rows keep the columns' order
                 add(experiment, method, quantity, tag,
-                    [final_value(scalars[run][tag][1], how) for run in runs if tag in scalars[run]])
+                    [(run.seed, final_value(scalars[run][tag][1], how)) for run in runs if tag in scalars[run]])
             if quantity == "return" and FRICTION in tags:  # then the return at the end of each friction phase
                 phases = {m: _phase_samples(runs, scalars) for m, runs in methods.items()}
                 for k in range(max(map(len, phases.values()))):
@@ -335,12 +383,13 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
     return rows
 
 
-def _phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[list[float]]:
-    """Per friction phase, the :func:`phase_returns` of the runs that have it (NaNs left out); runs that logged
-    no friction have no phases."""
-    per_run = [phase_returns(scalars[run]) for run in runs if RETURN in scalars[run] and FRICTION in scalars[run]]
-    return [[float(r[k]) for r in per_run if k < len(r) and np.isfinite(r[k])]
-            for k in range(max(map(len, per_run), default=0))]
+def _phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[list[tuple[int, float]]]:
+    """Per friction phase, (seed, :func:`phase_returns`) of the runs that have it (NaNs left out); runs that
+    logged no friction have no phases."""
+    per_run = [(run.seed, phase_returns(scalars[run])) for run in runs
+               if RETURN in scalars[run] and FRICTION in scalars[run]]
+    return [[(seed, float(r[k])) for seed, r in per_run if k < len(r) and np.isfinite(r[k])]
+            for k in range(max((len(r) for _, r in per_run), default=0))]
 
 
 def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequence[str] = (),
@@ -380,8 +429,14 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
         if RETURN in tags and FRICTION in tags:
             _plot_phases(out / f"phases{suffix}.png", methods, scalars, colors, bootstrap)
     rows = summarize(groups, scalars, extra_tags, **bootstrap)
+    for experiment, methods in groups.items():
+        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+        if min(len(runs) for runs in methods.values()) >= PROFILE_SEEDS:
+            _plot_profile(out / f"profile{suffix}.png", [r for r in rows if r["experiment"] == experiment], colors,
+                          bootstrap)
     table = io.StringIO()
-    writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "n_seeds"])
+    writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "iqm",
+                                    "iqm_low", "iqm_high", "n_seeds", "seeds", "values"])
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
@@ -457,13 +512,41 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
+def _plot_profile(path: Path, rows: list[dict], colors: dict[str, str], bootstrap: dict) -> None:
+    """rliable's performance profile of an experiment's headline quantity (its first summary column: the return,
+    or the first accuracy): for every threshold, the fraction of each method's runs scoring above it, with
+    stratified-bootstrap 95% bands."""
+    quantity = rows[0]["quantity"]
+    scores = {r["method"]: np.array([float(v) for v in r["values"].split(";")]).reshape(-1, 1)
+              for r in rows if r["quantity"] == quantity}
+    everything = np.concatenate(list(scores.values()))
+    taus = np.linspace(everything.min(), everything.max(), 101)
+
+    def profile(x: np.ndarray) -> np.ndarray:  # rliable's run-score distribution: the fraction of runs above tau
+        return (x.reshape(-1, 1) > taus).mean(axis=0)
+
+    profiles = {m: profile(x) for m, x in scores.items()}
+    bands = {m: _stratified_interval(x, profile, bootstrap["confidence"], bootstrap["n_resamples"], bootstrap["seed"])
+             for m, x in scores.items()}
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    for method, profile in profiles.items():
+        ax.plot(taus, profile, color=colors[method], label=f"{method} (n={len(scores[method])})")
+        ax.fill_between(taus, bands[method][0], bands[method][1], color=colors[method], alpha=0.15)
+    ax.set(title=f"performance profile: {quantity}", xlabel=f"{quantity} threshold tau",
+           ylabel="fraction of runs with score > tau", ylim=(-0.02, 1.02))
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
 def _plot_phases(path: Path, methods: dict[str, list[Run]], scalars: dict[Run, Scalars], colors: dict[str, str],
                  bootstrap: dict) -> None:
     """Return at the end of each friction phase: mean over seeds with its interval, one line per method."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for i, (method, runs) in enumerate(methods.items()):
-        points = [(k, *bootstrap_ci(samples, **bootstrap), len(samples))
+        points = [(k, *bootstrap_ci([v for _, v in samples], **bootstrap), len(samples))
                   for k, samples in enumerate(_phase_samples(runs, scalars)) if samples]
         if not points:
             continue
@@ -487,12 +570,14 @@ def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]
     if repeats:
         lines += ["", "Left out, as earlier repeats of a method and seed that a later run replaces "
                       "(a seed counts once):", ""] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
-    lines += ["", f"Cells: mean over runs [{confidence:.0%} percentile-bootstrap confidence interval of the mean, "
-              f"{n_resamples} resamples]; with a single seed the interval is the point itself. `seeds`: runs of "
-              f"the method, one run per seed; `(n=...)` where fewer logged that column. "
-              f"`return`: mean over the last {TAIL_FRACTION:.0%} of each run's points; `return_phase<k>`: mean "
-              f"over the last {PHASE_TAIL:.0%} of the points of friction phase k (0 = the first); accuracies: each "
-              f"run's first or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."]
+    lines += ["", f"Cells: interquartile mean (IQM) over runs [{confidence:.0%} stratified-bootstrap confidence "
+              f"interval, {n_resamples} resamples], from rliable (with fewer than 4 runs the IQM is the mean); with "
+              f"a single seed the interval is the point itself. `summary.csv` also holds the mean with its "
+              f"percentile-bootstrap interval, and every run's value. `seeds`: runs of the method, one run per "
+              f"seed; `(n=...)` where fewer logged that column. `return`: mean over the last {TAIL_FRACTION:.0%} of "
+              f"each run's points; `return_phase<k>`: mean over the last {PHASE_TAIL:.0%} of the points of friction "
+              f"phase k (0 = the first); accuracies: each run's first or last task; `<target>/layer<i>/<metric>`: "
+              f"last hidden layer, each run's last point."]
     for experiment, methods in groups.items():
         cells = {(row["method"], row["quantity"]): row for row in rows if row["experiment"] == experiment}
         quantities = list(dict.fromkeys(quantity for _, quantity in cells))
@@ -501,8 +586,19 @@ def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]
         for method, method_runs in methods.items():
             row = [method, str(len(method_runs))]
             for c in (cells.get((method, quantity)) for quantity in quantities):
-                row.append("–" if c is None else f"{c['mean']:.4g} [{c['ci_low']:.4g}, {c['ci_high']:.4g}]"
+                row.append("–" if c is None else f"{c['iqm']:.4g} [{c['iqm_low']:.4g}, {c['iqm_high']:.4g}]"
                            + (f" (n={c['n_seeds']})" if c["n_seeds"] < len(method_runs) else ""))
             lines.append("| " + " | ".join(row) + " |")
+        headline = [q for q in quantities if "/" not in q][:4]
+        if headline:  # the per-seed table: each run's value of the headline columns
+            lines += ["", f"Per seed ({experiment}): each run's value, seeds in order.", "",
+                      "| " + " | ".join(["method", *headline]) + " |", "|" + "---|" * (1 + len(headline))]
+            for method in methods:
+                values = []
+                for quantity in headline:
+                    c = cells.get((method, quantity))
+                    values.append("–" if c is None else ", ".join(
+                        f"s{seed}: {float(v):.4g}" for seed, v in zip(c["seeds"].split(";"), c["values"].split(";"))))
+                lines.append("| " + " | ".join([method, *values]) + " |")
     return "\n".join(lines) + "\n"
 

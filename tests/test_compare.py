@@ -21,6 +21,7 @@ from syre_rl.agents.compare import (
     find_runs,
     friction_changes,
     friction_marks,
+    iqm_ci,
     load_scalars,
     phase_returns,
 )
@@ -210,6 +211,10 @@ def test_summary_csv_has_the_known_means(summary):
     # net's last hidden layer is layer1: its dead units are reported, layer0's effective rank is not
     assert vanilla["net/layer1/dead_units"] == 0.25 and "net/layer0/effective_rank" not in vanilla
     assert "return" not in vanilla
+    ret = rows["AntBulletEnv-v0", "syre", "return"]  # 3 runs: nothing trimmed, the IQM is the mean
+    assert float(ret["iqm"]) == pytest.approx(float(ret["mean"])) and ret["seeds"] == "0;1;2"
+    assert [float(v) for v in ret["values"].split(";")] == pytest.approx([101.95, 104.95, 107.95])
+    assert float(ret["iqm_low"]) < float(ret["iqm"]) < float(ret["iqm_high"])
     single = rows["permuted-mnist", "syre-ar", "last_task_accuracy"]  # one run: the interval is the point
     assert single["n_seeds"] == "1" and float(single["mean"]) == float(single["ci_low"]) == \
         float(single["ci_high"]) == pytest.approx(0.85)
@@ -307,7 +312,7 @@ def test_repeats_of_a_seed_count_once(tmp_path):
     out = compare(tmp_path, tmp_path / "out")
     rows = (out / "summary.csv").read_text().splitlines()
     first = next(r for r in rows if ",first_task_accuracy," in r).split(",")
-    assert float(first[4]) == 4.0 and first[-1] == "2"  # mean of 3 (latest repeat of seed 0) and 5
+    assert float(first[4]) == 4.0 and first[10:] == ["2", "0;1", "3;5"]  # 3 (latest repeat of seed 0) and 5
     assert "l2_s0`" in (out / "summary.md").read_text().split("Left out")[1]
 
 
@@ -335,3 +340,30 @@ def test_an_unreadable_event_file_is_an_error(tmp_path):
     proc = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "compare.py"),
                            str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.startswith("compare.py: error: ") and "broken" in proc.stderr
+
+
+def test_iqm_and_its_stratified_bootstrap_interval_come_from_rliable():
+    scores = [1.0, 2.0, 3.0, 10.0, 4.0]
+    iqm, low, high = iqm_ci(scores, n_resamples=2000, seed=0)
+    assert iqm == 3.0  # the middle 50% of 1, 2, 3, 4, 10 is 2, 3, 4 (the outlier 10 is trimmed), not the mean 4
+    assert low < iqm < high <= 10 and (low, high) == iqm_ci(scores, n_resamples=2000, seed=0)[1:]  # reproducible
+    assert iqm_ci([7.5]) == (7.5, 7.5, 7.5)
+    np.random.random(3)  # whatever the global generator did before, the interval is the same
+    state = np.random.get_state()[1].copy()
+    assert iqm_ci(scores, n_resamples=2000, seed=0) == (iqm, low, high)
+    assert np.array_equal(np.random.get_state()[1], state)  # and the global generator is left as it was
+
+
+def test_five_seeds_get_a_performance_profile_and_a_per_seed_table(tmp_path):
+    for method, base in (("vanilla", 0.0), ("syre", 2.0)):
+        for seed in range(5):
+            log(tmp_path / "exp" / f"{method}_s{seed}", {"task/test_accuracy": [(0, 0.1 * seed + base / 10),
+                                                                               (1, 0.1 * seed + base / 10)]})
+    out = compare(tmp_path, tmp_path / "out")
+    image = imread(out / "profile.png")
+    assert image.ndim == 3 and image.shape[0] > 100
+    text = (out / "summary.md").read_text()
+    assert "stratified-bootstrap" in text and "| syre | s0: 0.2, s1: 0.3, s2: 0.4, s3: 0.5, s4: 0.6 |" in text
+    for seed in range(4):
+        log(tmp_path / "four" / "exp" / f"l2_s{seed}", {"task/test_accuracy": [(0, 0.5), (1, 0.5)]})
+    assert not (compare(tmp_path / "four", tmp_path / "four-out") / "profile.png").exists()  # 4 seeds: no profile

@@ -254,7 +254,7 @@ def test_the_slippery_ant_sweep_makes_the_runs_of_the_published_commands():
     from syre_rl.agents.config import parse_dataclass
 
     configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / "slippery-ant.yaml"))
-    assert [(c.label, c.seed) for c in configs] == [(m, s) for m in ("vanilla", "l2", "syre", "jitter")
+    assert [(c.label, c.seed) for c in configs] == [(m, s) for m in ("vanilla", "l2", "syre", "jitter", "cbp")
                                                      for s in (0, 1, 2)]
     for cfg in configs:  # experiment 4's command line, as results/slippery-ant/README.md gives it
         argv = ["--env", "SlipperyAntBulletEnv-v0", "--preset", "dohare", "--friction-every", "200000", "--timesteps",
