@@ -51,6 +51,7 @@ from syre_rl.callbacks import HParamsCallback, PlasticityCallback
 from syre_rl.envs import (
     FrictionSchedule,
     FrictionScheduleCallback,
+    TaskScheduleCallback,
     auto_vec,
     check_env_id,
     make_env,
@@ -246,6 +247,12 @@ class TrainConfig(Settings):
     friction_every: int | None = field(default=None, metadata={
         "help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"})
     friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
+    permute_every: int | None = field(default=None, metadata={
+        "help": "permuted-observation tasks: every K global steps the observation entries are permuted anew (task "
+                "k uses permutation k of the run's seed; envs.PermutedObservation)"})
+    first_task: int | None = field(default=None, metadata={
+        "help": "the permuted-observation task of step 0 (default 0); alone, without --permute-every, the run "
+                "trains on that one task: a fresh network's reference for task k"})
     friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
     checkpoint_every: int = field(default=100_000, metadata={
         "help": "save RUN_DIR/checkpoint.ckpt (verified, the previous kept) every N env steps, between rollouts "
@@ -277,6 +284,10 @@ class TrainConfig(Settings):
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: never), got {getattr(self, name)}")
         if self.friction_every is not None:
             FrictionSchedule(self.friction_every, self.friction_low, self.friction_high)  # checks the values
+        if self.permute_every is not None and self.permute_every < 1:
+            raise ValueError(f"--permute-every must be >= 1, got {self.permute_every}")
+        if self.first_task is not None and self.first_task < 0:
+            raise ValueError(f"--first-task must be >= 0, got {self.first_task}")
         check_device(self.device)
         check_threads(self.torch_threads, "--torch-threads")
         check_probe(self.tau, self.duplicate_threshold)
@@ -430,9 +441,16 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def _permute_seed(cfg: TrainConfig) -> int | None:
+    """The seed of the observation permutations, when the run has permuted-observation tasks: the run's seed,
+    so that task k of a continual run and a fresh run on task k see the same permutation."""
+    return cfg.seed if cfg.permute_every is not None or cfg.first_task is not None else None
+
+
 def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
     """A new model on new envs; SB3's assertions (e.g. DQN given a Box action space) become one-line errors."""
-    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
+    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize,
+                   permute_seed=_permute_seed(cfg))
     try:
         return build_model(cfg, env), env
     except AssertionError as error:
@@ -449,7 +467,7 @@ def _load(cfg: TrainConfig, run_dir: Path) -> tuple[BaseAlgorithm, VecEnv] | Non
     if not (path.is_file() or previous(path).is_file()):
         return None
     payload = pickle.loads(read_verified(path))
-    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec)
+    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, permute_seed=_permute_seed(cfg))
     if payload["normalize"] is not None:
         normalize = pickle.loads(payload["normalize"])
         normalize.set_venv(env)
@@ -513,6 +531,8 @@ def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
         if cfg.friction_every is not None:
             schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
             callbacks.append(FrictionScheduleCallback(schedule))
+        if _permute_seed(cfg) is not None:
+            callbacks.append(TaskScheduleCallback(cfg.permute_every, cfg.first_task or 0))
         if cfg.checkpoint_every:
             callbacks.append(CheckpointCallback(run_dir, cfg.checkpoint_every))
         callbacks += list(extra)

@@ -14,6 +14,7 @@ if "SlipperyAntBulletEnv-v0" not in gym.registry:
 _EXPORTS = {name: f"syre_rl.envs.{module}" for module, names in {
     "mnist": ("MnistData", "MnistNotFoundError", "load_mnist"),
     "permuted": ("PermutedObservation", "PermutedTasks", "task_permutation"),
+    "tasks": ("TaskScheduleCallback",),
     "slippery": ("FrictionSchedule", "FrictionScheduleCallback", "SlipperyAntBulletEnv"),
     "vec": ("auto_vec", "check_env_id", "make_env", "register_envs", "save_normalization"),
 }.items() for name in names}

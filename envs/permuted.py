@@ -198,3 +198,4 @@ class PermutedObservation(gym.ObservationWrapper):
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = super().step(action)
         return observation, reward, terminated, truncated, {**info, "task": self._task}
+

@@ -32,9 +32,13 @@ def check_env_id(env_id: str) -> None:
                          "(or any other id registered with gymnasium)")
 
 
-def _make_one(env_id: str, **kwargs) -> gym.Env:
+def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env:
     register_envs()  # runs inside SubprocVecEnv workers too, which do not inherit the parent's imports
-    return gym.make(env_id, **kwargs)
+    env = gym.make(env_id, **kwargs)
+    if permute_seed is not None:
+        from syre_rl.envs.permuted import PermutedObservation
+        env = PermutedObservation(env, seed=permute_seed)
+    return env
 
 
 def auto_vec(n_envs: int, cpus: int | None = None) -> str:
@@ -51,6 +55,7 @@ def make_env(
     vec: str = "dummy",
     normalize: bool | dict = False,
     env_kwargs: dict | None = None,
+    permute_seed: int | None = None,
 ) -> VecEnv:
     """Make ``n_envs`` monitored copies of ``env_id`` in a DummyVecEnv or SubprocVecEnv.
 
@@ -60,13 +65,15 @@ def make_env(
     :param vec: ``dummy`` (one process) or ``subproc`` (one process per env)
     :param normalize: wrap in VecNormalize: True for SB3's defaults, or a dict of VecNormalize kwargs
     :param env_kwargs: keyword arguments for ``gym.make``
+    :param permute_seed: wrap every env in :class:`~syre_rl.envs.permuted.PermutedObservation` with this seed
+        (task 0, the identity, until its ``set_task``)
     """
     check_env_id(env_id)
     if vec not in VEC_KINDS:
         raise ValueError(f"unknown vec kind {vec!r}; choose one of {sorted(VEC_KINDS)}")
     if not (isinstance(n_envs, int) and n_envs >= 1):
         raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
-    venv = make_vec_env(functools.partial(_make_one, env_id), n_envs=n_envs, seed=seed,
+    venv = make_vec_env(functools.partial(_make_one, env_id, permute_seed), n_envs=n_envs, seed=seed,
                         env_kwargs=env_kwargs, vec_env_cls=VEC_KINDS[vec])
     if normalize:
         venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
