@@ -45,7 +45,7 @@ from syre_rl.agents.runs import atomic_write
 
 RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
 PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")
-RETURN, FRICTION = "rollout/ep_rew_mean", "env/friction"
+RETURN, FRICTION, TASK = "rollout/ep_rew_mean", "env/friction", "env/task"
 TEST_ACCURACY, SEEN_ACCURACY, ONLINE_ACCURACY = "task/test_accuracy", "task/mean_seen_accuracy", "task/online_accuracy"
 # one figure per plasticity metric, named after it -> metric drawn dashed in the same colour in its panels
 PLASTICITY_FIGURES = {"effective_rank": None, "dead_units": None, "duplicate_units": "duplicate_units_learned"}
@@ -293,17 +293,18 @@ def friction_marks(runs: Sequence[Scalars]) -> list[tuple[float, float | None]]:
     return marks
 
 
-def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> np.ndarray:
+def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRICTION) -> np.ndarray:
     """One run's return at the end of each friction phase: the mean ``rollout/ep_rew_mean`` over the last
     ``fraction`` of the points inside the phase (from one ``env/friction`` change to the next; the first phase
     starts with the run, the last ends with its last return point). The last phase counts only when it is
     complete, at least 90% as long as the median of the earlier ones: a run stopped mid-phase, or a change at
     its very end, would otherwise report a phase it did not finish. A phase without return points is NaN.
 
+    :param tag: the scalar whose changes end the phases: ``env/friction``, or ``env/task`` (:func:`task_returns`)
     :return: shape (phases,)
     """
     steps, returns = scalars[RETURN]
-    starts = [float(steps[0])] + ([x for x, _ in friction_changes(*scalars[FRICTION])] if FRICTION in scalars else [])
+    starts = [float(steps[0])] + ([x for x, _ in friction_changes(*scalars[tag])] if tag in scalars else [])
     ends = starts[1:] + [float(steps[-1]) + 1]
     spans = np.subtract(ends, starts)
     if len(spans) > 1 and spans[-1] < 0.9 * np.median(spans[:-1]):
@@ -313,6 +314,15 @@ def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> np.ndarray:
         inside = returns[(steps >= lo) & (steps < hi)]
         out.append(float(np.mean(inside[-max(1, int(len(inside) * fraction)):])) if len(inside) else np.nan)
     return np.array(out)
+
+
+def task_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> dict[int, float]:
+    """One run's return at the end of each permuted-observation task (``env/task``), keyed by the task: a
+    continual run's task k and a fresh network's run on task k (``train.py --first-task k``) land in the same
+    summary column ``return_task<k>``. Phases as in :func:`phase_returns`."""
+    steps, tasks = scalars[TASK]
+    labels = [int(tasks[0])] + [int(value) for _, value in friction_changes(steps, tasks)]
+    return {k: float(v) for k, v in zip(labels, phase_returns(scalars, fraction, TASK)) if np.isfinite(v)}
 
 
 def final_value(values: np.ndarray, how: str) -> float:
@@ -380,6 +390,12 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
                 for k in range(max(map(len, phases.values()))):
                     for method, samples in phases.items():
                         add(experiment, method, f"return_phase{k}", RETURN, samples[k] if k < len(samples) else [])
+            if quantity == "return" and TASK in tags:  # then the return at the end of each task, by task
+                per_run = {m: [(run.seed, task_returns(scalars[run])) for run in runs
+                               if RETURN in scalars[run] and TASK in scalars[run]] for m, runs in methods.items()}
+                for k in sorted({k for runs in per_run.values() for _, r in runs for k in r}):
+                    for method, runs in per_run.items():
+                        add(experiment, method, f"return_task{k}", RETURN, [(s, r[k]) for s, r in runs if k in r])
     return rows
 
 

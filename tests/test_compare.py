@@ -367,3 +367,19 @@ def test_five_seeds_get_a_performance_profile_and_a_per_seed_table(tmp_path):
     for seed in range(4):
         log(tmp_path / "four" / "exp" / f"l2_s{seed}", {"task/test_accuracy": [(0, 0.5), (1, 0.5)]})
     assert not (compare(tmp_path / "four", tmp_path / "four-out") / "profile.png").exists()  # 4 seeds: no profile
+
+
+def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
+    steps = range(0, 3000, 100)  # tasks 0, 1, 2 of 1000 steps; return = 10 * task + (step % 1000) / 100
+    log(tmp_path / "exp" / "vanilla_s0", {"rollout/ep_rew_mean": [(s, 10 * (s // 1000) + (s % 1000) / 100)
+                                                                  for s in steps],
+                                          "env/task": [(s, s // 1000) for s in steps]})
+    log(tmp_path / "exp" / "fresh-task2_s0", {"rollout/ep_rew_mean": [(s, 50 + s / 100) for s in range(0, 1000, 100)],
+                                              "env/task": [(s, 2) for s in range(0, 1000, 100)]})
+    compare(tmp_path, tmp_path / "out")
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = {(r["method"], r["quantity"]): float(r["mean"]) for r in csv.DictReader(f)}
+    # the last 25% of a task's 10 points are its last 2: (8 + 9) / 2 = 8.5 above the task's base
+    assert rows["vanilla", "return_task0"] == 8.5 and rows["vanilla", "return_task1"] == 18.5
+    assert rows["vanilla", "return_task2"] == 28.5 and rows["fresh-task2", "return_task2"] == 58.5
+    assert ("fresh-task2", "return_task0") not in rows
