@@ -64,17 +64,10 @@ class StackedShrinkPerturb(ShrinkPerturb):
 
     def __init__(self, singles: Sequence[ShrinkPerturb]):
         super().__init__(singles[0].settings)
-        self.seeds = [m.settings.seed for m in singles]
 
-    @torch.no_grad()
-    def after_step(self) -> None:
-        shrink, noise_std = self.settings.shrink, self.settings.noise
-        for name, p in zip(self.names, self.params()):
-            p.mul_(1 - shrink)
-            if noise_std > 0:
-                noise = torch.stack([torch.randn(p.shape[1:], generator=g, device=p.device, dtype=p.dtype)
-                                     for g in self._generators[name]])
-                p.add_(noise, alpha=noise_std)
+    def _noise(self, name: str, p: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.randn(p.shape[1:], generator=g, device=p.device, dtype=p.dtype)
+                            for g in self._generators[name]])
 
     def load_singles(self, singles: Sequence[ShrinkPerturb]) -> None:
         self._generators = {}

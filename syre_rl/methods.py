@@ -165,9 +165,11 @@ class ShrinkPerturb(Method):
         for name, p in zip(self.names, self.params()):
             p.mul_(1 - shrink)
             if noise_std > 0:
-                noise = torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device,
-                                    dtype=p.dtype)
-                p.add_(noise, alpha=noise_std)
+                p.add_(self._noise(name, p), alpha=noise_std)
+
+    def _noise(self, name: str, p: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise of ``p``'s shape from parameter ``name``'s own generator."""
+        return torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device, dtype=p.dtype)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generators": {name: g.get_state() for name, g in self._generators.items()}}
