@@ -296,9 +296,12 @@ class TrainConfig(Settings):
     def resolved(self) -> TrainConfig:
         """A copy with the preset's and the machine's defaults filled in, every value checked: ``method``,
         ``method_settings`` and ``targets`` hold the complete method settings, ``hyperparameters`` the preset.
+        A resolved config is returned as it is (a sweep resolves its runs, and each run resolves again).
 
         :raises ValueError: naming the bad value and what is allowed, before anything is built
         """
+        if self.hyperparameters is not None:
+            return self
         preset = load_preset(self.preset, self.algo)
         if self.algo is not None and self.algo != preset.algo:
             raise ValueError(f"--algo {self.algo} with preset {self.preset} of algorithm {preset.algo}: give a "

@@ -45,7 +45,7 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
     (["--syre-gamma", "0.1"], "train_ppo.py: error: --syre-gamma given without --syre"),
     (["--syre", "--syre-targets", "legs"], "train_ppo.py: error: targets must be one or more of"),
     (["--env", "Nope-v0"], "train_ppo.py: error: unknown environment id 'Nope-v0'"),
-    (["--preset", "fast"], "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, dohare"),
+    (["--preset", "fast"], "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, cartpole-tasks, dohare"),
     (["--timestep", "10"], "train_ppo.py: error: unrecognized arguments: --timestep 10"),
     (["--method", "syre", "--method-args", "gamma=true"], "train_ppo.py: error: syre gamma must be a number, got True"),
     (["--method", "syre", "--method-args", "seed=1.7"], "train_ppo.py: error: syre seed must be an integer, got 1.7"),
