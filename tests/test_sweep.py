@@ -211,13 +211,25 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
     ray = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # one mode for all
     port = 6400 + os.getpid() % 500
-    head = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
-                          env=env, capture_output=True, text=True)
-    assert head.returncode == 0, head.stderr[-2000:]
+    # Each node's processes in a process group of their own (`ray start --block` stays their parent), so that the
+    # teardown stops this cluster alone: `ray stop` would stop every Ray instance on the machine.
+    nodes: list[subprocess.Popen] = []
+
+    def start_node(*args: str, expect: int) -> None:
+        nodes.append(subprocess.Popen([ray, "start", "--block", *args, "--num-cpus=1"], env=env,
+                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=env, capture_output=True,
+                                    text=True).stdout
+            if status.split("Pending:")[0].count("node_") >= expect:
+                return
+            time.sleep(1)
+        raise AssertionError(f"the Ray cluster did not reach {expect} node(s)")
+
     try:
-        node = subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"], env=env,
-                              capture_output=True, text=True)
-        assert node.returncode == 0, node.stderr[-2000:]
+        start_node("--head", f"--port={port}", "--include-dashboard=false", expect=1)
+        start_node(f"--address=127.0.0.1:{port}", expect=2)
         spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1],
                 "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
                 "grid": [{"method": "syre"}, {"method": "redo", "every": 20}]}
@@ -238,17 +250,27 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-3000:]
         assert killed is not None and killed < 6, out[-3000:]  # killed mid-run
-        nodes = {line.rsplit("(node ", 1)[1] for line in out.splitlines() if "(node " in line}
-        assert len(nodes) == 2, out  # the runs spread over both nodes
+        used = {line.rsplit("(node ", 1)[1] for line in out.splitlines() if "(node " in line}
+        assert len(used) == 2, out  # the runs spread over both nodes
         assert ": failed:" not in out and "will be retried" in out  # Ray's word that it started the run again
         configs = sweep.expand(sweep.SweepSpec.from_dict(spec))
         assert [sweep.status(c) for c in configs] == ["done"] * 4
         straight = run_continual(dataclasses.replace(configs[0], logdir=str(tmp_path / "straight")))
         assert records(run) == [{k: v for k, v in r.items() if k != "wall_s"} for r in straight]
         print(f"worker killed after {killed} of 6 tasks; the run resumed to the uninterrupted result; "
-              f"runs on {len(nodes)} nodes")
+              f"runs on {len(used)} nodes")
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
+        for node in reversed(nodes):
+            os.killpg(node.pid, signal.SIGTERM)
+            try:
+                node.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait()
+            try:
+                os.killpg(node.pid, signal.SIGKILL)  # any process of the group still there
+            except ProcessLookupError:
+                pass
 
 
 def test_the_slippery_ant_sweep_makes_the_runs_of_the_published_commands():
