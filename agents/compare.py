@@ -19,6 +19,8 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 - ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
   one panel per ``plasticity/<target>/layer<i>``
 - ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
+- ``tasks.md`` (runs labelled ``fresh-task<k>`` beside permuted-observation task runs): each method's return at the
+  end of task k against a fresh network's on task k, and the plasticity gap (:func:`fresh_comparison`)
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
@@ -458,7 +460,56 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
     markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats)
     atomic_write(out / "summary.md", lambda tmp: tmp.write_text(markdown))
+    tasks = fresh_comparison(rows, **bootstrap)
+    if tasks:
+        atomic_write(out / "tasks.md", lambda tmp: tmp.write_text(tasks))
     return out
+
+
+FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")
+
+
+def fresh_comparison(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> str:
+    """``tasks.md``: each continual method's return at the end of task k against a freshly initialised network's
+    on the same task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the
+    plasticity gap: per seed, the continual run's return minus the fresh run's, averaged over the tasks both
+    have; negative means the network learns a new task worse than a fresh one does. Empty without fresh runs."""
+    values = {(r["experiment"], r["method"], r["quantity"]): dict(zip(map(int, r["seeds"].split(";")),
+                                                                      map(float, r["values"].split(";"))))
+              for r in rows}
+    fresh = {(e, int(m["task"])): v for (e, method, q), v in values.items()
+             if (m := FRESH.match(method)) and q == f"return_task{m['task']}"}
+    if not fresh:
+        return ""
+    cell = "{:.1f} [{:.1f}, {:.1f}]".format
+    lines = ["# Continual runs against fresh networks, task by task", "",
+             f"Return at the end of each task (mean of `rollout/ep_rew_mean` over the task's last {PHASE_TAIL:.0%}), "
+             f"IQM over seeds [{confidence:.0%} stratified-bootstrap interval, rliable]. Gap: per seed, the continual "
+             "run's return minus the fresh network's on the same task, averaged over the tasks both have; below 0 "
+             "the continual network learns new tasks worse than a fresh one (a loss of plasticity)."]
+    for experiment in dict.fromkeys(e for e, _ in fresh):
+        tasks = sorted(k for e, k in fresh if e == experiment)
+        methods = [m for (e, m, q) in values if e == experiment and q == "return" and not FRESH.match(m)]
+        lines += ["", f"## {experiment}", "", "| task | fresh | " + " | ".join(methods) + " |",
+                  "|" + "---|" * (2 + len(methods))]
+        for k in tasks:
+            row = [str(k), cell(*iqm_ci(list(fresh[experiment, k].values()), confidence, n_resamples, seed))]
+            for method in methods:
+                own = values.get((experiment, method, f"return_task{k}"))
+                row.append(cell(*iqm_ci(list(own.values()), confidence, n_resamples, seed)) if own else "–")
+            lines.append("| " + " | ".join(row) + " |")
+        gaps = ["**gap**", ""]
+        for method in methods:
+            per_seed = []
+            for s in sorted({s for k in tasks for s in fresh[experiment, k]}):
+                pairs = [(values[experiment, method, f"return_task{k}"][s], fresh[experiment, k][s]) for k in tasks
+                         if s in fresh[experiment, k] and s in values.get((experiment, method, f"return_task{k}"), {})]
+                if pairs:
+                    per_seed.append(float(np.mean([a - b for a, b in pairs])))
+            gaps.append(cell(*iqm_ci(per_seed, confidence, n_resamples, seed)) + f" (n={len(per_seed)})"
+                        if per_seed else "–")
+        lines.append("| " + " | ".join(gaps) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _logged(methods: dict[str, list[Run]], scalars: dict[Run, Scalars]) -> set[str]:

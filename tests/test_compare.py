@@ -383,3 +383,7 @@ def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     assert rows["vanilla", "return_task0"] == 8.5 and rows["vanilla", "return_task1"] == 18.5
     assert rows["vanilla", "return_task2"] == 28.5 and rows["fresh-task2", "return_task2"] == 58.5
     assert ("fresh-task2", "return_task0") not in rows
+    table = (tmp_path / "out" / "tasks.md").read_text()  # task 2: vanilla 28.5 against fresh 58.5, gap -30
+    assert "| 2 | 58.5 [58.5, 58.5] | 28.5 [28.5, 28.5] |" in table
+    assert "| **gap** |  | -30.0 [-30.0, -30.0] (n=1) |" in table
+    assert not (compare(tmp_path / "exp", tmp_path / "only", only=["vanilla"]) / "tasks.md").exists()
