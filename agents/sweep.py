@@ -220,8 +220,8 @@ def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None 
     is reported in one line and the others go on; a run whose worker or node dies is retried ``spec.retries``
     times, each time from its checkpoint.
 
-    :param address: a Ray cluster (``ray start --head`` prints it; ``auto`` finds the local one); default: a
-        local Ray instance of ``cpus`` CPUs
+    :param address: a Ray cluster (``ray start --head`` prints it; ``auto`` finds the local one); default: a new
+        local Ray instance of ``cpus`` CPUs, even when another runs on this machine
     :param cpus: the local instance's CPUs (default: all cores); not with ``address``
     :param progress: a progress bar of runs done out of the total, with an ETA
     :return: one result per run made now (see :func:`run_one`)
@@ -238,8 +238,10 @@ def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None 
     if not todo:
         log(f"{len(configs)} runs, all done")
         return []
-    ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING, configure_logging=True)
+    # "local": a new instance of our own, even when another one runs on this machine (ray.init() without an
+    # address would join that one, and refuse our num_cpus)
+    ray.init(address=address or "local", num_cpus=None if address else cpus, include_dashboard=False,
+             log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
     try:
         total = ray.cluster_resources()
         if spec.gpus > total.get("GPU", 0):

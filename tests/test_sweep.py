@@ -1,6 +1,7 @@
 """Sweeps: grid expansion, labels, skipping finished runs and resuming interrupted ones, Ray on this machine, and
 (slow) a simulated two-node Ray cluster with a worker killed mid-run."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -20,6 +21,7 @@ from tests.test_continual import synthetic_digits
 
 ROOT = Path(__file__).parent.parent
 TINY_PRESET = str(ROOT / "tests" / "tiny-preset.yaml")
+RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # one auth mode for all
 
 SPEC = {
     "logdir": "RUNS",
@@ -148,6 +150,43 @@ def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified
     assert sweep.status(cfg) == "damaged"
 
 
+@contextlib.contextmanager
+def ray_cluster(port: int, nodes: int = 1):
+    """A Ray cluster on this machine of ``nodes`` nodes of 1 CPU (`ray start --head`, then `ray start --address`),
+    each node's processes in a process group of their own (`ray start --block` stays their parent), so that the
+    end stops this cluster alone (`ray stop` would stop every Ray instance on the machine)."""
+    ray = str(Path(sys.executable).parent / "ray")
+    started: list[subprocess.Popen] = []
+    try:
+        for i in range(nodes):
+            args = ["--head", f"--port={port}", "--include-dashboard=false"] if i == 0 else \
+                [f"--address=127.0.0.1:{port}"]
+            started.append(subprocess.Popen([ray, "start", "--block", *args, "--num-cpus=1"], env=RAY_ENV,
+                                            start_new_session=True, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+            deadline = time.time() + 90
+            while subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=RAY_ENV, capture_output=True,
+                                 text=True).stdout.split("Pending:")[0].count("node_") < i + 1:
+                assert time.time() < deadline, f"the Ray cluster did not reach {i + 1} node(s)"
+                time.sleep(1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        for node in reversed(started):
+            os.killpg(node.pid, signal.SIGTERM)
+            try:
+                node.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+            try:
+                os.killpg(node.pid, signal.SIGKILL)  # any process of the group still there
+            except ProcessLookupError:
+                pass
+        current = Path("/tmp/ray/ray_current_cluster")  # where `ray start` left this cluster's address
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+
+
 def records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
             for line in (run / "results.jsonl").read_text().splitlines()]
@@ -161,7 +200,10 @@ def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_ru
                                       "grid": [{"method": "syre", "gamma": 1e-2}]})
     configs = sweep.expand(spec)
     lines = []
-    done = sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)
+    # a Ray cluster started with `ray start` on this machine, which ray.init() without an address would join: the
+    # sweep starts an instance of its own, of the CPUs it asks for
+    with ray_cluster(6900 + os.getpid() % 50):
+        done = sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)
     assert sorted((d["label"], d["seed"]) for d in done) == [("syre-gamma0.01", 0), ("syre-gamma0.01", 1)]
     assert [sweep.status(c) for c in configs] == ["done", "done"]
     assert lines[0].startswith("2 runs, 0 done, 2 to run on this machine (2 CPUs")
@@ -208,28 +250,9 @@ def _holder(lock: Path) -> int | None:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker to kill through /proc")
 def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run_to_the_same_result(tmp_path):
-    ray = str(Path(sys.executable).parent / "ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}  # one mode for all
     port = 6400 + os.getpid() % 500
-    # Each node's processes in a process group of their own (`ray start --block` stays their parent), so that the
-    # teardown stops this cluster alone: `ray stop` would stop every Ray instance on the machine.
-    nodes: list[subprocess.Popen] = []
-
-    def start_node(*args: str, expect: int) -> None:
-        nodes.append(subprocess.Popen([ray, "start", "--block", *args, "--num-cpus=1"], env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=env, capture_output=True,
-                                    text=True).stdout
-            if status.split("Pending:")[0].count("node_") >= expect:
-                return
-            time.sleep(1)
-        raise AssertionError(f"the Ray cluster did not reach {expect} node(s)")
-
-    try:
-        start_node("--head", f"--port={port}", "--include-dashboard=false", expect=1)
-        start_node(f"--address=127.0.0.1:{port}", expect=2)
+    env = RAY_ENV
+    with ray_cluster(port, nodes=2):
         spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1],
                 "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
                 "grid": [{"method": "syre"}, {"method": "redo", "every": 20}]}
@@ -259,31 +282,6 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
         assert records(run) == [{k: v for k, v in r.items() if k != "wall_s"} for r in straight]
         print(f"worker killed after {killed} of 6 tasks; the run resumed to the uninterrupted result; "
               f"runs on {len(used)} nodes")
-    finally:
-        for node in reversed(nodes):
-            os.killpg(node.pid, signal.SIGTERM)
-            try:
-                node.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-                node.wait()
-            try:
-                os.killpg(node.pid, signal.SIGKILL)  # any process of the group still there
-            except ProcessLookupError:
-                pass
-
-
-def test_the_slippery_ant_sweep_makes_the_runs_of_the_published_commands():
-    from syre_rl.agents.config import parse_dataclass
-
-    configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / "slippery-ant.yaml"))
-    assert [(c.label, c.seed) for c in configs] == [(m, s) for m in ("vanilla", "l2", "syre", "jitter", "cbp")
-                                                     for s in (0, 1, 2)]
-    for cfg in configs:  # experiment 4's command line, as results/slippery-ant/README.md gives it
-        argv = ["--env", "SlipperyAntBulletEnv-v0", "--preset", "dohare", "--friction-every", "200000", "--timesteps",
-                "1200128", "--method", cfg.method, "--seed", str(cfg.seed), "--torch-threads", "1", "--logdir",
-                "runs/exp4-long", "--no-progress"]
-        assert cfg == parse_dataclass(TrainConfig, "", argv, "train_ppo.py").resolved()
 
 
 @pytest.mark.slow
