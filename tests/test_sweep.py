@@ -308,3 +308,10 @@ def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
     assert [sweep.status(c) for c in configs] == ["done"] * 3
     assert sorted(p.name for p in (tmp_path / "runs" / "permuted-mnist").iterdir()) == ["syre_s0", "syre_s1",
                                                                                          "syre_s2"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "agents" / "experiments").glob("*.yaml")))
+def test_every_published_sweep_file_expands(name):
+    """Every key, type, range, preset and env of the sweep files is checked when they expand."""
+    configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / name))
+    assert len({(c.label, c.seed) for c in configs}) == len(configs) > 0
