@@ -29,6 +29,8 @@ class BenchConfig(Settings):
     rollouts: int = field(default=3, metadata={"help": "timed training rollouts per preset and thread count"})
     raw_steps: int = field(default=8192, metadata={"help": "env steps of the raw-rate measurement"})
     seed: int = field(default=0, metadata={"help": "seed"})
+    validate_args: bool = field(default=True, metadata={
+        "help": "torch.distributions' argument checks, on as in SB3 (--no-validate-args times the run without them)"})
 
     def check(self) -> None:
         if self.rollouts < 1 or self.raw_steps < 1:
@@ -97,6 +99,7 @@ def train_rate(cfg: TrainConfig, rollouts: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     bench = parse_dataclass(BenchConfig, __doc__, argv)
+    torch.distributions.Distribution.set_default_validate_args(bench.validate_args)
     results = {}
     print(f"{'preset':9} {'threads':>7} {'raw steps/s':>11} {'train steps/s':>13} {'ratio':>6} {'rollout':>8} "
           f"{'update':>7} {'metrics':>8}")
