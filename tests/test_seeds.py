@@ -7,6 +7,7 @@ for bit; over much longer runs the trajectories would drift apart (ReLU boundari
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +153,16 @@ def test_every_method_can_be_stacked():
     for name in METHODS:
         stacked = stacked_method([make_method(name), make_method(name)])
         assert stacked.name == name and isinstance(stacked, METHODS[name])
+
+
+def test_bench_seeds_reports_both_sides_of_one_measurement(capsys):
+    import runpy
+
+    bench = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "bench_seeds.py"))
+    rows = bench["main"](["--nets", "8", "--batch-sizes", "16", "--ks", "2", "--examples", "64", "--repeats", "1",
+                          "--fused", "false,true"])
+    assert [(r["k"], r["fused"]) for r in rows] == [(2, False), (2, True)]
+    for r in rows:
+        assert r["sequential_s"] > 0 and r["batched_s"] > 0
+        assert r["throughput_ratio"] == pytest.approx(r["sequential_s"] / r["batched_s"])
+    assert "throughput ratio" in capsys.readouterr().out
