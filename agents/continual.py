@@ -51,6 +51,7 @@ RESULTS = "results.jsonl"
 CONFIG = "config.json"
 # settings a resumed run may change: they do not change its results
 RESUMABLE = ("resume", "progress", "threads", "device", "logdir", "data_dir", "guard", "seeds")
+NEWER_DEFAULTS = {"fused": False}  # settings added after runs were made (issue 11): what those runs had
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ class _SeedRun:
 
         cfg = self.cfg
         if cfg.resume:
-            check_unchanged(self.run_dir, cfg.to_dict(), RESUMABLE, "--resume")
+            check_unchanged(self.run_dir, cfg.to_dict(), RESUMABLE, "--resume", NEWER_DEFAULTS)
             state = load_checkpoint(self.run_dir, cfg.device)
             if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
                 self.learner.load_state_dict(state["learner"])

@@ -91,6 +91,7 @@ CHECKPOINT, CONFIG = "checkpoint.ckpt", "config.json"
 # settings a resumed run may change: they do not change what it learns (logging, speed, length, the guard)
 RESUMABLE = ("timesteps", "resume", "progress", "verbose", "device", "torch_threads", "vec", "logdir", "save",
              "checkpoint_every", "metrics_every", "probe_size", "tau", "duplicate_threshold", "guard")
+NEWER_DEFAULTS = {"permute_every": None, "first_task": None}  # settings added after runs were made (issue 12)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 # algorithm arguments the training run sets itself; a preset's `algo_kwargs` section holds the others
 RUN_SET = ("policy", "env", "seed", "device", "verbose", "policy_kwargs", "tensorboard_log", "_init_setup_model")
@@ -496,7 +497,7 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
     if cfg.resume:
         run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CONFIG)
         with owned(run_dir):
-            check_unchanged(run_dir, cfg.to_dict(), RESUMABLE, "--resume")
+            check_unchanged(run_dir, cfg.to_dict(), RESUMABLE, "--resume", NEWER_DEFAULTS)
             loaded = _load(cfg, run_dir)
             model, env = loaded if loaded is not None else _build(cfg)
             if model.num_timesteps >= cfg.timesteps and (run_dir / "summary.json").is_file():

@@ -150,14 +150,17 @@ def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marke
     return runs[-1]
 
 
-def check_unchanged(run_dir: Path, settings: dict, free: tuple[str, ...], flag: str) -> None:
+def check_unchanged(run_dir: Path, settings: dict, free: tuple[str, ...], flag: str,
+                    defaults: dict | None = None) -> None:
     """Refuse to continue the run in ``run_dir`` with settings other than its ``config.json``'s, naming each
-    differing key with both values; the keys in ``free`` may change (they do not change results).
+    differing key with both values; the keys in ``free`` may change (they do not change results). A setting newer
+    than the run (missing from its ``config.json``) counts as its value in ``defaults``, what the run had.
 
     :raises ValueError: one line, listing every difference
     """
     saved = json.loads((Path(run_dir) / "config.json").read_text())
     now = json.loads(json.dumps(settings))  # as config.json holds them (tuples as lists)
+    saved = {**json.loads(json.dumps(defaults or {})), **saved}
     changed = [k for k in now if k not in free and saved.get(k) != now[k]]
     if changed:
         diffs = "; ".join(f"{k}: the run has {saved.get(k)!r}, now {now[k]!r}" for k in changed)

@@ -1,6 +1,7 @@
 """The continual harness on tiny synthetic digits: records, logs, checkpoints and an exact resume."""
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -253,3 +254,22 @@ def test_run_folders_are_made_without_races(tmp_path):
         made = list(pool.map(lambda i: new_run_dir(tmp_path, "exp", "syre", 0, {"i": i}), range(300)))
     assert len(set(made)) == 300 and all(p.is_dir() for p in made)
     assert sorted(json.loads((p / "config.json").read_text())["i"] for p in made) == list(range(300))  # each its own
+
+
+def test_a_run_made_before_a_setting_existed_resumes(tmp_path):
+    """config.json of a run made before --fused existed lacks it: the run had its default, so resume goes on."""
+    cfg = ContinualConfig(logdir=str(tmp_path), method="syre", **TINY)
+    data = synthetic_digits()
+
+    def stop(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(cfg, data=data, on_task_end=stop)
+    config = tmp_path / "permuted-mnist" / "syre_s0" / "config.json"
+    old = json.loads(config.read_text())
+    del old["fused"]
+    config.write_text(json.dumps(old))
+    assert len(run_continual(dataclasses.replace(cfg, resume=True), data=data)) == 3
+    with pytest.raises(ValueError, match="fused: the run has False, now True"):
+        run_continual(dataclasses.replace(cfg, resume=True, fused=True, tasks=4), data=data)
