@@ -20,7 +20,8 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
   one panel per ``plasticity/<target>/layer<i>``
 - ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
 - ``tasks.md`` (runs labelled ``fresh-task<k>`` beside permuted-observation task runs): each method's return at the
-  end of task k against a fresh network's on task k, and the plasticity gap (:func:`fresh_comparison`)
+  end of task k against a fresh network's on task k, and the plasticity gap with each seed's value
+  (:func:`plasticity_gaps`); ``tasks.png`` draws the same: the returns per task, and the gaps with their intervals
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
@@ -460,26 +461,72 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
     markdown = _markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats)
     atomic_write(out / "summary.md", lambda tmp: tmp.write_text(markdown))
-    tasks = fresh_comparison(rows, **bootstrap)
-    if tasks:
+    comparisons = plasticity_gaps(rows, **bootstrap)
+    if comparisons:
+        tasks = fresh_comparison(comparisons, confidence)
         atomic_write(out / "tasks.md", lambda tmp: tmp.write_text(tasks))
+    for c in comparisons:
+        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", c.experiment)
+        _plot_tasks(out / f"tasks{suffix}.png", c, colors)
     return out
 
 
 FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")
 
 
-def fresh_comparison(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> str:
-    """``tasks.md``: each continual method's return at the end of task k against a freshly initialised network's
-    on the same task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the
-    plasticity gap: per seed, the continual run's return minus the fresh run's, averaged over the tasks both
-    have; negative means the network learns a new task worse than a fresh one does. Empty without fresh runs."""
+@dataclass
+class TaskComparison:
+    """One experiment's continual methods against fresh networks (:func:`plasticity_gaps`). Cells are (IQM, low,
+    high) over seeds; ``gap_per_seed`` holds each seed's gap, keyed by seed."""
+    experiment: str
+    tasks: list[int]
+    fresh: dict[int, tuple[float, float, float]]
+    returns: dict[str, dict[int, tuple[float, float, float]]]
+    gap: dict[str, tuple[float, float, float]]
+    gap_per_seed: dict[str, dict[int, float]]
+
+
+def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0) -> list[TaskComparison]:
+    """Each continual method's return at the end of task k against a freshly initialised network's on the same
+    task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the plasticity gap:
+    per seed, the continual run's return minus the fresh run's, averaged over the tasks both have; negative means
+    the network learns a new task worse than a fresh one does. Empty without fresh runs.
+
+    :param rows: :func:`summarize`'s rows (their ``seeds`` and ``values``)
+    """
     values = {(r["experiment"], r["method"], r["quantity"]): dict(zip(map(int, r["seeds"].split(";")),
                                                                       map(float, r["values"].split(";"))))
               for r in rows}
     fresh = {(e, int(m["task"])): v for (e, method, q), v in values.items()
              if (m := FRESH.match(method)) and q == f"return_task{m['task']}"}
-    if not fresh:
+    stats = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
+    comparisons = []
+    for experiment in dict.fromkeys(e for e, _ in fresh):
+        tasks = sorted(k for e, k in fresh if e == experiment)
+        methods = [m for (e, m, q) in values if e == experiment and q == "return" and not FRESH.match(m)]
+        returns, gap, gap_per_seed = {}, {}, {}
+        for method in methods:
+            own = {k: values[experiment, method, f"return_task{k}"] for k in tasks
+                   if (experiment, method, f"return_task{k}") in values}
+            returns[method] = {k: iqm_ci(list(v.values()), **stats) for k, v in own.items()}
+            per_seed = {}
+            for s in sorted({s for k in tasks for s in fresh[experiment, k]}):
+                pairs = [(own[k][s], fresh[experiment, k][s]) for k in own if s in own[k] and s in fresh[experiment, k]]
+                if pairs:
+                    per_seed[s] = float(np.mean([a - b for a, b in pairs]))
+            if per_seed:
+                gap_per_seed[method] = per_seed
+                gap[method] = iqm_ci(list(per_seed.values()), **stats)
+        comparisons.append(TaskComparison(experiment, tasks,
+                                          {k: iqm_ci(list(fresh[experiment, k].values()), **stats) for k in tasks},
+                                          returns, gap, gap_per_seed))
+    return comparisons
+
+
+def fresh_comparison(comparisons: list[TaskComparison], confidence: float = 0.95) -> str:
+    """``tasks.md``: :func:`plasticity_gaps` as tables, task by task, then the gap with every seed's value."""
+    if not comparisons:
         return ""
     cell = "{:.1f} [{:.1f}, {:.1f}]".format
     lines = ["# Continual runs against fresh networks, task by task", "",
@@ -487,29 +534,51 @@ def fresh_comparison(rows: list[dict], confidence: float = 0.95, n_resamples: in
              f"IQM over seeds [{confidence:.0%} stratified-bootstrap interval, rliable]. Gap: per seed, the continual "
              "run's return minus the fresh network's on the same task, averaged over the tasks both have; below 0 "
              "the continual network learns new tasks worse than a fresh one (a loss of plasticity)."]
-    for experiment in dict.fromkeys(e for e, _ in fresh):
-        tasks = sorted(k for e, k in fresh if e == experiment)
-        methods = [m for (e, m, q) in values if e == experiment and q == "return" and not FRESH.match(m)]
-        lines += ["", f"## {experiment}", "", "| task | fresh | " + " | ".join(methods) + " |",
+    for c in comparisons:
+        methods = list(c.returns)
+        lines += ["", f"## {c.experiment}", "", "| task | fresh | " + " | ".join(methods) + " |",
                   "|" + "---|" * (2 + len(methods))]
-        for k in tasks:
-            row = [str(k), cell(*iqm_ci(list(fresh[experiment, k].values()), confidence, n_resamples, seed))]
-            for method in methods:
-                own = values.get((experiment, method, f"return_task{k}"))
-                row.append(cell(*iqm_ci(list(own.values()), confidence, n_resamples, seed)) if own else "–")
+        for k in c.tasks:
+            row = [str(k), cell(*c.fresh[k])] + [cell(*c.returns[m][k]) if k in c.returns[m] else "–"
+                                                 for m in methods]
             lines.append("| " + " | ".join(row) + " |")
-        gaps = ["**gap**", ""]
-        for method in methods:
-            per_seed = []
-            for s in sorted({s for k in tasks for s in fresh[experiment, k]}):
-                pairs = [(values[experiment, method, f"return_task{k}"][s], fresh[experiment, k][s]) for k in tasks
-                         if s in fresh[experiment, k] and s in values.get((experiment, method, f"return_task{k}"), {})]
-                if pairs:
-                    per_seed.append(float(np.mean([a - b for a, b in pairs])))
-            gaps.append(cell(*iqm_ci(per_seed, confidence, n_resamples, seed)) + f" (n={len(per_seed)})"
-                        if per_seed else "–")
-        lines.append("| " + " | ".join(gaps) + " |")
+        gaps = [cell(*c.gap[m]) + f" (n={len(c.gap_per_seed[m])})" if m in c.gap else "–" for m in methods]
+        lines.append("| **gap** |  | " + " | ".join(gaps) + " |")
+        lines += ["", "| method | gap | gap by seed |", "|---|---|---|"]
+        for m in sorted(c.gap, key=lambda m: -c.gap[m][0]):
+            by_seed = ", ".join(f"s{s}: {v:.1f}" for s, v in c.gap_per_seed[m].items())
+            lines.append(f"| {m} | {cell(*c.gap[m])} | {by_seed} |")
     return "\n".join(lines) + "\n"
+
+
+def _plot_tasks(path: Path, c: TaskComparison, colors: dict[str, str]) -> None:
+    """``tasks.png``: left, the return at the end of every task, each method against the fresh networks (black);
+    right, each method's plasticity gap with its interval (below 0: worse than a fresh network)."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    k = np.array(c.tasks)
+    fresh = np.array([c.fresh[t] for t in c.tasks])
+    left.fill_between(k, fresh[:, 1], fresh[:, 2], color="k", alpha=0.1)
+    left.plot(k, fresh[:, 0], "k--o", label="fresh network", markersize=4)
+    for method, cells in c.returns.items():
+        ts = [t for t in c.tasks if t in cells]
+        left.plot(ts, [cells[t][0] for t in ts], "-o", color=colors.get(method), label=method, markersize=3)
+    left.set(title="return at the end of each task (IQM over seeds)", xlabel="task k", ylabel="episode return")
+    left.xaxis.get_major_locator().set_params(integer=True)
+    left.legend(fontsize=7, ncol=2)
+    order = sorted(c.gap, key=lambda m: c.gap[m][0])
+    for y, method in enumerate(order):
+        iqm, low, high = c.gap[method]
+        right.errorbar([iqm], [y], xerr=[[iqm - low], [high - iqm]], fmt="o", color=colors.get(method), capsize=3)
+        right.scatter(list(c.gap_per_seed[method].values()), [y] * len(c.gap_per_seed[method]), s=8,
+                      color=colors.get(method), alpha=0.4)
+    right.axvline(0, color="k", lw=0.8)
+    right.set_yticks(range(len(order)), order)
+    right.set(title="plasticity gap vs fresh (IQM, 95% CI; dots: seeds)", xlabel="return minus fresh network's")
+    for ax in (left, right):
+        ax.title.set_fontsize(10)
+    fig.suptitle(c.experiment, fontsize=10)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _logged(methods: dict[str, list[Run]], scalars: dict[Run, Scalars]) -> set[str]:

@@ -24,6 +24,7 @@ from syre_rl.agents.compare import (
     iqm_ci,
     load_scalars,
     phase_returns,
+    plasticity_gaps,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -386,4 +387,33 @@ def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     table = (tmp_path / "out" / "tasks.md").read_text()  # task 2: vanilla 28.5 against fresh 58.5, gap -30
     assert "| 2 | 58.5 [58.5, 58.5] | 28.5 [28.5, 28.5] |" in table
     assert "| **gap** |  | -30.0 [-30.0, -30.0] (n=1) |" in table
+    assert "| vanilla | -30.0 [-30.0, -30.0] | s0: -30.0 |" in table
+    assert imread(tmp_path / "out" / "tasks.png").shape[1] > 600
     assert not (compare(tmp_path / "exp", tmp_path / "only", only=["vanilla"]) / "tasks.md").exists()
+
+
+def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
+    """The gap is per seed (continual minus that seed's fresh run, averaged over the tasks both have), then its IQM
+    over seeds; a task without a fresh run does not count."""
+    def row(method, quantity, values):
+        return {"experiment": "E", "method": method, "quantity": quantity, "seeds": ";".join(map(str, values)),
+                "values": ";".join(map(str, values.values()))}
+    rows = [row("a", "return", {0: 1, 1: 1}), row("a", "return_task1", {0: 10, 1: 20}),
+            row("a", "return_task2", {0: 30, 1: 40}), row("a", "return_task3", {0: 99, 1: 99}),
+            row("b", "return", {0: 1}), row("b", "return_task1", {0: 16}),
+            row("fresh-task1", "return_task1", {0: 12, 1: 30}), row("fresh-task2", "return_task2", {0: 34, 1: 38})]
+    [c] = plasticity_gaps(rows)
+    assert c.tasks == [1, 2] and c.fresh[1] == (21.0, 12.0, 30.0)
+    # a: seed 0 (10-12 + 30-34)/2 = -3, seed 1 (20-30 + 40-38)/2 = -4; b: seed 0 only, 16 - 12 = 4, task 2 missing
+    assert c.gap_per_seed == {"a": {0: -3.0, 1: -4.0}, "b": {0: 4.0}}
+    assert c.gap["a"] == (-3.5, -4.0, -3.0) and c.gap["b"] == (4.0, 4.0, 4.0)
+    assert set(c.returns["b"]) == {1}
+    assert plasticity_gaps([r for r in rows if not r["method"].startswith("fresh")]) == []
+
+
+def test_three_seeds_iqm_is_the_mean_and_its_interval_the_extremes():
+    """With 3 runs rliable's IQM trims nothing, and a 95% bootstrap interval of it is [min, max] (each extreme
+    alone has probability 1/27 > 2.5%): the published 3-seed rows are the same under both estimators."""
+    values = [2163.0, 2210.0, 2259.0]
+    assert iqm_ci(values) == pytest.approx((np.mean(values), 2163.0, 2259.0))
+    assert bootstrap_ci(values) == pytest.approx((np.mean(values), 2163.0, 2259.0))
