@@ -149,17 +149,21 @@ def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = No
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """Per method and quantity: the mean over seeds at the last step, with a 95% bootstrap interval."""
-    from syre_rl.agents.compare import bootstrap_ci
+    """Per method and quantity, over seeds at the last step: the mean with its 95% percentile-bootstrap interval,
+    and the IQM with rliable's stratified-bootstrap interval (:func:`~syre_rl.agents.compare.iqm_ci`)."""
+    from syre_rl.agents.compare import bootstrap_ci, iqm_ci
 
     last = max(r["step"] for r in rows)
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         final = [r for r in rows if r["method"] == method and r["step"] == last]
         for q in QUANTITIES:
-            mean, low, high = bootstrap_ci(np.array([r[q] for r in final], dtype=float))
+            values = np.array([r[q] for r in final], dtype=float)
+            mean, low, high = bootstrap_ci(values)
+            iqm, iqm_low, iqm_high = iqm_ci(values)
             out.append({"method": method, "quantity": q, "step": last, "mean": float(mean), "ci_low": float(low),
-                        "ci_high": float(high), "n_seeds": len(final)})
+                        "ci_high": float(high), "iqm": iqm, "iqm_low": iqm_low, "iqm_high": iqm_high,
+                        "n_seeds": len(final)})
     return out
 
 

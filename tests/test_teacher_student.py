@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from syre_rl.agents.teacher_student import TeacherStudent, copy_spread, distinct_units, run, summarize
+from syre_rl.agents.teacher_student import (
+    QUANTITIES,
+    TeacherStudent,
+    copy_spread,
+    distinct_units,
+    run,
+    summarize,
+)
 
 
 def test_measures_on_constructed_units():
@@ -32,6 +39,15 @@ def test_weight_decay_keeps_the_copies_and_syre_separates_them():
     rows = [{"method": "l2", "seed": 0, **r} for r in vanilla]
     final = {row["quantity"]: row for row in summarize(rows)}
     assert final["distinct"]["mean"] == 10 and final["distinct"]["n_seeds"] == 1
+    assert (final["distinct"]["iqm"], final["distinct"]["iqm_low"], final["distinct"]["iqm_high"]) == (10, 10, 10)
+
+
+def test_summary_gives_the_iqm_of_the_middle_seeds():
+    """5 seeds: the IQM trims one from each end (scipy's trim_mean(x, 0.25)), the mean does not."""
+    rows = [{"method": "syre", "seed": s, "step": 9, **{q: v for q in QUANTITIES}}
+            for s, v in enumerate([0.0, 1.0, 2.0, 3.0, 100.0])]
+    final = {row["quantity"]: row for row in summarize(rows)}["loss"]
+    assert final["mean"] == 21.2 and final["iqm"] == 2.0 and final["iqm_low"] <= 2.0 <= final["iqm_high"]
 
 
 def test_bad_copy_groups():
