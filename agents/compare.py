@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
@@ -56,6 +58,8 @@ SUMMARY_METRICS = ("effective_rank", "dead_units", "duplicate_units", "duplicate
 TAIL_FRACTION = 0.1  # the summary's return: mean over this last fraction of each run's points
 PHASE_TAIL = 0.25  # a friction phase's return: mean over this last fraction of the phase's points
 PROFILE_SEEDS = 5  # performance profiles are drawn when every method of an experiment has this many runs
+FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")
+LEGEND_INSIDE = 6  # methods a panel's own legend holds; with more, one legend beside the figure
 
 Scalars = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -438,7 +442,7 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     groups = group_runs(runs)
     bootstrap = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    colors = {method: f"C{i % 10}" for i, method in enumerate(sorted({run.method for run in runs}))}
+    colors = method_colors({run.method for run in runs})
     for experiment, methods in groups.items():
         suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
         tags = _logged(methods, scalars)
@@ -471,7 +475,13 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     return out
 
 
-FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")
+def method_colors(methods: Iterable[str]) -> dict[str, str]:
+    """One colour per method, distinct up to 20 methods: continual methods first in name order, fresh-network
+    references (``fresh-task<k>``) after them; tab20's strong colours first, then its light ones."""
+    order = sorted(methods, key=lambda m: (FRESH.match(m) is not None, m))
+    tab20 = [to_hex(c) for c in colormaps["tab20"].colors]
+    palette = [f"C{i}" for i in range(10)] if len(order) <= 10 else tab20[0::2] + tab20[1::2]
+    return {method: palette[i % len(palette)] for i, method in enumerate(order)}
 
 
 @dataclass
@@ -642,9 +652,13 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
                             ha="right", va="top", fontsize=8, color="grey")
         ax.set(title=title, xlabel=xlabel)
         ax.title.set_fontsize(10)
-        ax.legend(fontsize=8)
+        if len(methods) <= LEGEND_INSIDE:
+            ax.legend(fontsize=8)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
+    if len(methods) > LEGEND_INSIDE:  # one legend beside the panels, so that it covers no curve
+        entries = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+        fig.legend(entries.values(), entries.keys(), loc="outside right upper", fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 

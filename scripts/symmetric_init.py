@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     write_csv(summary, out / "summary.csv")
     plot(rows, out / "symmetric_init.png")
     for row in summary:
-        print(f"{row['method']:8} {row['quantity']:17} mean {row['mean']:9.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
-              f"  IQM {row['iqm']:9.4f} [{row['iqm_low']:.4f}, {row['iqm_high']:.4f}]")
+        print(f"{row['method']:8} {row['quantity']:17} mean {row['mean']:9.4f} [{row['ci_low']:.4f}, "
+              f"{row['ci_high']:.4f}]  IQM {row['iqm']:9.4f} [{row['iqm_low']:.4f}, {row['iqm_high']:.4f}]")
     return summary
 
 

@@ -23,6 +23,7 @@ from syre_rl.agents.compare import (
     friction_marks,
     iqm_ci,
     load_scalars,
+    method_colors,
     phase_returns,
     plasticity_gaps,
 )
@@ -417,3 +418,11 @@ def test_three_seeds_iqm_is_the_mean_and_its_interval_the_extremes():
     values = [2163.0, 2210.0, 2259.0]
     assert iqm_ci(values) == pytest.approx((np.mean(values), 2163.0, 2259.0))
     assert bootstrap_ci(values) == pytest.approx((np.mean(values), 2163.0, 2259.0))
+
+
+def test_method_colors_are_distinct_and_put_continual_methods_first():
+    methods = ["vanilla", "syre", "cbp"] + [f"fresh-task{k}" for k in range(1, 10)] + ["l2", "redo"]
+    colors = method_colors(methods)
+    assert len(set(colors.values())) == len(methods) == 14
+    assert colors["cbp"] == "#1f77b4" and colors["l2"] == "#ff7f0e"  # tab20's strong colours, in name order
+    assert method_colors(["vanilla", "syre"]) == {"syre": "C0", "vanilla": "C1"}
