@@ -291,7 +291,10 @@ def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(json.dumps(spec))
     argv = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--cpus", "1", "--no-progress"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT as a terminal delivers it: a test session started in the background (`cmd &`) ignores SIGINT, and a
+    # child would inherit that
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.pt"
     deadline = time.time() + 120
     while not first.is_file() and time.time() < deadline:
