@@ -20,8 +20,9 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
   one panel per ``plasticity/<target>/layer<i>``
 - ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
 - ``tasks.md`` (runs labelled ``fresh-task<k>`` beside permuted-observation task runs): each method's return at the
-  end of task k against a fresh network's on task k, and the plasticity gap with each seed's value
-  (:func:`plasticity_gaps`); ``tasks.png`` draws the same: the returns per task, and the gaps with their intervals
+  end of task k against a fresh network's on task k, and the plasticity gap with each seed's value and its
+  difference from vanilla's, paired by seed (:func:`plasticity_gaps`); ``tasks.png`` draws the returns per task
+  and the gaps with their intervals
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
@@ -487,23 +488,27 @@ def method_colors(methods: Iterable[str]) -> dict[str, str]:
 @dataclass
 class TaskComparison:
     """One experiment's continual methods against fresh networks (:func:`plasticity_gaps`). Cells are (IQM, low,
-    high) over seeds; ``gap_per_seed`` holds each seed's gap, keyed by seed."""
+    high) over seeds; ``gap_per_seed`` holds each seed's gap, keyed by seed; ``versus`` each method's gap minus
+    the reference method's, paired by seed (the same seed has the same tasks and the same fresh networks)."""
     experiment: str
     tasks: list[int]
     fresh: dict[int, tuple[float, float, float]]
     returns: dict[str, dict[int, tuple[float, float, float]]]
     gap: dict[str, tuple[float, float, float]]
     gap_per_seed: dict[str, dict[int, float]]
+    reference: str
+    versus: dict[str, tuple[float, float, float]]
 
 
-def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0) -> list[TaskComparison]:
+def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                    reference: str = "vanilla") -> list[TaskComparison]:
     """Each continual method's return at the end of task k against a freshly initialised network's on the same
     task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the plasticity gap:
     per seed, the continual run's return minus the fresh run's, averaged over the tasks both have; negative means
     the network learns a new task worse than a fresh one does. Empty without fresh runs.
 
     :param rows: :func:`summarize`'s rows (their ``seeds`` and ``values``)
+    :param reference: the method every other one is also compared with, seed by seed (when it ran)
     """
     values = {(r["experiment"], r["method"], r["quantity"]): dict(zip(map(int, r["seeds"].split(";")),
                                                                       map(float, r["values"].split(";"))))
@@ -528,9 +533,12 @@ def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int
             if per_seed:
                 gap_per_seed[method] = per_seed
                 gap[method] = iqm_ci(list(per_seed.values()), **stats)
+        base = gap_per_seed.get(reference, {})
+        versus = {m: iqm_ci([g[s] - base[s] for s in g if s in base], **stats) for m, g in gap_per_seed.items()
+                  if m != reference and set(g) & set(base)}
         comparisons.append(TaskComparison(experiment, tasks,
                                           {k: iqm_ci(list(fresh[experiment, k].values()), **stats) for k in tasks},
-                                          returns, gap, gap_per_seed))
+                                          returns, gap, gap_per_seed, reference, versus))
     return comparisons
 
 
@@ -554,10 +562,13 @@ def fresh_comparison(comparisons: list[TaskComparison], confidence: float = 0.95
             lines.append("| " + " | ".join(row) + " |")
         gaps = [cell(*c.gap[m]) + f" (n={len(c.gap_per_seed[m])})" if m in c.gap else "–" for m in methods]
         lines.append("| **gap** |  | " + " | ".join(gaps) + " |")
-        lines += ["", "| method | gap | gap by seed |", "|---|---|---|"]
+        lines += ["", f"| method | gap | gap by seed | gap minus {c.reference}'s, paired by seed |",
+                  "|---|---|---|---|"]
         for m in sorted(c.gap, key=lambda m: -c.gap[m][0]):
             by_seed = ", ".join(f"s{s}: {v:.1f}" for s, v in c.gap_per_seed[m].items())
-            lines.append(f"| {m} | {cell(*c.gap[m])} | {by_seed} |")
+            paired = len(set(c.gap_per_seed[m]) & set(c.gap_per_seed.get(c.reference, {})))
+            versus = cell(*c.versus[m]) + f" (n={paired})" if m in c.versus else "–"
+            lines.append(f"| {m} | {cell(*c.gap[m])} | {by_seed} | {versus} |")
     return "\n".join(lines) + "\n"
 
 

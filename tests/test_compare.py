@@ -19,6 +19,7 @@ from syre_rl.agents.compare import (
     bootstrap_ci,
     compare,
     find_runs,
+    fresh_comparison,
     friction_changes,
     friction_marks,
     iqm_ci,
@@ -388,7 +389,7 @@ def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     table = (tmp_path / "out" / "tasks.md").read_text()  # task 2: vanilla 28.5 against fresh 58.5, gap -30
     assert "| 2 | 58.5 [58.5, 58.5] | 28.5 [28.5, 28.5] |" in table
     assert "| **gap** |  | -30.0 [-30.0, -30.0] (n=1) |" in table
-    assert "| vanilla | -30.0 [-30.0, -30.0] | s0: -30.0 |" in table
+    assert "| vanilla | -30.0 [-30.0, -30.0] | s0: -30.0 | – |" in table
     assert imread(tmp_path / "out" / "tasks.png").shape[1] > 600
     assert not (compare(tmp_path / "exp", tmp_path / "only", only=["vanilla"]) / "tasks.md").exists()
 
@@ -410,6 +411,11 @@ def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     assert c.gap["a"] == (-3.5, -4.0, -3.0) and c.gap["b"] == (4.0, 4.0, 4.0)
     assert set(c.returns["b"]) == {1}
     assert plasticity_gaps([r for r in rows if not r["method"].startswith("fresh")]) == []
+    # paired by seed against a reference: b - a on seed 0 only (4 - -3 = 7); a has no partner but itself
+    [c] = plasticity_gaps(rows, reference="a")
+    assert c.versus == {"b": (7.0, 7.0, 7.0)}
+    assert "| b | 4.0 [4.0, 4.0] | s0: 4.0 | 7.0 [7.0, 7.0] (n=1) |" in fresh_comparison([c])
+    assert plasticity_gaps(rows)[0].versus == {}  # no vanilla among them
 
 
 def test_three_seeds_iqm_is_the_mean_and_its_interval_the_extremes():
