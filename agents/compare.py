@@ -445,7 +445,7 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     bootstrap = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     colors = method_colors({run.method for run in runs})
     for experiment, methods in groups.items():
-        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+        suffix = _suffix(experiment, groups)
         tags = _logged(methods, scalars)
         xlabel = "task" if any(tag.startswith("task/") for tag in tags) else "env steps"
         for name, (panels, friction) in _figures(methods, scalars, tags).items():
@@ -454,7 +454,7 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
             _plot_phases(out / f"phases{suffix}.png", methods, scalars, colors, bootstrap)
     rows = summarize(groups, scalars, extra_tags, **bootstrap)
     for experiment, methods in groups.items():
-        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+        suffix = _suffix(experiment, groups)
         if min(len(runs) for runs in methods.values()) >= PROFILE_SEEDS:
             _plot_profile(out / f"profile{suffix}.png", [r for r in rows if r["experiment"] == experiment], colors,
                           bootstrap)
@@ -471,9 +471,13 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
         tasks = fresh_comparison(comparisons, confidence)
         atomic_write(out / "tasks.md", lambda tmp: tmp.write_text(tasks))
     for c in comparisons:
-        suffix = "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", c.experiment)
-        _plot_tasks(out / f"tasks{suffix}.png", c, colors)
+        _plot_tasks(out / f"tasks{_suffix(c.experiment, groups)}.png", c, colors)
     return out
+
+
+def _suffix(experiment: str, groups: dict) -> str:
+    """A figure's file name suffix: none for a single experiment, else ``_<experiment>`` (safe characters)."""
+    return "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
 
 
 def method_colors(methods: Iterable[str]) -> dict[str, str]:
