@@ -47,7 +47,13 @@ from syre_rl.agents.runs import (
     write_json_atomic,
     write_verified,
 )
-from syre_rl.callbacks import HParamsCallback, PlasticityCallback
+from syre_rl.callbacks import HParamsCallback, MethodLoggerCallback, PlasticityCallback
+from syre_rl.contrib import (
+    MethodMaskableActorCriticPolicy,
+    MethodQRDQNPolicy,
+    MethodRecurrentActorCriticPolicy,
+    MethodTQCPolicy,
+)
 from syre_rl.envs import (
     FrictionSchedule,
     FrictionScheduleCallback,
@@ -61,14 +67,9 @@ from syre_rl.methods import METHODS, canonical_name, method_defaults, method_set
 from syre_rl.policies import (
     MethodActorCriticPolicy,
     MethodDQNPolicy,
-    MethodLoggerCallback,
-    MethodMaskableActorCriticPolicy,
     MethodPolicy,
-    MethodQRDQNPolicy,
-    MethodRecurrentActorCriticPolicy,
     MethodSACPolicy,
     MethodTD3Policy,
-    MethodTQCPolicy,
     check_policy_kwargs,
     parse_targets,
     sb3_base,
@@ -362,10 +363,9 @@ class TrainConfig(Settings):
                 "method_targets": self.targets}
 
     def hparams(self) -> dict[str, Any]:
-        """What TensorBoard's HParams tab shows for the run: algorithm, env, preset, seed, method and its settings."""
-        settings = {f"method/{k}": v for k, v in self.method_settings.to_dict().items()}
-        return {"algo": self.algo, "env": self.env, "preset": self.preset or "default", "seed": self.seed,
-                "method": self.method, "label": self.label, "targets": self.targets, **settings}
+        """What TensorBoard's HParams tab shows for the run beyond what the model says itself (algorithm, policy,
+        method, its targets and settings: :class:`syre_rl.callbacks.HParamsCallback`): env, preset, seed, label."""
+        return {"env": self.env, "preset": self.preset or "default", "seed": self.seed, "label": self.label}
 
 
 def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:

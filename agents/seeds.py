@@ -90,14 +90,12 @@ class StackedReDo(ReDo):
         self._sums = [torch.zeros(self.k, h.incoming.out_features, device=h.incoming.weight.device)
                       for h in self.layers]
 
-    def _recorder(self, i: int):
-        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            if module.training and torch.is_grad_enabled():
-                with torch.no_grad():
-                    x = inputs[0]  # (K, batch, units)
-                    self._sums[i] = self._sums[i] + x.abs().sum(1)
-                    self._counts[i] += x.shape[1]
-        return record
+    def _record(self, i: int, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        if module.training and torch.is_grad_enabled():
+            with torch.no_grad():
+                x = inputs[0]  # (K, batch, units)
+                self._sums[i] = self._sums[i] + x.abs().sum(1)
+                self._counts[i] += x.shape[1]
 
     @torch.no_grad()
     def after_step(self) -> None:

@@ -3,7 +3,11 @@ slow to import and the supervised tasks need neither)."""
 
 import importlib
 
-import gymnasium as gym
+from syre_rl.extras import require
+
+require("harness", "syre_rl.envs")  # one line naming the extra to install
+
+import gymnasium as gym  # noqa: E402
 
 # Registered here (cheap: the entry point is imported by gym.make only), so `import envs` is enough for
 # gym.make("SlipperyAntBulletEnv-v0"); gym.make("syre_rl.envs:SlipperyAntBulletEnv-v0") works without any import.

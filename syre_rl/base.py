@@ -168,13 +168,37 @@ class Method:
         self._slots = resolve_params(module, optimizer, self.names)
         self.module, self.optimizer = module, optimizer
         self._setup()
-        self._hooks = []
-        # Only hooks a method really has: a no-op Python call per step is measurable on small networks.
-        if type(self).before_step is not Method.before_step:
-            self._hooks.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.before_step()))
-        if type(self).after_step is not Method.after_step:
-            self._hooks.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.after_step()))
+        self._hook_optimizer()
         return self
+
+    def _hook_optimizer(self) -> None:
+        # Only hooks a method really has: a no-op Python call per step is measurable on small networks. Bound
+        # methods, not closures: a deepcopy or pickle of the method then calls the copy (see __setstate__).
+        self._hooks = []
+        if type(self).before_step is not Method.before_step:
+            self._hooks.append(self.optimizer.register_step_pre_hook(self._pre_step))
+        if type(self).after_step is not Method.after_step:
+            self._hooks.append(self.optimizer.register_step_post_hook(self._post_step))
+
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.before_step()
+
+    def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self.after_step()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the optimizer's hook handles and derived caches: a torch optimizer drops its step hooks
+        when it is copied or pickled, so the copy registers its own (:meth:`__setstate__`)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hooks", "_cache")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a copied or unpickled method and hook it to its own (copied) optimizer, so that ``copy.deepcopy``
+        and ``pickle`` of a network, its optimizer and its method, or of an SB3 policy, keep the method acting on
+        the copy; forward hooks (ReDo's statistics) travel with the module's own copy and call this copy."""
+        self.__dict__.update(state)
+        self._hooks = []
+        if getattr(self, "module", None) is not None:
+            self._hook_optimizer()
 
     # Looked up on every call: `.to(device)` replaces buffers, so stored references would go stale.
     def params(self) -> list[nn.Parameter]:

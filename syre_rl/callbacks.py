@@ -1,28 +1,36 @@
-"""SB3 callbacks: plasticity metrics of a policy's networks (every algorithm), and hyperparameters for
-TensorBoard's HParams tab."""
+"""SB3 callbacks for every algorithm: the methods' own figures (:class:`MethodLoggerCallback`), plasticity metrics
+of a policy's networks (:class:`PlasticityCallback`), and hyperparameters for TensorBoard's HParams tab
+(:class:`HParamsCallback`)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from syre_rl.extras import require
+
+try:
+    import stable_baselines3  # noqa: F401
+except ImportError:  # one line naming the extra to install
+    require("sb3", "syre_rl.callbacks")
+    raise
 import numpy as np
 import torch
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import HParam
+from stable_baselines3.common.logger import TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from syre_rl.base import hidden_layers
 from syre_rl.metrics import LayerProbe
-from syre_rl.policies import TARGET_MODULES, target_params
+from syre_rl.policies import TARGET_MODULES, MethodPolicy, target_params
 
 Observation = torch.Tensor | dict[str, torch.Tensor]
 
 
-def _recurrent_run(policy: RecurrentActorCriticPolicy, method: str) -> Callable[[Observation, Any], object]:
+def _recurrent_run(policy: BasePolicy, method: str) -> Callable[[Observation, Any], object]:
     """A recurrent policy's forward from zero LSTM states, every observation an episode start."""
     def run(obs: Observation, actions: Any) -> object:
         n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
@@ -39,7 +47,7 @@ def probe_forwards(policy: BasePolicy) -> dict[str, list[Callable[[Observation, 
     """Per target, the forward passes that run its layers on a probe batch ``(observations, actions)`` without
     sampling anything (no random generator is touched): the actor's distribution parameters, the value or Q
     network; ``features`` runs every one of them."""
-    if isinstance(policy, RecurrentActorCriticPolicy):
+    if hasattr(policy, "lstm_actor"):  # sb3-contrib's RecurrentActorCriticPolicy
         actor, critic = _recurrent_run(policy, "get_distribution"), _recurrent_run(policy, "predict_values")
     elif hasattr(policy, "get_distribution"):  # PPO, A2C, MaskablePPO
         actor, critic = (lambda o, a: policy.get_distribution(o)), (lambda o, a: policy.predict_values(o))
@@ -140,22 +148,98 @@ class PlasticityCallback(BaseCallback):
         return True
 
 
-class HParamsCallback(BaseCallback):
-    """Writes a run's hyperparameters to TensorBoard's HParams tab once, at the start of training, so runs line up
-    by algorithm, method and method settings as well as in Scalars.
+class MethodLoggerCallback(BaseCallback):
+    """Records :meth:`syre_rl.policies.MethodPolicy.method_stats` (``<method>/<target>/<figure>``) to the SB3
+    logger at the end of every ``every``-th rollout (written with the other values of that iteration; an off-policy
+    rollout is ``train_freq`` steps), and once more at the end of training, written out at once (SB3 writes its
+    logs before each iteration's training, so what the last training step left would be lost).
 
-    :param hparams: name -> value (numbers, bools and text; anything else is written as text)
-    :param metrics: the scalar tags the HParams tab shows per run (default: the episode return)
+    :param every: rollouts between records (>= 1)
     """
 
-    def __init__(self, hparams: dict[str, Any], metrics: tuple[str, ...] = ("rollout/ep_rew_mean",)):
+    def __init__(self, every: int = 1):
         super().__init__()
-        self.hparams = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in hparams.items()}
-        self.metrics = metrics
+        if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
+            raise ValueError(f"MethodLoggerCallback every must be an integer >= 1, got {every!r}")
+        self.every, self.rollouts = every, 0
+
+    def _on_rollout_end(self) -> None:
+        self.rollouts += 1
+        if (self.rollouts - 1) % self.every == 0:
+            self._record()
+
+    def _on_training_end(self) -> None:
+        self._record()
+        self.logger.dump(self.num_timesteps)
+
+    def _record(self) -> None:
+        for key, value in getattr(self.model.policy, "method_stats", dict)().items():
+            self.logger.record(key, value)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+SyreLoggerCallback = MethodLoggerCallback  # the name the SB3 quick start uses
+
+HParamValue = bool | int | float | str
+
+
+def plain_hparams(values: Mapping[str, Any], prefix: str = "") -> dict[str, HParamValue]:
+    """Hyperparameters as TensorBoard's HParams tab shows them: numbers, text and bools as they are, a mapping
+    flattened to ``<key>/<name>`` columns, a list or tuple of plain values joined by commas (``"actor,critic"``).
+
+    :raises ValueError: naming a key whose value is none of these (None included: leave the key out)
+    """
+    flat: dict[str, HParamValue] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(plain_hparams(value, f"{name}/"))
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        elif isinstance(value, Sequence) and all(isinstance(v, (bool, int, float, str)) for v in value):
+            flat[name] = ",".join(str(v) for v in value)
+        else:
+            raise ValueError(f"hyperparameter {name!r} must be a number, text, a bool, a mapping of them or a list "
+                             f"of them, got {value!r}")
+    return flat
+
+
+def policy_hparams(model: Any) -> dict[str, HParamValue]:
+    """What a model's classes and method say of a run: ``algo``, ``policy``, and for a syre_rl policy ``method``,
+    ``method/targets`` and ``method/<setting>`` for each of its settings."""
+    policy = model.policy
+    found: dict[str, Any] = {"algo": type(model).__name__, "policy": type(policy).__name__}
+    if isinstance(policy, MethodPolicy):
+        found["method"] = policy.method
+        settings = {k: v for k, v in policy.method_settings.to_dict().items() if v is not None}
+        found.update(plain_hparams({"targets": policy.method_targets, **settings}, "method/"))
+    return plain_hparams(found)
+
+
+class HParamsCallback(BaseCallback):
+    """Writes a run's hyperparameters to TensorBoard's HParams tab once, at the start of training: the model's own
+    (:func:`policy_hparams`: algorithm, policy class, method, its targets and every setting) and ``hparams``, all as
+    plain values (:func:`plain_hparams`). Each run writes only its own session, not an experiment summary, so the
+    tab shows the union of every run's keys as columns (TensorBoard builds the experiment from all sessions when no
+    run fixes it) and every scalar as a metric; runs sort and filter by ``method/gamma`` as by any column.
+
+    :param hparams: more name -> value pairs (a value given here wins over the model's own)
+    :raises ValueError: naming a value that is not plain (see :func:`plain_hparams`)
+    """
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.hparams = plain_hparams(hparams or {})
 
     def _on_training_start(self) -> None:
-        self.logger.record("hparams", HParam(self.hparams, {tag: 0.0 for tag in self.metrics}),
-                           exclude=("stdout", "log", "json", "csv"))
+        values = {**policy_hparams(self.model), **self.hparams}
+        _, session_start, _ = hparams_summaries(values, {})
+        for output in self.logger.output_formats:
+            if isinstance(output, TensorBoardOutputFormat):
+                output.writer.file_writer.add_summary(session_start)
+                output.writer.flush()
 
     def _on_step(self) -> bool:
         return True

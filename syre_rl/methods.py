@@ -19,6 +19,7 @@ different ``(shift, anchor)`` offsets; the decay strength ``gamma`` means the sa
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -171,6 +172,14 @@ class ShrinkPerturb(Method):
         """Standard normal noise of ``p``'s shape from parameter ``name``'s own generator."""
         return torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device, dtype=p.dtype)
 
+    @torch.no_grad()
+    def stats(self) -> dict[str, float]:
+        """``weights_per_step``: scalars shrunk and perturbed at every step (all it covers); ``weight_rms``: their
+        root mean square, which the shrink pulls down and the gradient and the noise push up."""
+        params = self.params()
+        n = sum(p.numel() for p in params)
+        return {"weights_per_step": float(n), "weight_rms": math.sqrt(sum(float((p * p).sum()) for p in params) / n)}
+
     def state_dict(self) -> dict[str, Any]:
         return {"generators": {name: g.get_state() for name, g in self._generators.items()}}
 
@@ -242,16 +251,17 @@ class ReDo(Method):
         self._sums = [torch.zeros(h.incoming.weight.shape[0], device=h.incoming.weight.device) for h in self.layers]
         self._counts = [0] * len(self.layers)
         self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
-        self._probes = [h.outgoing.register_forward_pre_hook(self._recorder(i)) for i, h in enumerate(self.layers)]
+        # partials of a bound method, not closures: a copied or unpickled module's hooks call the copied method
+        self._probes = [h.outgoing.register_forward_pre_hook(functools.partial(self._record, i))
+                        for i, h in enumerate(self.layers)]
 
-    def _recorder(self, i: int):
-        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            if module.training and torch.is_grad_enabled():  # training batches only, not rollouts or evaluation
-                with torch.no_grad():
-                    x = self.layers[i].units(inputs[0])
-                    self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(0)
-                    self._counts[i] += x.shape[0]
-        return record
+    def _record(self, i: int, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        """Forward pre-hook of layer ``i``'s outgoing Linear (or Conv): add the units' |activation| to the sums."""
+        if module.training and torch.is_grad_enabled():  # training batches only, not rollouts or evaluation
+            with torch.no_grad():
+                x = self.layers[i].units(inputs[0])
+                self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(0)
+                self._counts[i] += x.shape[0]
 
     def scores(self) -> list[torch.Tensor]:
         """Per layer, each unit's mean |activation| over the recorded batches divided by the layer's mean."""

@@ -5,6 +5,7 @@
     PPO(SyreActorCriticPolicy, env, policy_kwargs=dict(syre_gamma=1e-3, net_arch=dict(pi=[256, 256], vf=[256, 256])))
     SAC(SyreSACPolicy, env, policy_kwargs=dict(syre_gamma=1e-3, syre_targets="actor,critic"))
     DQN(MethodDQNPolicy, env, policy_kwargs=dict(method="redo", method_kwargs=dict(tau=0.1)))
+    PPO("SyreMlpPolicy", env)   # SB3's string names, prefixed Syre or Method
 
 One pair of classes per SB3 policy family, ``Method<Family>Policy`` (any method by name) and
 ``Syre<Family>Policy`` (syre by flat ``syre_*`` keywords):
@@ -27,24 +28,29 @@ image space ``NatureCNN`` unless ``features_extractor_class`` is given, so one c
 networks after the anchors shift them and are never decayed (no optimizer holds them; the polyak update is SB3's).
 ``model.save`` / ``<Algo>.load`` keep the anchors (buffers in the policy's state_dict) and the methods' own state,
 and the method stays active after loading. A class used with the wrong algorithm is refused before anything is
-built, naming the class to use. Add :class:`MethodLoggerCallback` to ``learn`` to log the methods' figures
-(``<method>/<target>/<figure>``).
+built, naming the class to use. Add :class:`syre_rl.callbacks.MethodLoggerCallback` to ``learn`` to log the
+methods' figures (``<method>/<target>/<figure>``).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from syre_rl.extras import importable, require
+
+try:
+    import stable_baselines3  # noqa: F401
+except ImportError:  # one line naming the extra to install, not a bare "No module named ..."
+    require("sb3", "syre_rl.policies")
+    raise
 import torch
 from gymnasium import spaces
-from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from sb3_contrib.qrdqn.policies import QRDQNPolicy
-from sb3_contrib.tqc.policies import TQCPolicy
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
@@ -93,6 +99,12 @@ def target_params(policy: nn.Module, target: str) -> list[str]:
     return [n for n in default_params(policy) if n.startswith(TARGET_MODULES[target])]
 
 
+def algorithm_names(policy_class: type) -> str:
+    """The algorithms a policy class is for, in words: ``"PPO and A2C"``."""
+    names = [a.__name__ for a in getattr(policy_class, "ALGORITHMS", ())]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def sb3_base(policy_class: type) -> type[BasePolicy]:
     """The SB3 policy class a syre_rl policy class builds on (e.g. ``SACPolicy`` for ``SyreSACPolicy``)."""
     return next(c for c in policy_class.__mro__ if issubclass(c, BasePolicy) and not issubclass(c, MethodPolicy))
@@ -130,15 +142,62 @@ def default_extractor(observation_space: spaces.Space, kwargs: dict[str, Any]) -
     return kwargs
 
 
-def _calling_algorithm() -> BaseAlgorithm | None:
-    """The SB3 algorithm whose ``_setup_model`` is building this policy, if any (found on the call stack)."""
+def detached(value: Any) -> Any:
+    """``value`` with every tensor in it detached from the autograd graph: tensors, lists and tuples of them, and
+    the objects (SB3 and torch distributions) that hold them in their attributes, copied shallowly."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, (list, tuple)):
+        return type(value)(detached(v) for v in value)
+    if isinstance(value, (Distribution, torch.distributions.Distribution)):
+        twin = copy.copy(value)
+        twin.__dict__.update({k: detached(v) for k, v in vars(value).items()})
+        return twin
+    return value
+
+
+def _building_algorithm(policy_class: type) -> BaseAlgorithm | None:
+    """The SB3 algorithm that is building a policy of ``policy_class``, if any. SB3 hands a policy its spaces, its
+    learning-rate schedule and ``policy_kwargs``, never its algorithm; every algorithm sets ``policy_class`` and then
+    builds the policy from a method of its own, so the algorithm is the nearest caller whose ``policy_class`` is
+    this very class (a policy built by hand, or by another object, finds none and is not checked)."""
     frame = inspect.currentframe()
     while frame is not None:
         candidate = frame.f_locals.get("self")
-        if isinstance(candidate, BaseAlgorithm):
+        if isinstance(candidate, BaseAlgorithm) and getattr(candidate, "policy_class", None) is policy_class:
             return candidate
         frame = frame.f_back
     return None
+
+
+# The Method<Family>Policy classes, most specific SB3 base first (register_family).
+FAMILIES: list[type[MethodPolicy]] = []
+
+
+def family_for(algorithm: type[BaseAlgorithm]) -> type[MethodPolicy] | None:
+    """The ``Method<Family>Policy`` class an algorithm needs: the family whose SB3 base is the most specific base
+    of the most general class among the algorithm's own ``policy_aliases`` (``ActorCriticPolicy`` for PPO and
+    every subclass of it). None when the algorithm names no policy classes (a custom algorithm without
+    ``policy_aliases``) or none of ours fits them."""
+    own = [cls for cls in algorithm.policy_aliases.values() if not issubclass(cls, MethodPolicy)]
+    general = [cls for cls in own if all(issubclass(other, cls) for other in own)]
+    fits = [f for f in FAMILIES if general and issubclass(general[0], sb3_base(f))]
+    return fits[0] if fits else None
+
+
+def register_family(method_class: type[MethodPolicy], syre_class: type[MethodPolicy]) -> None:
+    """Make a family known: to the wrong-algorithm check, and to SB3's string names. For every policy name an
+    algorithm of the family takes (``policy_aliases``: ``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``,
+    RecurrentPPO's ``MlpLstmPolicy``, ...), ``Method<name>`` and ``Syre<name>`` name our two classes, so
+    ``PPO("SyreMlpPolicy", env)`` works once ``syre_rl.policies`` is imported. The three names of a kind are one
+    class, which picks SB3's extractor from the observation space (:func:`default_extractor`)."""
+    FAMILIES.append(method_class)
+    FAMILIES.sort(key=lambda f: -len(sb3_base(f).__mro__))  # most specific first: RecurrentActorCritic, ActorCritic
+    for algorithm in method_class.ALGORITHMS:
+        names = [name for name, cls in algorithm.policy_aliases.items() if not issubclass(cls, MethodPolicy)]
+        for name in names:
+            algorithm.policy_aliases[f"Method{name}"] = method_class
+            algorithm.policy_aliases[f"Syre{name}"] = syre_class
 
 
 class MethodPolicy:
@@ -157,7 +216,7 @@ class MethodPolicy:
     """
 
     DEFAULT_TARGETS: ClassVar[tuple[str, ...]] = DEFAULT_TARGETS
-    ALGORITHMS: ClassVar[str] = ""  # the algorithms this class is for, for messages
+    ALGORITHMS: ClassVar[tuple[type[BaseAlgorithm], ...]] = ()  # the SB3 algorithms of the family
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
                  *args: Any, method: str = "vanilla", method_kwargs: Settings | dict[str, Any] | None = None,
@@ -173,19 +232,16 @@ class MethodPolicy:
         self._attach_methods()
 
     def _check_algorithm(self) -> None:
-        """Refuse, in one line naming the class to use, to be the policy of an algorithm of another family."""
-        algorithm = _calling_algorithm()
-        if algorithm is None:
+        """Refuse, in one line naming the class to use, to be the policy of an algorithm of another family. An
+        algorithm whose family is unknown (a custom one without ``policy_aliases``) is not refused."""
+        algorithm = _building_algorithm(type(self))
+        needed = family_for(type(algorithm)) if algorithm is not None else None
+        if needed is None or isinstance(self, sb3_base(needed)):
             return
-        bases = set(type(algorithm).policy_aliases.values())
-        expected = next(b for b in bases if all(issubclass(other, b) for other in bases))
-        if isinstance(self, expected):
-            return
-        family = next((cls for cls in POLICY_CLASSES if sb3_base(cls) is expected), None)
-        use = f"use syre_rl.{family.__name__} (or {family.__name__.replace('Method', 'Syre', 1)})" if family \
-            else "syre_rl has no policy class for it"
-        raise ValueError(f"{type(self).__name__} is a policy for {self.ALGORITHMS}; {type(algorithm).__name__} needs "
-                         f"a {expected.__name__}: {use}")
+        base = sb3_base(needed).__name__
+        raise ValueError(f"{type(self).__name__} is a policy for {algorithm_names(type(self))}; "
+                         f"{type(algorithm).__name__} needs a policy built on {base}: use "
+                         f"syre_rl.{needed.__name__} (or {needed.__name__.replace('Method', 'Syre', 1)})")
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer of the policy: its own and those of its networks (SAC's and TD3's actor and critic)."""
@@ -221,6 +277,16 @@ class MethodPolicy:
             if isinstance(online, nn.Module) and isinstance(copy, nn.Module):
                 for p_copy, p in zip(copy.parameters(), online.parameters(), strict=True):
                     p_copy.copy_(p)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The module's state for ``copy.deepcopy`` and ``pickle``, with SB3's action distribution detached: it
+        keeps the last forward pass's distribution, whose tensors after a training step belong to the autograd
+        graph, and ``copy.deepcopy`` refuses those (SB3's own policies too). The methods travel with the copy and
+        act on it (:meth:`syre_rl.base.Method.__setstate__`)."""
+        state = super().__getstate__()
+        if "action_dist" in state:
+            state["action_dist"] = detached(state["action_dist"])
+        return state
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -280,120 +346,80 @@ class SyrePolicy(MethodPolicy):
 
 
 class MethodActorCriticPolicy(MethodPolicy, ActorCriticPolicy):
-    """``ActorCriticPolicy`` (PPO, A2C) with a plasticity method (see :class:`MethodPolicy`)."""
+    """PPO's and A2C's ``ActorCriticPolicy`` with a plasticity method. Ours: ``method``, ``method_kwargs``,
+    ``method_targets`` (:class:`MethodPolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/ppo.html#ppo-policies). String names:
+    ``MethodMlpPolicy``, ``MethodCnnPolicy``, ``MethodMultiInputPolicy``."""
 
-    ALGORITHMS = "PPO and A2C"
+    ALGORITHMS = (PPO, A2C)
 
 
 class SyreActorCriticPolicy(SyrePolicy, MethodActorCriticPolicy):
-    """``ActorCriticPolicy`` (PPO, A2C) with syre (see :class:`SyrePolicy`)."""
+    """PPO's and A2C's ``ActorCriticPolicy`` with syre. Ours: the ``syre_*`` keywords (:class:`SyrePolicy`); every
+    other argument is SB3's (https://stable-baselines3.readthedocs.io/en/master/modules/ppo.html#ppo-policies).
+    String names: ``SyreMlpPolicy``, ``SyreCnnPolicy``, ``SyreMultiInputPolicy``."""
 
 
 class MethodSACPolicy(MethodPolicy, SACPolicy):
-    """SAC's policy with a plasticity method; ``critic`` covers the Q-networks (see :class:`MethodPolicy`)."""
+    """SAC's policy with a plasticity method; ``critic`` covers the Q-networks. Ours: ``method``,
+    ``method_kwargs``, ``method_targets`` (:class:`MethodPolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/sac.html#sac-policies)."""
 
-    ALGORITHMS = "SAC"
+    ALGORITHMS = (SAC,)
 
 
 class SyreSACPolicy(SyrePolicy, MethodSACPolicy):
-    """SAC's policy with syre (see :class:`SyrePolicy`)."""
+    """SAC's policy with syre. Ours: the ``syre_*`` keywords (:class:`SyrePolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/sac.html#sac-policies)."""
 
 
 class MethodTD3Policy(MethodPolicy, TD3Policy):
-    """TD3's (and DDPG's) policy with a plasticity method (see :class:`MethodPolicy`)."""
+    """TD3's and DDPG's policy with a plasticity method. Ours: ``method``, ``method_kwargs``, ``method_targets``
+    (:class:`MethodPolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/td3.html#td3-policies)."""
 
-    ALGORITHMS = "TD3 and DDPG"
+    ALGORITHMS = (TD3, DDPG)
 
 
 class SyreTD3Policy(SyrePolicy, MethodTD3Policy):
-    """TD3's (and DDPG's) policy with syre (see :class:`SyrePolicy`)."""
+    """TD3's and DDPG's policy with syre. Ours: the ``syre_*`` keywords (:class:`SyrePolicy`); every other argument
+    is SB3's (https://stable-baselines3.readthedocs.io/en/master/modules/td3.html#td3-policies)."""
 
 
 class MethodDQNPolicy(MethodPolicy, DQNPolicy):
-    """DQN's policy with a plasticity method; ``critic`` is the Q-network (see :class:`MethodPolicy`)."""
+    """DQN's policy with a plasticity method; ``critic`` is the Q-network. Ours: ``method``, ``method_kwargs``,
+    ``method_targets`` (:class:`MethodPolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/dqn.html#dqn-policies)."""
 
-    ALGORITHMS = "DQN"
+    ALGORITHMS = (DQN,)
     DEFAULT_TARGETS = ("critic",)
 
 
 class SyreDQNPolicy(SyrePolicy, MethodDQNPolicy):
-    """DQN's policy with syre (see :class:`SyrePolicy`)."""
+    """DQN's policy with syre. Ours: the ``syre_*`` keywords (:class:`SyrePolicy`); every other argument is SB3's
+    (https://stable-baselines3.readthedocs.io/en/master/modules/dqn.html#dqn-policies)."""
 
 
-class MethodRecurrentActorCriticPolicy(MethodPolicy, RecurrentActorCriticPolicy):
-    """sb3-contrib RecurrentPPO's policy with a plasticity method; ``lstm`` covers its LSTMs."""
+for _pair in ((MethodActorCriticPolicy, SyreActorCriticPolicy), (MethodSACPolicy, SyreSACPolicy),
+              (MethodTD3Policy, SyreTD3Policy), (MethodDQNPolicy, SyreDQNPolicy)):
+    register_family(*_pair)
 
-    ALGORITHMS = "RecurrentPPO"
-
-
-class SyreRecurrentActorCriticPolicy(SyrePolicy, MethodRecurrentActorCriticPolicy):
-    """sb3-contrib RecurrentPPO's policy with syre (see :class:`SyrePolicy`)."""
-
-
-class MethodMaskableActorCriticPolicy(MethodPolicy, MaskableActorCriticPolicy):
-    """sb3-contrib MaskablePPO's policy with a plasticity method (see :class:`MethodPolicy`)."""
-
-    ALGORITHMS = "MaskablePPO"
+# sb3-contrib's four families live in syre_rl.contrib (they need sb3-contrib, the `contrib` extra); the
+# callbacks in syre_rl.callbacks. Both stay importable from here, as before.
+CONTRIB_POLICIES = tuple(f"{kind}{family}Policy" for family in ("RecurrentActorCritic", "MaskableActorCritic", "TQC",
+                                                                 "QRDQN") for kind in ("Method", "Syre"))
+if importable("sb3_contrib"):
+    import syre_rl.contrib  # noqa: E402, F401  (registers the contrib families)
 
 
-class SyreMaskableActorCriticPolicy(SyrePolicy, MethodMaskableActorCriticPolicy):
-    """sb3-contrib MaskablePPO's policy with syre (see :class:`SyrePolicy`)."""
+def __getattr__(name: str) -> Any:
+    if name in CONTRIB_POLICIES:
+        require("contrib", f"syre_rl.policies.{name}")
+        from syre_rl import contrib
 
+        return getattr(contrib, name)
+    if name in ("MethodLoggerCallback", "SyreLoggerCallback"):
+        from syre_rl import callbacks
 
-class MethodTQCPolicy(MethodPolicy, TQCPolicy):
-    """sb3-contrib TQC's policy with a plasticity method; ``critic`` covers the quantile critics."""
-
-    ALGORITHMS = "TQC"
-
-
-class SyreTQCPolicy(SyrePolicy, MethodTQCPolicy):
-    """sb3-contrib TQC's policy with syre (see :class:`SyrePolicy`)."""
-
-
-class MethodQRDQNPolicy(MethodPolicy, QRDQNPolicy):
-    """sb3-contrib QR-DQN's policy with a plasticity method; ``critic`` is the quantile network."""
-
-    ALGORITHMS = "QR-DQN"
-    DEFAULT_TARGETS = ("critic",)
-
-
-class SyreQRDQNPolicy(SyrePolicy, MethodQRDQNPolicy):
-    """sb3-contrib QR-DQN's policy with syre (see :class:`SyrePolicy`)."""
-
-
-# One class per SB3 policy family: a wrong-algorithm message names the one whose base the algorithm needs.
-POLICY_CLASSES = (MethodRecurrentActorCriticPolicy, MethodActorCriticPolicy, MethodMaskableActorCriticPolicy,
-                  MethodTQCPolicy, MethodSACPolicy, MethodTD3Policy, MethodQRDQNPolicy, MethodDQNPolicy)
-
-
-class MethodLoggerCallback(BaseCallback):
-    """Records :meth:`MethodPolicy.method_stats` to the SB3 logger at the end of every ``every``-th rollout
-    (dumped with the other values of that iteration; an off-policy rollout is ``train_freq`` steps) and once more
-    at the end of training.
-
-    :param every: rollouts between records (>= 1)
-    """
-
-    def __init__(self, every: int = 1):
-        super().__init__()
-        if not (isinstance(every, int) and every >= 1):
-            raise ValueError(f"MethodLoggerCallback every must be an integer >= 1, got {every!r}")
-        self.every, self.rollouts = every, 0
-
-    def _on_rollout_end(self) -> None:
-        self.rollouts += 1
-        if (self.rollouts - 1) % self.every == 0:
-            self._record()
-
-    def _on_training_end(self) -> None:
-        self._record()
-
-    def _record(self) -> None:
-        for key, value in getattr(self.model.policy, "method_stats", dict)().items():
-            self.logger.record(key, value)
-
-    def _on_step(self) -> bool:
-        return True
-
-
-SyreLoggerCallback = MethodLoggerCallback  # the name the SB3 quick start uses
+        return getattr(callbacks, name)
+    raise AttributeError(f"module 'syre_rl.policies' has no attribute {name!r}")

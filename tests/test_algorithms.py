@@ -13,10 +13,11 @@ from sb3_contrib.common.envs import InvalidActionEnvDiscrete
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.logger import KVWriter, Logger
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 import syre_rl
-from syre_rl.callbacks import PlasticityCallback
-from syre_rl.policies import MethodLoggerCallback
+from syre_rl.callbacks import MethodLoggerCallback, PlasticityCallback
 
 OFF = dict(learning_starts=32, batch_size=16, buffer_size=1000, train_freq=4, gradient_steps=2)
 NET2 = dict(net_arch=[16, 16])
@@ -72,10 +73,10 @@ def test_trains_with_syre_and_keeps_target_networks_plain(algo):
         if copy is not None:  # the target copy starts equal to the shifted online network, with no anchors
             assert all(torch.equal(a, b) for a, b in zip(online.parameters(), copy.parameters(), strict=True))
             assert not any("_syre_" in k for k in copy.state_dict())
-    in_optimizers = {id(p) for m in policy.methods.values() for g in m.optimizer.param_groups for p in g["params"]}
+    covered = {id(p) for m in policy.methods.values() for p in m.params()}
     for name in ("actor_target", "critic_target", "q_net_target", "quantile_net_target"):
-        if hasattr(policy, name):  # never decayed: no optimizer holds them
-            assert not any(id(p) in in_optimizers for p in getattr(policy, name).parameters())
+        if hasattr(policy, name):  # never decayed: no method covers them (and SB3 >= 2.4 gives no optimizer them)
+            assert not any(id(p) in covered for p in getattr(policy, name).parameters())
     expected = {"dqn": {"critic"}, "qrdqn": {"critic"}}.get(algo, {"actor", "critic"})
     assert set(policy.methods) == expected
     model.learn(128, callback=MethodLoggerCallback())
@@ -132,9 +133,82 @@ def test_load_in_a_fresh_process_restores_the_anchors_exactly(algo, tmp_path):
 ])
 def test_a_policy_class_of_another_algorithm_is_named_in_one_line(algo, policy, use):
     with pytest.raises(ValueError, match=f"{policy.__name__} is a policy for .*; {ALGOS[algo][0].__name__} needs a "
-                                         f"[A-Za-z]+Policy: use {use}") as error:
+                                         f"policy built on [A-Za-z]+Policy: use {use}") as error:
         build(algo, policy)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_the_method_figures_of_the_end_of_training_are_written(algo):
+    """SB3 writes its logs before each iteration's training: the logger callback writes the last record itself."""
+    capture = Capture()
+    model = build(algo, syre_gamma=0.05)
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    model.learn(160, callback=MethodLoggerCallback())
+    assert {key: values[-1] for key, values in capture.values.items() if key in model.policy.method_stats()} == \
+        model.policy.method_stats()
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_sb3_string_names_with_syre_and_method_for_every_family(algo):
+    cls, family, own = ALGOS[algo][:3]
+    for kind in ("Syre", "Method"):
+        ours = getattr(syre_rl, f"{kind}{family}Policy")
+        model = build(algo, f"{kind}{own}")  # "SyreMlpPolicy", RecurrentPPO's "SyreMlpLstmPolicy", ...
+        assert type(model.policy) is ours and model.policy.methods
+        for name in cls.policy_aliases.copy():  # every name SB3 has, Cnn and MultiInput included
+            if not name.startswith(("Syre", "Method")):
+                assert cls.policy_aliases[f"{kind}{name}"] is ours
+
+
+def test_string_names_pick_sb3s_extractor_for_images():
+    model = PPO("SyreCnnPolicy", FakeImageEnv(screen_height=40, screen_width=40, discrete=True), device="cpu",
+                n_steps=32, batch_size=16)
+    assert type(model.policy).__name__ == "SyreActorCriticPolicy"
+    assert type(model.policy.features_extractor).__name__ == "NatureCNN"
+
+
+def test_importing_the_policies_registers_every_string_name_in_a_fresh_process():
+    code = ("import syre_rl.policies; from stable_baselines3 import PPO; from sb3_contrib import TQC\n"
+            "print(PPO('SyreMlpPolicy', 'Pendulum-v1').policy.__class__.__name__, "
+            "TQC('MethodMlpPolicy', 'Pendulum-v1').policy.__class__.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["SyreActorCriticPolicy", "MethodTQCPolicy"]
+
+
+class MinimalOnPolicy(OnPolicyAlgorithm):
+    """A user's own algorithm: SB3's on-policy base, no policy_aliases, a training step of its own."""
+
+    def train(self) -> None:
+        self.policy.set_training_mode(True)
+        data = next(self.rollout_buffer.get(batch_size=16))
+        values, log_prob, _ = self.policy.evaluate_actions(data.observations, data.actions)
+        loss = ((values.flatten() - data.returns) ** 2).mean() - log_prob.mean() * 0
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        self.policy.optimizer.step()
+
+
+class MyActorCriticPolicy(ActorCriticPolicy):
+    pass
+
+
+class PPOWithAliases(PPO):
+    policy_aliases = {"MlpPolicy": MyActorCriticPolicy}
+
+
+def test_a_users_own_algorithm_takes_our_policies():
+    for algorithm in (MinimalOnPolicy, PPOWithAliases, type("MyPPO", (PPO,), {})):
+        kwargs = dict(learning_rate=1e-3, n_steps=32, gamma=0.99, gae_lambda=0.95, ent_coef=0.0, vf_coef=0.5,
+                      max_grad_norm=0.5, use_sde=False, sde_sample_freq=-1) if algorithm is MinimalOnPolicy else \
+            dict(n_steps=32, batch_size=16, n_epochs=1)
+        model = algorithm(syre_rl.SyreActorCriticPolicy, "Pendulum-v1", device="cpu", seed=0,
+                          policy_kwargs=dict(syre_gamma=0.05), **kwargs)
+        model.learn(64)
+        assert all(hook_acts(m, 0.05) for m in model.policy.methods.values())
+    with pytest.raises(ValueError, match="SyreSACPolicy is a policy for SAC; PPOWithAliases needs a policy "
+                                         "built on ActorCriticPolicy: use syre_rl.MethodActorCriticPolicy"):
+        PPOWithAliases(syre_rl.SyreSACPolicy, "Pendulum-v1", device="cpu")
 
 
 def test_recurrent_lstm_weights_are_a_target():

@@ -1,6 +1,8 @@
-"""PlasticityCallback: what it logs for actor and critic, on which batch, and that it changes no run."""
+"""PlasticityCallback: what it logs for actor and critic, on which batch, and that it changes no run;
+HParamsCallback: what TensorBoard's HParams tab shows over several runs."""
 
 import csv
+import inspect
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 
 from syre_rl import MethodActorCriticPolicy
-from syre_rl.callbacks import PlasticityCallback
+from syre_rl.callbacks import HParamsCallback, PlasticityCallback, plain_hparams
 from syre_rl.metrics import effective_rank, hidden_activations
 
 NET = dict(net_arch=dict(pi=[16, 16], vf=[16, 8]))
@@ -69,3 +71,45 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="probe_size must be an integer >= 1, got -5"):
         PlasticityCallback(probe_size=-5)
     assert np.isfinite(PlasticityCallback().tau)
+
+
+def hparams_columns(logdir) -> dict[str, list]:
+    """The columns of TensorBoard's HParams tab over every run under ``logdir``, as TensorBoard's own hparams
+    plugin builds them, with the values it found (text and bool columns)."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import backend_context
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    backend = backend_context.Context(base_plugin.TBContext(logdir=str(logdir), data_provider=provider,
+                                                            multiplexer=multiplexer))
+    ctx = context.RequestContext()
+    # no data provider fallback: the runs' sessions are there. TensorBoard 2.14 has no include_metrics yet
+    newer = "include_metrics" in inspect.signature(backend.experiment_from_metadata).parameters
+    experiment = backend.experiment_from_metadata(ctx, "", hparams_run_to_tag_to_content=backend.hparams_metadata(
+        ctx, ""), data_provider_hparams=None, **({"include_metrics": False} if newer else {}))
+    return {h.name: sorted(v.string_value or v.bool_value for v in h.domain_discrete.values)
+            for h in experiment.hparam_infos}
+
+
+def test_the_hparams_tab_shows_every_runs_keys_with_plain_values(tmp_path):
+    for method, settings in (("syre", dict(gamma=0.01)), ("redo", dict(tau=0.1))):
+        model = PPO(MethodActorCriticPolicy, "Pendulum-v1", n_steps=32, batch_size=16, n_epochs=1, device="cpu",
+                    tensorboard_log=str(tmp_path), policy_kwargs=dict(NET, method=method, method_kwargs=settings))
+        model.learn(32, callback=HParamsCallback({"env": "Pendulum-v1", "run": {"seeds": (0, 1)}}), tb_log_name=method)
+    columns = hparams_columns(tmp_path)
+    assert {"algo", "policy", "env", "run/seeds", "method", "method/targets", "method/gamma", "method/scale",
+            "method/tau", "method/every"} <= columns.keys()  # syre's settings and ReDo's, from two runs
+    assert columns["method/targets"] == ["actor,critic"] and columns["method"] == ["redo", "syre"]
+    assert columns["run/seeds"] == ["0,1"] and columns["algo"] == ["PPO"]
+
+
+def test_hparams_that_are_not_plain_are_refused():
+    assert plain_hparams({"a": {"b": 1, "c": [True, "x"]}}) == {"a/b": 1, "a/c": "True,x"}
+    with pytest.raises(ValueError, match="hyperparameter 'net/arch' must be a number, text, a bool, a mapping of "
+                                         "them or a list of them, got None"):
+        HParamsCallback({"net": {"arch": None}})

@@ -2,18 +2,25 @@
 torch and numpy. Checked from the code's imports and from a real install, so a wrong import fails CI."""
 
 import ast
+import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import syre_rl
+from syre_rl.extras import EXTRAS, INCLUDES
+
 ROOT = Path(__file__).parent.parent
 LIBRARY = ROOT / "syre_rl"  # the folder holds the library only; agents/ and envs/ install as syre_rl.agents/.envs
 HARNESS = ("syre_rl.agents", "syre_rl.envs", "agents", "envs")
-CORE = ("__init__", "settings", "base", "syre", "methods", "metrics")  # needs torch and numpy, nothing else
+CORE = ("__init__", "settings", "base", "syre", "methods", "metrics", "extras")  # needs torch and numpy, nothing else
 CORE_PACKAGES = {"torch", "numpy", "syre_rl"}
 
 
@@ -68,16 +75,21 @@ def test_nothing_imports_the_old_top_level_names(folder):
     assert not wrong
 
 
-BLOCKER = """
+def blocking(modules: set[str]) -> str:
+    """Code that makes ``modules`` (and their submodules) impossible to import in the process that runs it."""
+    return f"""
 import importlib.abc, sys
-BLOCKED = {"pybullet", "pybullet_envs_gymnasium", "matplotlib", "tensorboard", "yaml", "stable_baselines3",
-           "gymnasium"}
+BLOCKED = {sorted(modules)!r}
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked in this test")
+            raise ModuleNotFoundError(f"{{name}} is blocked in this test")
 sys.meta_path.insert(0, Block())
 """
+
+
+BLOCKER = blocking({"pybullet", "pybullet_envs_gymnasium", "matplotlib", "tensorboard", "yaml", "stable_baselines3",
+                    "gymnasium"})
 
 
 def test_import_syre_rl_and_attach_syre_work_without_the_harness_packages():
@@ -102,18 +114,86 @@ print(round(syre.anchor_distance() / before, 6), len(names), loaded)
     assert out == [f"{(1 - 0.1 * 0.5) ** 20:.6f}".rstrip("0"), "9", "[]"]
 
 
+def build(tmp_path: Path, kind: str) -> Path:
+    """A wheel or an sdist built from the tracked files (what a clean clone has), without build isolation."""
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith("results/"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, src / name)
+    code = f"import setuptools.build_meta as b; print(b.build_{kind}({str(tmp_path / 'dist')!r}))"
+    (tmp_path / "dist").mkdir()
+    result = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True, check=True)
+    assert "absent from the packages configuration" not in result.stdout + result.stderr  # a clean build
+    return tmp_path / "dist" / result.stdout.split()[-1]
+
+
 def test_an_install_adds_one_top_level_name(tmp_path):
     """A wheel built from the project holds ``syre_rl`` (with ``syre_rl.agents``, ``syre_rl.envs`` and their
-    YAML files) and its metadata, nothing else: no ``agents`` or ``envs`` on the user's path."""
-    src = tmp_path / "src"
-    for name in ("syre_rl", "agents", "envs"):
-        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "-w", str(tmp_path / "dist"), str(src)],
-                   check=True, capture_output=True)
-    names = zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist()
-    assert sorted({n.split("/")[0] for n in names}) == ["syre_rl", "syre_rl-0.1.0.dist-info"]
-    assert {"syre_rl/agents/presets/dohare.yaml", "syre_rl/agents/experiments/pm-online.yaml",
-            "syre_rl/envs/slippery.py", "syre_rl/syre.py"} <= set(names)
+    YAML files, and ``py.typed``) and its metadata, nothing else: no ``agents`` or ``envs`` on the user's path."""
+    names = zipfile.ZipFile(build(tmp_path, "wheel")).namelist()
+    assert sorted({n.split("/")[0] for n in names}) == ["syre_rl", f"syre_rl-{syre_rl.__version__}.dist-info"]
+    assert {"syre_rl/agents/presets/dohare.yaml", "syre_rl/agents/experiments/pm-online.yaml", "syre_rl/py.typed",
+            "syre_rl/envs/slippery.py", "syre_rl/syre.py", "syre_rl/contrib.py"} <= set(names)
+
+
+def test_the_sdist_holds_every_file_its_tests_need(tmp_path):
+    """Everything tracked but the published results: the tests, their YAML files and conftest, the scripts, the
+    Makefile and constraints.txt (``make test`` in the unpacked sdist sets up and runs the suite)."""
+    with tarfile.open(build(tmp_path, "sdist")) as sdist:
+        held = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    wanted = {f for f in files if not f.startswith("results/") and f != ".gitignore" and (ROOT / f).is_file()}
+    assert wanted - held == set()
+    assert {"tests/conftest.py", "tests/tiny-preset.yaml", "scripts/train_ppo.py", "Makefile", "constraints.txt"} \
+        <= held
+
+
+def test_the_version_is_written_once():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["dynamic"] == ["version"] and "version" not in pyproject["project"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "syre_rl.__version__"}
+    assert importlib.metadata.version("syre_rl") == syre_rl.__version__
+
+
+def test_tab_completion_shows_the_lazily_loaded_policies():
+    assert {"SyreActorCriticPolicy", "MethodTQCPolicy", "attach_syre", "__version__"} <= set(dir(syre_rl))
+
+
+def test_the_extras_table_is_pyprojects():
+    """syre_rl.extras names what each extra brings, for its messages: the same packages as pyproject.toml."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra, pairs in EXTRAS.items():
+        names = {re.split(r"[<>=\[ ]", r)[0] for r in declared[extra]} - {"syre_rl"}
+        assert names == {dist for _, dist in pairs}, extra
+        included, new = set(), {extra}
+        while new:  # the extras it includes, and theirs
+            new = {r.split("[")[1].rstrip("]") for e in new for r in declared[e] if r.startswith("syre_rl[")}
+            included |= new
+        assert included == set(INCLUDES.get(extra, ())), extra
+    assert declared["sb3"] == ["stable-baselines3>=2.3,<3", "gymnasium>=0.29.1,<2"]  # SB3's own, nothing more
+
+
+@pytest.mark.parametrize("blocked,code,message", [
+    ({"sb3_contrib"}, "import syre_rl.callbacks, syre_rl.policies; syre_rl.SyreTQCPolicy",
+     "syre_rl.SyreTQCPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'"),
+    ({"sb3_contrib"}, "from syre_rl.policies import MethodQRDQNPolicy",
+     "syre_rl.policies.MethodQRDQNPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'"),
+    ({"stable_baselines3"}, "import syre_rl; syre_rl.SyreSACPolicy",
+     "syre_rl.SyreSACPolicy needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'"),
+    ({"stable_baselines3"}, "import syre_rl.callbacks",
+     "syre_rl.callbacks needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'"),
+    ({"yaml", "ray"}, "import syre_rl.agents",
+     "syre_rl.agents needs pyyaml, ray, not installed here: pip install 'syre_rl[harness]'"),
+    ({"pybullet"}, "import syre_rl.envs",
+     "syre_rl.envs needs pybullet, not installed here: pip install 'syre_rl[harness]'"),
+])
+def test_a_missing_extra_is_named_in_one_line(blocked, code, message):
+    """Each part of syre_rl, its optional packages missing, says in one line which extra to install; the SB3
+    policies and callbacks need no sb3-contrib."""
+    result = subprocess.run([sys.executable, "-c", blocking(blocked) + code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"ImportError: {message}"

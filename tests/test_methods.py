@@ -6,9 +6,9 @@ from stable_baselines3 import PPO
 from torch import nn
 
 from syre_rl import METHODS, MethodActorCriticPolicy, make_method
+from syre_rl.callbacks import MethodLoggerCallback
 from syre_rl.methods import method_defaults
 from syre_rl.metrics import hidden_activations
-from syre_rl.policies import MethodLoggerCallback
 
 
 def mlp(seed=0):
@@ -118,10 +118,13 @@ def test_shrink_is_exact_without_noise():
     net = nn.Sequential(nn.Linear(20, 30))
     before = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
-    make_method("shrink-perturb", shrink=0.1, noise=0.0).attach(net, opt)
+    method = make_method("shrink-perturb", shrink=0.1, noise=0.0).attach(net, opt)
+    rms = float(torch.cat([p.flatten() for p in before]).square().mean().sqrt())
+    assert method.stats() == pytest.approx({"weights_per_step": 20 * 30 + 30, "weight_rms": rms}, rel=1e-6)
     zero_grad_step(net, opt)
     for p, p0 in zip(net.parameters(), before):  # weight and bias
         assert torch.equal(p, p0 * (1 - 0.1))
+    assert method.stats()["weight_rms"] == pytest.approx(0.9 * rms, rel=1e-6)
 
 
 def test_decay_is_exactly_zero_at_the_anchor():

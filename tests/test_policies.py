@@ -15,7 +15,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from syre_rl import SyreActorCriticPolicy
-from syre_rl.policies import SyreLoggerCallback
+from syre_rl.callbacks import SyreLoggerCallback
 from syre_rl.syre import SyreSettings
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2)
@@ -183,7 +183,8 @@ def test_logger_callback_records_syre_figures(tmp_path):
     model.learn(192, callback=SyreLoggerCallback())
     with open(tmp_path / "progress.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3
+    assert len(rows) == 4  # after each of the 3 rollouts, and once more at the end of training
+    assert {k: float(rows[-1][k]) for k in model.policy.method_stats()} == model.policy.method_stats()
     for target in ("actor", "critic"):
         handle = model.policy.syre[target]
         n = sum(p.numel() for p in handle.params())

@@ -129,7 +129,7 @@ def test_train_runs_sac_with_hparams_metrics_and_a_model_sac_loads(tmp_path):
             "plasticity/actor/layer1/dead_units", "train/critic_loss"} <= tags
     start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hparams = HParamsPluginData.FromString(start).session_start_info.hparams
-    assert hparams["algo"].string_value == "sac" and hparams["method"].string_value == "syre"
+    assert hparams["algo"].string_value == "SAC" and hparams["method"].string_value == "syre"
     assert hparams["method/gamma"].number_value == 0.02 and hparams["seed"].number_value == 0
 
 

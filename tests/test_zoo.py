@@ -1,5 +1,6 @@
 """rl-zoo3 as a drop-in: its own train entry point with our policy classes (dotted paths in its hyperparameter
-YAML), continuing with -i, enjoy, and a reload that keeps the anchors; the shipped YAMLs (agents/zoo) parse."""
+YAML, or SB3's string names with ``--gym-packages syre_rl.policies``), continuing with -i, enjoy, and a reload
+that keeps the anchors; the shipped YAMLs (agents/zoo) parse."""
 
 import subprocess
 import sys
@@ -18,6 +19,9 @@ CASES = {  # name: (algo, env, hyperparameters)
         "policy": "syre_rl.MethodActorCriticPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32,
         "n_epochs": 1, "policy_kwargs": "dict(method='redo', method_kwargs=dict(tau=0.1, every=2), "
                                         "net_arch=dict(pi=[16, 16], vf=[16, 16]))"}),
+    "ppo-syre-by-name": ("ppo", "CartPole-v1", {  # SB3's string name; --gym-packages imports syre_rl.policies
+        "policy": "SyreMlpPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32, "n_epochs": 1,
+        "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))"}),
     "sac-syre": ("sac", "Pendulum-v1", {
         "policy": "syre_rl.SyreSACPolicy", "n_timesteps": 300, "learning_starts": 100, "buffer_size": 1000,
         "batch_size": 32, "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=[16, 16])"}),
@@ -37,7 +41,8 @@ def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path
 
     algo, env, hyperparameters = CASES[case]
     (tmp_path / "hp.yml").write_text(yaml.safe_dump({env: hyperparameters}))
-    common = ["--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu"]
+    common = ["--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu",
+              "--gym-packages", "syre_rl.policies"]
     zoo("train", *common, cwd=tmp_path)
     first = tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip"
     zoo("train", *common, "-i", first, cwd=tmp_path)  # continue training from the saved agent
@@ -47,7 +52,8 @@ def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path
     assert "Episode Reward:" in out  # enjoy loaded the continued agent and played at least one whole episode
     model_class = {"ppo": PPO, "sac": SAC}[algo]
     before, after = (model_class.load(path, device="cpu").policy for path in (first, second))
-    assert type(after).__name__ == hyperparameters["policy"].split(".")[-1]
+    named = hyperparameters["policy"].split(".")[-1]
+    assert type(after).__name__ == {"SyreMlpPolicy": "SyreActorCriticPolicy"}.get(named, named)
     anchors = {k: v for k, v in before.state_dict().items() if k.endswith("_syre_anchor")}
     later = after.state_dict()
     assert all(torch.equal(v, later[k]) for k, v in anchors.items())  # the continued run kept its anchors
