@@ -120,6 +120,38 @@ def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,
 
 
 @dataclass(frozen=True)
+class GeneratorState:
+    """A ``torch.Generator`` as data: its device and its state (a copy or a pickle of a method holds these)."""
+
+    device: str
+    state: torch.Tensor
+
+
+def _portable(value: Any) -> Any:
+    """``value`` with every generator in it (in lists, tuples and dicts too) replaced by its :class:`GeneratorState`."""
+    if isinstance(value, torch.Generator):
+        return GeneratorState(str(value.device), value.get_state())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_portable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    return value
+
+
+def _restored(value: Any) -> Any:
+    """The inverse of :func:`_portable`: new generators in the saved states."""
+    if isinstance(value, GeneratorState):
+        generator = torch.Generator(device=value.device)
+        generator.set_state(value.state)
+        return generator
+    if isinstance(value, (list, tuple)):
+        return type(value)(_restored(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _restored(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
 class NoSettings(Settings):
     """Settings of a method that takes none."""
 
@@ -187,15 +219,17 @@ class Method:
         self.after_step()
 
     def __getstate__(self) -> dict[str, Any]:
-        """Everything but the optimizer's hook handles and derived caches: a torch optimizer drops its step hooks
-        when it is copied or pickled, so the copy registers its own (:meth:`__setstate__`)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_hooks", "_cache")}
+        """Everything but the optimizer's hook handles and derived caches (a torch optimizer drops its step hooks
+        when it is copied or pickled, so the copy registers its own: :meth:`__setstate__`), random generators as
+        their states (torch before 2.3 cannot copy or pickle a ``torch.Generator``)."""
+        return {k: _portable(v) for k, v in self.__dict__.items() if k not in ("_hooks", "_cache")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a copied or unpickled method and hook it to its own (copied) optimizer, so that ``copy.deepcopy``
         and ``pickle`` of a network, its optimizer and its method, or of an SB3 policy, keep the method acting on
-        the copy; forward hooks (ReDo's statistics) travel with the module's own copy and call this copy."""
-        self.__dict__.update(state)
+        the copy with generators of its own; forward hooks (ReDo's statistics) travel with the module's own copy
+        and call this copy."""
+        self.__dict__.update({k: _restored(v) for k, v in state.items()})
         self._hooks = []
         if getattr(self, "module", None) is not None:
             self._hook_optimizer()

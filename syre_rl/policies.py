@@ -21,11 +21,16 @@ One pair of classes per SB3 policy family, ``Method<Family>Policy`` (any method 
 | ``TQC`` | sb3-contrib TQC | actor, critic |
 | ``QRDQN`` | sb3-contrib QR-DQN | critic (the quantile network) |
 
+sb3-contrib's four are defined in :mod:`syre_rl.contrib` (the ``contrib`` extra) and load with this module when
+sb3-contrib is installed. Importing this module also gives every algorithm SB3's string names with ``Syre`` and
+``Method`` in front (:func:`register_family`).
+
 Every class takes the SB3 base's arguments. Observations: a Dict space gets SB3's ``CombinedExtractor`` and an
 image space ``NatureCNN`` unless ``features_extractor_class`` is given, so one class serves SB3's ``MlpPolicy``,
 ``CnnPolicy`` and ``MultiInputPolicy``; conv layers are covered with the ``features`` target. Target networks
 (``critic_target``, ``actor_target``, ``q_net_target``, ``quantile_net_target``) start equal to their online
-networks after the anchors shift them and are never decayed (no optimizer holds them; the polyak update is SB3's).
+networks after the anchors shift them and are never decayed (no method covers them; the polyak update is SB3's).
+``copy.deepcopy``, ``pickle`` and ``torch.save`` of a policy keep its methods acting on the copy.
 ``model.save`` / ``<Algo>.load`` keep the anchors (buffers in the policy's state_dict) and the methods' own state,
 and the method stays active after loading. A class used with the wrong algorithm is refused before anything is
 built, naming the class to use. Add :class:`syre_rl.callbacks.MethodLoggerCallback` to ``learn`` to log the
@@ -60,6 +65,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
+from syre_rl import POLICY_MODULES
 from syre_rl.base import Method, default_params
 from syre_rl.methods import canonical_name, make_method, method_defaults, method_settings
 from syre_rl.settings import Settings, check_kwargs
@@ -406,8 +412,7 @@ for _pair in ((MethodActorCriticPolicy, SyreActorCriticPolicy), (MethodSACPolicy
 
 # sb3-contrib's four families live in syre_rl.contrib (they need sb3-contrib, the `contrib` extra); the
 # callbacks in syre_rl.callbacks. Both stay importable from here, as before.
-CONTRIB_POLICIES = tuple(f"{kind}{family}Policy" for family in ("RecurrentActorCritic", "MaskableActorCritic", "TQC",
-                                                                 "QRDQN") for kind in ("Method", "Syre"))
+CONTRIB_POLICIES = tuple(name for name, module in POLICY_MODULES.items() if module == "contrib")
 if importable("sb3_contrib"):
     import syre_rl.contrib  # noqa: E402, F401  (registers the contrib families)
 
