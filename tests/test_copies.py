@@ -15,6 +15,7 @@ import syre_rl
 from syre_rl.callbacks import probe_forwards
 from syre_rl.methods import METHODS, make_method
 from tests.test_algorithms import ALGOS, build
+from tests.test_methods import mlp, step
 
 # settings under which every method changes the run within a few steps
 ACTIVE = {"vanilla": {}, "l2": dict(gamma=0.1), "syre": dict(gamma=0.1), "syre-ar": dict(gamma=0.1, ar_eps=0.5),
@@ -56,38 +57,28 @@ def test_same_can_fail():
 
 
 def network(name: str):
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
+    net = mlp()
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     return net, opt, make_method(name, **ACTIVE[name]).attach(net, opt)
-
-
-def train(net: nn.Module, opt: torch.optim.Optimizer, steps: int, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        x, y = torch.randn(32, 4, generator=gen), torch.randn(32, 2, generator=gen)
-        opt.zero_grad()
-        nn.functional.mse_loss(net(x), y).backward()
-        opt.step()
 
 
 @pytest.mark.parametrize("how", WAYS)
 @pytest.mark.parametrize("name", list(METHODS))
 def test_a_copied_network_optimizer_and_method_train_as_the_original_would(name, how):
     net, opt, method = network(name)
-    train(net, opt, 5, seed=0)
+    step(net, opt, 5, seed=0)
     twin_net, twin_opt, twin = copied((net, opt, method), how)
     assert (twin.module, twin.optimizer) == (twin_net, twin_opt)
     before = snapshot(net, [method])
-    train(twin_net, twin_opt, 6, seed=1)
+    step(twin_net, twin_opt, 6, seed=1)
     assert same(snapshot(net, [method]), before)  # the copy's steps and forward passes left the original alone
-    train(net, opt, 6, seed=1)
+    step(net, opt, 6, seed=1)
     assert same(snapshot(twin_net, [twin]), snapshot(net, [method]))
     if name != "vanilla":  # the method changes these steps: a copy without it would not have matched
         plain_net, plain_opt, plain = copied((net, opt, method), how)
         plain.detach()
-        train(plain_net, plain_opt, 6, seed=2)
-        train(net, opt, 6, seed=2)
+        step(plain_net, plain_opt, 6, seed=2)
+        step(net, opt, 6, seed=2)
         assert not all(torch.equal(a, b) for a, b in zip(plain_net.parameters(), net.parameters()))
 
 

@@ -197,3 +197,12 @@ def test_a_missing_extra_is_named_in_one_line(blocked, code, message):
     result = subprocess.run([sys.executable, "-c", blocking(blocked) + code], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"ImportError: {message}"
+
+
+def test_the_old_import_paths_still_work():
+    import syre_rl.callbacks
+    import syre_rl.contrib
+    from syre_rl.policies import MethodLoggerCallback, SyreLoggerCallback, SyreTQCPolicy
+
+    assert MethodLoggerCallback is SyreLoggerCallback is syre_rl.callbacks.MethodLoggerCallback
+    assert SyreTQCPolicy is syre_rl.contrib.SyreTQCPolicy is syre_rl.SyreTQCPolicy
