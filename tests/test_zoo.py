@@ -35,7 +35,8 @@ def zoo(module, *args, cwd):
     return proc.stdout
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.endswith("by-name") else c
+                                  for c in CASES])  # string names are also tested without rl-zoo3 (test_algorithms)
 def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path):
     from stable_baselines3 import PPO, SAC
 
