@@ -121,33 +121,30 @@ def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,
 
 @dataclass(frozen=True)
 class GeneratorState:
-    """A ``torch.Generator`` as data: its device and its state (a copy or a pickle of a method holds these)."""
+    """A ``torch.Generator`` as data: its device and its state (what a copy or a pickle of a method holds)."""
 
     device: str
     state: torch.Tensor
 
+    @classmethod
+    def of(cls, generator: torch.Generator) -> GeneratorState:
+        return cls(str(generator.device), generator.get_state())
 
-def _portable(value: Any) -> Any:
-    """``value`` with every generator in it (in lists, tuples and dicts too) replaced by its :class:`GeneratorState`."""
-    if isinstance(value, torch.Generator):
-        return GeneratorState(str(value.device), value.get_state())
-    if isinstance(value, (list, tuple)):
-        return type(value)(_portable(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _portable(v) for k, v in value.items()}
-    return value
-
-
-def _restored(value: Any) -> Any:
-    """The inverse of :func:`_portable`: new generators in the saved states."""
-    if isinstance(value, GeneratorState):
-        generator = torch.Generator(device=value.device)
-        generator.set_state(value.state)
+    def generator(self) -> torch.Generator:
+        """A new generator in this state."""
+        generator = torch.Generator(device=self.device)
+        generator.set_state(self.state)
         return generator
+
+
+def replaced(value: Any, kind: type, convert: Any) -> Any:
+    """``value`` with every instance of ``kind`` in it (in lists, tuples and dicts too) replaced by ``convert(it)``."""
+    if isinstance(value, kind):
+        return convert(value)
     if isinstance(value, (list, tuple)):
-        return type(value)(_restored(v) for v in value)
+        return type(value)(replaced(v, kind, convert) for v in value)
     if isinstance(value, dict):
-        return {k: _restored(v) for k, v in value.items()}
+        return {k: replaced(v, kind, convert) for k, v in value.items()}
     return value
 
 
@@ -221,15 +218,16 @@ class Method:
     def __getstate__(self) -> dict[str, Any]:
         """Everything but the optimizer's hook handles and derived caches (a torch optimizer drops its step hooks
         when it is copied or pickled, so the copy registers its own: :meth:`__setstate__`), random generators as
-        their states (torch before 2.3 cannot copy or pickle a ``torch.Generator``)."""
-        return {k: _portable(v) for k, v in self.__dict__.items() if k not in ("_hooks", "_cache")}
+        their states (torch 2.1 cannot copy or pickle a ``torch.Generator``)."""
+        return {k: replaced(v, torch.Generator, GeneratorState.of) for k, v in self.__dict__.items()
+                if k not in ("_hooks", "_cache")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a copied or unpickled method and hook it to its own (copied) optimizer, so that ``copy.deepcopy``
         and ``pickle`` of a network, its optimizer and its method, or of an SB3 policy, keep the method acting on
         the copy with generators of its own; forward hooks (ReDo's statistics) travel with the module's own copy
         and call this copy."""
-        self.__dict__.update({k: _restored(v) for k, v in state.items()})
+        self.__dict__.update({k: replaced(v, GeneratorState, GeneratorState.generator) for k, v in state.items()})
         self._hooks = []
         if getattr(self, "module", None) is not None:
             self._hook_optimizer()

@@ -66,7 +66,7 @@ from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 from syre_rl import POLICY_MODULES
-from syre_rl.base import Method, default_params
+from syre_rl.base import Method, default_params, replaced
 from syre_rl.methods import canonical_name, make_method, method_defaults, method_settings
 from syre_rl.settings import Settings, check_kwargs
 
@@ -149,17 +149,15 @@ def default_extractor(observation_space: spaces.Space, kwargs: dict[str, Any]) -
 
 
 def detached(value: Any) -> Any:
-    """``value`` with every tensor in it detached from the autograd graph: tensors, lists and tuples of them, and
-    the objects (SB3 and torch distributions) that hold them in their attributes, copied shallowly."""
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    if isinstance(value, (list, tuple)):
-        return type(value)(detached(v) for v in value)
-    if isinstance(value, (Distribution, torch.distributions.Distribution)):
-        twin = copy.copy(value)
-        twin.__dict__.update({k: detached(v) for k, v in vars(value).items()})
+    """``value`` with every tensor in it detached from the autograd graph: tensors, lists, tuples and dicts of them,
+    and the objects (SB3 and torch distributions) that hold them in their attributes, copied shallowly."""
+    def one(item: Any) -> Any:
+        if isinstance(item, torch.Tensor):
+            return item.detach()
+        twin = copy.copy(item)
+        twin.__dict__.update({k: detached(v) for k, v in vars(item).items()})
         return twin
-    return value
+    return replaced(value, (torch.Tensor, Distribution, torch.distributions.Distribution), one)
 
 
 def _building_algorithm(policy_class: type) -> BaseAlgorithm | None:
