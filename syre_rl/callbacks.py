@@ -21,7 +21,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from syre_rl.base import hidden_layers
 from syre_rl.metrics import LayerProbe
@@ -234,12 +233,15 @@ class HParamsCallback(BaseCallback):
         self.hparams = plain_hparams(hparams or {})
 
     def _on_training_start(self) -> None:
-        values = {**policy_hparams(self.model), **self.hparams}
-        _, session_start, _ = hparams_summaries(values, {})
-        for output in self.logger.output_formats:
-            if isinstance(output, TensorBoardOutputFormat):
-                output.writer.file_writer.add_summary(session_start)
-                output.writer.flush()
+        writers = [out.writer for out in self.logger.output_formats if isinstance(out, TensorBoardOutputFormat)]
+        if not writers:
+            return
+        from torch.utils.tensorboard.summary import hparams  # needs tensorboard, which SB3's TensorBoard log has
+
+        _, session_start, _ = hparams({**policy_hparams(self.model), **self.hparams}, {})
+        for writer in writers:
+            writer.file_writer.add_summary(session_start)
+            writer.flush()
 
     def _on_step(self) -> bool:
         return True

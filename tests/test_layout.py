@@ -199,6 +199,20 @@ def test_a_missing_extra_is_named_in_one_line(blocked, code, message):
     assert result.stderr.strip().splitlines()[-1] == f"ImportError: {message}"
 
 
+def test_the_sb3_extra_alone_is_enough_for_the_policies_and_callbacks():
+    """Without sb3-contrib, TensorBoard and the harness's packages, the SB3 policies train with every callback."""
+    code = blocking({"sb3_contrib", "tensorboard", "yaml", "pybullet", "matplotlib", "ray"}) + """
+from stable_baselines3 import PPO
+from syre_rl import SyreActorCriticPolicy
+from syre_rl.callbacks import HParamsCallback, MethodLoggerCallback, PlasticityCallback
+model = PPO(SyreActorCriticPolicy, "Pendulum-v1", n_steps=32, batch_size=16, n_epochs=1, device="cpu")
+model.learn(64, callback=[HParamsCallback(), MethodLoggerCallback(), PlasticityCallback()])
+print(sorted(model.policy.methods), model.num_timesteps)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[-2] == "['actor', 'critic'] 64"
+
+
 def test_the_old_import_paths_still_work():
     import syre_rl.callbacks
     import syre_rl.contrib
