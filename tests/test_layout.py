@@ -114,13 +114,25 @@ print(round(syre.anchor_distance() / before, 6), len(names), loaded)
     assert out == [f"{(1 - 0.1 * 0.5) ** 20:.6f}".rstrip("0"), "9", "[]"]
 
 
+BUILT = {".venv", "runs", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache", "syre_rl.egg-info"}
+
+
+def project_files() -> list[str]:
+    """The project's files, relative to its root: what git tracks or would (a checkout), or everything but what
+    building and testing leave behind (an unpacked sdist, which has no git)."""
+    if (ROOT / ".git").exists():
+        names = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.split()
+    else:
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if not BUILT & set(p.relative_to(ROOT).parts)]
+    return sorted(n for n in names if (ROOT / n).is_file())
+
+
 def build(tmp_path: Path, kind: str) -> Path:
     """A wheel or an sdist built from the tracked files (what a clean clone has), without build isolation."""
     src = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith("results/"):
+    for name in project_files():
+        if not name.startswith("results/"):
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, src / name)
     code = f"import setuptools.build_meta as b; print(b.build_{kind}({str(tmp_path / 'dist')!r}))"
@@ -144,9 +156,7 @@ def test_the_sdist_holds_every_file_its_tests_need(tmp_path):
     Makefile and constraints.txt (``make test`` in the unpacked sdist sets up and runs the suite)."""
     with tarfile.open(build(tmp_path, "sdist")) as sdist:
         held = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    wanted = {f for f in files if not f.startswith("results/") and f != ".gitignore" and (ROOT / f).is_file()}
+    wanted = {f for f in project_files() if not f.startswith("results/") and f != ".gitignore"}
     assert wanted - held == set()
     assert {"tests/conftest.py", "tests/tiny-preset.yaml", "scripts/train_ppo.py", "Makefile", "constraints.txt"} \
         <= held
