@@ -15,12 +15,8 @@ import syre_rl
 from syre_rl.callbacks import probe_forwards
 from syre_rl.methods import METHODS, make_method
 from tests.test_algorithms import ALGOS, build
-from tests.test_methods import mlp, step
+from tests.test_methods import ACTIVE, mlp, step
 
-# settings under which every method changes the run within a few steps
-ACTIVE = {"vanilla": {}, "l2": dict(gamma=0.1), "syre": dict(gamma=0.1), "syre-ar": dict(gamma=0.1, ar_eps=0.5),
-          "l2-init": dict(gamma=0.1), "jitter": dict(gamma=0.1), "shrink-perturb": dict(shrink=0.01, noise=0.01),
-          "redo": dict(tau=0.9, every=2), "cbp": dict(replacement_rate=0.2, maturity=2)}
 WAYS = ("deepcopy", "pickle", "torch.save")
 
 

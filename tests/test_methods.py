@@ -1,5 +1,7 @@
 """Every method does what it must, on a plain network and on an SB3 policy, behind the one interface."""
 
+import copy
+
 import pytest
 import torch
 from stable_baselines3 import PPO
@@ -9,6 +11,11 @@ from syre_rl import METHODS, MethodActorCriticPolicy, make_method
 from syre_rl.callbacks import MethodLoggerCallback
 from syre_rl.methods import method_defaults
 from syre_rl.metrics import hidden_activations
+
+# settings under which every method changes a run within a few steps
+ACTIVE = {"vanilla": {}, "l2": dict(gamma=0.1), "syre": dict(gamma=0.1), "syre-ar": dict(gamma=0.1, ar_eps=0.5),
+          "l2-init": dict(gamma=0.1), "jitter": dict(gamma=0.1), "shrink-perturb": dict(shrink=0.01, noise=0.01),
+          "redo": dict(tau=0.9, every=2), "cbp": dict(replacement_rate=0.2, maturity=2)}
 
 
 def mlp(seed=0):
@@ -44,11 +51,16 @@ def test_registry_names_and_defaults():
 def test_every_method_trains_a_network_and_an_sb3_policy(name):
     net = mlp()
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    method = make_method(name).attach(net, opt)
+    method = make_method(name, **ACTIVE[name]).attach(net, opt)
     step(net, opt, 5)
     assert all(torch.isfinite(p).all() for p in net.parameters())
     assert all(isinstance(v, float) for v in method.stats().values())
     method.detach()
+    plain = mlp()
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-2)
+    step(plain, plain_opt, 5)  # the same steps without the method: only vanilla leaves them as they were
+    same = all(torch.equal(a, b) for a, b in zip(net.parameters(), plain.parameters()))
+    assert same == (name == "vanilla")
     model = PPO(MethodActorCriticPolicy, "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, seed=0,
                 device="cpu", policy_kwargs=dict(method=name, net_arch=dict(pi=[16, 16], vf=[16, 16]),
                                                   method_kwargs={"every": 1} if name == "redo" else {}))
@@ -282,23 +294,31 @@ def test_bad_method_settings(name, settings, match):
         make_method(name, **settings)
 
 
-def test_method_state_round_trip_continues_identically():
-    def run(resume: bool):
-        net = mlp()
-        opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        method = make_method("shrink-perturb", noise=0.1).attach(net, opt)
-        step(net, opt, 2)
-        if resume:
-            state, weights = method.state_dict(), {k: v.clone() for k, v in net.state_dict().items()}
-            net = mlp(seed=9)
-            opt = torch.optim.SGD(net.parameters(), lr=0.01)
-            method = make_method("shrink-perturb", noise=0.1).attach(net, opt)
-            net.load_state_dict(weights)
-            method.load_state_dict(state)
-        step(net, opt, 2, seed=5)
-        return list(net.parameters())
+@pytest.mark.parametrize("name", list(METHODS))
+def test_a_saved_method_continues_identically_in_a_fresh_network(name):
+    """Save the weights (anchors included), the optimizer and the method's own state; a fresh network of another
+    seed with a fresh method and optimizer, loaded from them, takes bit-identical next steps."""
+    def attached(seed: int):
+        net = mlp(seed)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        return net, opt, make_method(name, **ACTIVE[name]).attach(net, opt)
 
-    assert all(torch.equal(a, b) for a, b in zip(run(False), run(True)))
+    net, opt, method = attached(0)
+    step(net, opt, 4)
+    saved = copy.deepcopy((net.state_dict(), opt.state_dict(), method.state_dict()))
+    fresh_net, fresh_opt, fresh = attached(9)
+    fresh_net.load_state_dict(saved[0])
+    fresh_opt.load_state_dict(saved[1])
+    fresh.load_state_dict(saved[2])
+    step(net, opt, 5, seed=5)
+    step(fresh_net, fresh_opt, 5, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), fresh_net.parameters()))
+    if name in ("shrink-perturb", "redo", "cbp"):  # state of their own, which the fresh method did not have
+        fresh_net, fresh_opt, fresh = attached(9)
+        fresh_net.load_state_dict(saved[0])
+        fresh_opt.load_state_dict(saved[1])
+        step(fresh_net, fresh_opt, 5, seed=5)
+        assert not all(torch.equal(a, b) for a, b in zip(net.parameters(), fresh_net.parameters()))
 
 
 def test_a_method_attaches_once():

@@ -196,15 +196,26 @@ def test_anchors_reproducible_independent_and_in_state_dict():
 
 
 def test_anchors_follow_to_device_and_dtype():
+    """After a step (which caches the tensors the decay uses), ``.double()`` replaces parameters and buffers: the
+    next step's decay uses the new ones, exactly ``gamma * (p - anchor)`` in float64."""
     net = mlp()
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     syre = attach_syre(net, opt, gamma=0.1, scale=0.1)
-    net.double()
-    assert all(a.dtype == torch.float64 for a in syre.anchors())
     x, y = batches(1)[0]
     opt.zero_grad()
-    nn.functional.mse_loss(net(x.double()), y.double()).backward()
-    opt.step()  # the decay runs on the converted buffers
+    nn.functional.mse_loss(net(x), y).backward()
+    opt.step()  # fills the cache with the float32 tensors
+    net.double()
+    assert all(a.dtype == torch.float64 for a in syre.anchors())
+    for a in syre.anchors():  # the new buffers only: a stale cache would still decay toward the old values
+        a.add_(0.5)
+    before = [p.detach().clone() for p in syre.params()]
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for p, b, a in zip(syre.params(), before, syre.anchors()):
+        assert p.grad.dtype == torch.float64 and torch.equal(p.grad, 0.1 * (b - a))
+        assert torch.allclose(p, b - 0.1 * p.grad, rtol=0, atol=1e-12)  # the step moved the float64 parameters
 
 
 @pytest.mark.gpu
