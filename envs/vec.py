@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,6 +18,50 @@ from syre_rl.agents.runs import atomic_write
 
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+STREAMS = {1: "stdout", 2: "stderr"}
+
+
+@contextlib.contextmanager
+def silenced(*fds: int) -> Iterator[None]:
+    """Send what C code writes to file descriptors ``fds`` (1 stdout, 2 stderr) to /dev/null meanwhile, while
+    Python's own ``sys.stdout`` and ``sys.stderr`` (prints, warnings, progress bars) still reach where they went:
+    PyBullet prints ``argv[0]=`` and its build time from C whenever a bullet client connects."""
+    libc = ctypes.CDLL(None)
+    for fd in fds:
+        getattr(sys, STREAMS[fd]).flush()
+    saved = {fd: os.dup(fd) for fd in fds}
+    python = {fd: getattr(sys, STREAMS[fd]) for fd in fds}
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            if python[fd].fileno() == fd:  # a real stream on this fd: Python's writes go to its copy meanwhile
+                setattr(sys, STREAMS[fd], open(os.dup(saved[fd]), "w", buffering=1, encoding=python[fd].encoding))
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        libc.fflush(None)  # what C buffered goes to /dev/null, not to the terminal once it is back
+        for fd in fds:
+            if getattr(sys, STREAMS[fd]) is not python[fd]:
+                getattr(sys, STREAMS[fd]).close()
+                setattr(sys, STREAMS[fd], python[fd])
+            os.dup2(saved[fd], fd)
+            os.close(saved[fd])
+        os.close(devnull)
+
+
+class QuietBullet(gym.Wrapper):
+    """A PyBullet env whose first reset (which connects its bullet client and prints ``argv[0]=`` from C) prints
+    nothing, so a run prints only its own lines and the progress bar."""
+
+    def reset(self, **kwargs):
+        if getattr(self, "_connected", False):
+            return self.env.reset(**kwargs)
+        with silenced(1, 2):
+            result = self.env.reset(**kwargs)
+        self._connected = True
+        return result
 
 
 def register_envs() -> None:
@@ -34,7 +82,11 @@ def check_env_id(env_id: str) -> None:
 
 def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env:
     register_envs()  # runs inside SubprocVecEnv workers too, which do not inherit the parent's imports
-    env = gym.make(env_id, **kwargs)
+    if "Bullet" not in env_id:
+        env = gym.make(env_id, **kwargs)
+    else:
+        with silenced(1, 2):  # the first PyBullet env of a process imports pybullet, which prints its build time
+            env = QuietBullet(gym.make(env_id, **kwargs))
     if permute_seed is not None:
         from syre_rl.envs.permuted import PermutedObservation
         env = PermutedObservation(env, seed=permute_seed)

@@ -1,4 +1,7 @@
-"""Vectorised PyBullet environments: registration, seeding, subprocess workers, normalisation files."""
+"""Vectorised PyBullet environments: registration, seeding, subprocess workers, normalisation files, quiet."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -53,3 +56,25 @@ def test_auto_vec_uses_processes_only_with_cores_to_spare():
 def test_bad_env_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_env(**kwargs)
+
+
+def test_pybullet_envs_print_nothing_of_their_own():
+    """PyBullet's C code prints its build time and ``argv[0]=`` for every env (16 lines for the ant-zoo preset):
+    made through make_env, in this process or in SubprocVecEnv workers, they print nothing; Python's own output
+    still shows."""
+    code = """
+import warnings
+from syre_rl.envs.vec import make_env, silenced
+dummy = make_env("AntBulletEnv-v0", n_envs=4)
+dummy.reset()
+subproc = make_env("SlipperyAntBulletEnv-v0", n_envs=2, vec="subproc")
+subproc.reset()
+subproc.step([subproc.action_space.sample()] * 2)
+with silenced(1, 2):
+    print("ours")
+    warnings.warn("a warning of ours")
+subproc.close()
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "ours\n"
+    assert "pybullet" not in proc.stderr and "argv[0]" not in proc.stderr and "a warning of ours" in proc.stderr
