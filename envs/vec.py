@@ -23,6 +23,14 @@ NORMALIZE_FILE = "vecnormalize.pkl"
 STREAMS = {1: "stdout", 2: "stderr"}
 
 
+def _fileno(stream) -> int | None:
+    """The file descriptor under a Python stream; None for one without (pytest's capture, StringIO)."""
+    try:
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 @contextlib.contextmanager
 def silenced(*fds: int) -> Iterator[None]:
     """Send what C code writes to file descriptors ``fds`` (1 stdout, 2 stderr) to /dev/null meanwhile, while
@@ -36,7 +44,7 @@ def silenced(*fds: int) -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         for fd in fds:
-            if python[fd].fileno() == fd:  # a real stream on this fd: Python's writes go to its copy meanwhile
+            if _fileno(python[fd]) == fd:  # a real stream on this fd: Python's writes go to its copy meanwhile
                 setattr(sys, STREAMS[fd], open(os.dup(saved[fd]), "w", buffering=1, encoding=python[fd].encoding))
             os.dup2(devnull, fd)
         yield
