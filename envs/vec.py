@@ -23,6 +23,14 @@ NORMALIZE_FILE = "vecnormalize.pkl"
 STREAMS = {1: "stdout", 2: "stderr"}
 
 
+def _flush_c_streams() -> None:
+    """C's ``fflush(NULL)``, where the C library can be loaded by name (Linux, macOS)."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, TypeError, AttributeError):
+        pass
+
+
 def _fileno(stream) -> int | None:
     """The file descriptor under a Python stream; None for one without (pytest's capture, StringIO)."""
     try:
@@ -35,8 +43,7 @@ def _fileno(stream) -> int | None:
 def silenced(*fds: int) -> Iterator[None]:
     """Send what C code writes to file descriptors ``fds`` (1 stdout, 2 stderr) to /dev/null meanwhile, while
     Python's own ``sys.stdout`` and ``sys.stderr`` (prints, warnings, progress bars) still reach where they went:
-    PyBullet prints ``argv[0]=`` and its build time from C whenever a bullet client connects."""
-    libc = ctypes.CDLL(None)
+    PyBullet prints its build time from C when it is imported and ``argv[0]=`` when a bullet client connects."""
     for fd in fds:
         getattr(sys, STREAMS[fd]).flush()
     saved = {fd: os.dup(fd) for fd in fds}
@@ -49,7 +56,7 @@ def silenced(*fds: int) -> Iterator[None]:
             os.dup2(devnull, fd)
         yield
     finally:
-        libc.fflush(None)  # what C buffered goes to /dev/null, not to the terminal once it is back
+        _flush_c_streams()  # what C buffered goes to /dev/null, not to the terminal once it is back
         for fd in fds:
             if getattr(sys, STREAMS[fd]) is not python[fd]:
                 getattr(sys, STREAMS[fd]).close()
