@@ -17,8 +17,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pybullet_envs_gymnasium.gym_locomotion_envs import AntBulletEnv
 from stable_baselines3.common.callbacks import BaseCallback
+
+from syre_rl.envs.vec import silenced
+
+with silenced(1, 2):  # importing pybullet prints its build time from C
+    from pybullet_envs_gymnasium.gym_locomotion_envs import AntBulletEnv
 
 DEFAULT_FOOT_FRICTION = 1.5  # lateral friction of the Ant's feet in ant.xml
 

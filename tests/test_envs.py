@@ -64,6 +64,7 @@ def test_pybullet_envs_print_nothing_of_their_own():
     still shows."""
     code = """
 import warnings
+import syre_rl.agents.rl  # imports the slippery Ant, and so pybullet, first
 from syre_rl.envs.vec import make_env, silenced
 dummy = make_env("AntBulletEnv-v0", n_envs=4)
 dummy.reset()
