@@ -35,8 +35,9 @@ def zoo(module, *args, cwd):
     return proc.stdout
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.endswith("by-name") else c
-                                  for c in CASES])  # string names are also tested without rl-zoo3 (test_algorithms)
+# ppo-syre in `make test`; the others (about 17 s each) with the slow tests (string names are also tested without
+# rl-zoo3, in test_algorithms)
+@pytest.mark.parametrize("case", [c if c == "ppo-syre" else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path):
     from stable_baselines3 import PPO, SAC
 
