@@ -26,7 +26,8 @@ def __getattr__(name: str):
         from syre_rl.extras import require
 
         require("sb3" if POLICY_MODULES[name] == "policies" else "contrib", f"syre_rl.{name}")
-        return getattr(importlib.import_module(f"syre_rl.{POLICY_MODULES[name]}"), name)
+        globals()[name] = value = getattr(importlib.import_module(f"syre_rl.{POLICY_MODULES[name]}"), name)
+        return value  # found here from now on, without __getattr__
     raise AttributeError(f"module 'syre_rl' has no attribute {name!r}")
 
 

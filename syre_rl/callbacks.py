@@ -211,10 +211,9 @@ def policy_hparams(model: Any) -> dict[str, HParamValue]:
     policy = model.policy
     found: dict[str, Any] = {"algo": type(model).__name__, "policy": type(policy).__name__}
     if isinstance(policy, MethodPolicy):
-        found["method"] = policy.method
         settings = {k: v for k, v in policy.method_settings.to_dict().items() if v is not None}
-        found.update(plain_hparams({"targets": policy.method_targets, **settings}, "method/"))
-    return plain_hparams(found)
+        found.update(method=policy.method, **plain_hparams({"targets": policy.method_targets, **settings}, "method/"))
+    return found
 
 
 class HParamsCallback(BaseCallback):
