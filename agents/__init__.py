@@ -10,10 +10,14 @@ from syre_rl.extras import require
 
 require("harness", "syre_rl.agents")  # one line naming the extra, not a bare "No module named 'yaml'"
 
-_EXPORTS = {name: f"syre_rl.agents.{module}" for module, names in {
-    "rl": ("ALGORITHMS", "Preset", "TrainConfig", "available_presets", "build_model", "load_preset", "train"),
-    "supervised": ("SupervisedLearner", "fcn"),
-}.items() for name in names}
+_EXPORTS = {
+    name: f"syre_rl.agents.{module}"
+    for module, names in {
+        "rl": ("ALGORITHMS", "Preset", "TrainConfig", "available_presets", "build_model", "load_preset", "train"),
+        "supervised": ("SupervisedLearner", "fcn"),
+    }.items()
+    for name in names
+}
 __all__ = list(_EXPORTS)
 
 

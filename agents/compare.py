@@ -126,10 +126,17 @@ def _describe(folder: Path) -> Run:
             info["method"] = config["label"]
         experiment = config.get("env") or config.get("benchmark")
     if "method" not in info or "seed" not in info:
-        raise ValueError(f"cannot tell the method and seed of run '{folder}': no config.json with 'method' and "
-                         f"'seed', and the folder name is not METHOD_sSEED or METHOD_sSEED_K")
-    return Run(folder, str(experiment or folder.parent.name), str(info["method"]), int(info["seed"]),
-               int(match["repeat"] or 1) if match else 1)
+        raise ValueError(
+            f"cannot tell the method and seed of run '{folder}': no config.json with 'method' and "
+            f"'seed', and the folder name is not METHOD_sSEED or METHOD_sSEED_K"
+        )
+    return Run(
+        folder,
+        str(experiment or folder.parent.name),
+        str(info["method"]),
+        int(info["seed"]),
+        int(match["repeat"] or 1) if match else 1,
+    )
 
 
 def load_scalars(run: Run | str | Path) -> Scalars:
@@ -203,8 +210,9 @@ def align(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, 
     return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys)])
 
 
-def bootstrap_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> tuple:
+def bootstrap_ci(
+    samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple:
     """Mean over runs (axis 0) and its percentile-bootstrap confidence interval, reproducible from ``seed``.
 
     :param samples: one value per run, shape (runs,), or one curve per run, shape (runs, points)
@@ -215,8 +223,9 @@ def bootstrap_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95
     """
     samples = np.asarray(samples, dtype=float)
     if samples.ndim not in (1, 2) or len(samples) == 0:
-        raise ValueError(f"samples must be a non-empty array of shape (runs,) or (runs, points), got shape "
-                         f"{samples.shape}")
+        raise ValueError(
+            f"samples must be a non-empty array of shape (runs,) or (runs, points), got shape {samples.shape}"
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_resamples < 1:
@@ -233,8 +242,9 @@ def bootstrap_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95
     return mean[()], low.reshape(shape)[()], high.reshape(shape)[()]
 
 
-def iqm_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
-           seed: int = 0) -> tuple[float, float, float]:
+def iqm_ci(
+    samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Interquartile mean over runs and its stratified-bootstrap confidence interval, from ``rliable``
     (Agarwal et al., NeurIPS 2021: the RL field's standard for few runs), reproducible from ``seed``.
 
@@ -250,8 +260,9 @@ def iqm_ci(samples: Sequence[float] | np.ndarray, confidence: float = 0.95, n_re
     iqm = float(metrics.aggregate_iqm(scores))
     if len(scores) == 1:
         return iqm, iqm, iqm
-    low, high = _stratified_interval(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), confidence,
-                                     n_resamples, seed)
+    low, high = _stratified_interval(
+        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), confidence, n_resamples, seed
+    )
     return iqm, float(low[0]), float(high[0])
 
 
@@ -271,8 +282,9 @@ def _stratified_interval(scores: np.ndarray, func, confidence: float, n_resample
     return interval[0], interval[1]
 
 
-def aggregate(curves: Sequence[tuple[np.ndarray, np.ndarray]], confidence: float = 0.95, n_resamples: int = 2000,
-              seed: int = 0) -> Curve:
+def aggregate(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Curve:
     """Mean curve over runs with its confidence band: :func:`align`, then :func:`bootstrap_ci` at every x.
 
     :param curves: (x, values) per run of one tag
@@ -320,7 +332,7 @@ def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRI
     out = []
     for lo, hi in zip(starts, ends):
         inside = returns[(steps >= lo) & (steps < hi)]
-        out.append(float(np.mean(inside[-max(1, int(len(inside) * fraction)):])) if len(inside) else np.nan)
+        out.append(float(np.mean(inside[-max(1, int(len(inside) * fraction)) :])) if len(inside) else np.nan)
     return np.array(out)
 
 
@@ -352,22 +364,28 @@ def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> l
     Plasticity metrics are those of each target's last logged (i.e. last hidden) layer.
     """
     tags = set(tags)
-    wanted = [("return", RETURN, "tail"), ("first_task_accuracy", TEST_ACCURACY, "first"),
-              ("last_task_accuracy", TEST_ACCURACY, "last"), ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last"),
-              ("online_accuracy_first10pct", ONLINE_ACCURACY, "head"),
-              ("online_accuracy_last10pct", ONLINE_ACCURACY, "tail")]
+    wanted = [
+        ("return", RETURN, "tail"),
+        ("first_task_accuracy", TEST_ACCURACY, "first"),
+        ("last_task_accuracy", TEST_ACCURACY, "last"),
+        ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last"),
+        ("online_accuracy_first10pct", ONLINE_ACCURACY, "head"),
+        ("online_accuracy_last10pct", ONLINE_ACCURACY, "tail"),
+    ]
     last_layer: dict[str, int] = {}
     for match in filter(None, map(PLASTICITY.match, tags)):
         last_layer[match["target"]] = max(last_layer.get(match["target"], 0), int(match["layer"]))
     for target, layer in sorted(last_layer.items()):
-        wanted += [(f"{target}/layer{layer}/{m}", f"plasticity/{target}/layer{layer}/{m}", "last")
-                   for m in SUMMARY_METRICS]
+        wanted += [
+            (f"{target}/layer{layer}/{m}", f"plasticity/{target}/layer{layer}/{m}", "last") for m in SUMMARY_METRICS
+        ]
     wanted += [(tag, tag, "last") for tag in extra_tags]
     return [q for q in wanted if q[1] in tags]
 
 
-def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars], extra_tags: Sequence[str] = (),
-              **bootstrap) -> list[dict]:
+def summarize(
+    groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars], extra_tags: Sequence[str] = (), **bootstrap
+) -> list[dict]:
     """Rows of ``experiment, method, quantity, tag, mean, ci_low, ci_high, iqm, iqm_low, iqm_high, n_seeds, seeds,
     values`` for every method and :func:`summary_quantities` column that the method's runs logged: the mean with
     its percentile-bootstrap interval (:func:`bootstrap_ci`), the IQM with its stratified-bootstrap interval
@@ -382,25 +400,49 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
             values = [v for _, v in samples]
             mean, low, high = bootstrap_ci(values, **bootstrap)
             iqm, iqm_low, iqm_high = iqm_ci(values, **bootstrap)
-            rows.append(dict(experiment=experiment, method=method, quantity=quantity, tag=tag, mean=float(mean),
-                             ci_low=float(low), ci_high=float(high), iqm=iqm, iqm_low=iqm_low, iqm_high=iqm_high,
-                             n_seeds=len(samples), seeds=";".join(str(seed) for seed, _ in samples),
-                             values=";".join(f"{v:.6g}" for v in values)))
+            rows.append(
+                dict(
+                    experiment=experiment,
+                    method=method,
+                    quantity=quantity,
+                    tag=tag,
+                    mean=float(mean),
+                    ci_low=float(low),
+                    ci_high=float(high),
+                    iqm=iqm,
+                    iqm_low=iqm_low,
+                    iqm_high=iqm_high,
+                    n_seeds=len(samples),
+                    seeds=";".join(str(seed) for seed, _ in samples),
+                    values=";".join(f"{v:.6g}" for v in values),
+                )
+            )
 
     for experiment, methods in groups.items():
         tags = _logged(methods, scalars)
         for quantity, tag, how in summary_quantities(tags, extra_tags):
             for method, runs in methods.items():  # quantity outermost: its rows keep the columns' order
-                add(experiment, method, quantity, tag,
-                    [(run.seed, final_value(scalars[run][tag][1], how)) for run in runs if tag in scalars[run]])
+                add(
+                    experiment,
+                    method,
+                    quantity,
+                    tag,
+                    [(run.seed, final_value(scalars[run][tag][1], how)) for run in runs if tag in scalars[run]],
+                )
             if quantity == "return" and FRICTION in tags:  # then the return at the end of each friction phase
                 phases = {m: _phase_samples(runs, scalars) for m, runs in methods.items()}
                 for k in range(max(map(len, phases.values()))):
                     for method, samples in phases.items():
                         add(experiment, method, f"return_phase{k}", RETURN, samples[k] if k < len(samples) else [])
             if quantity == "return" and TASK in tags:  # then the return at the end of each task, by task
-                per_run = {m: [(run.seed, task_returns(scalars[run])) for run in runs
-                               if RETURN in scalars[run] and TASK in scalars[run]] for m, runs in methods.items()}
+                per_run = {
+                    m: [
+                        (run.seed, task_returns(scalars[run]))
+                        for run in runs
+                        if RETURN in scalars[run] and TASK in scalars[run]
+                    ]
+                    for m, runs in methods.items()
+                }
                 for k in sorted({k for runs in per_run.values() for _, r in runs for k in r}):
                     for method, runs in per_run.items():
                         add(experiment, method, f"return_task{k}", RETURN, [(s, r[k]) for s, r in runs if k in r])
@@ -410,14 +452,24 @@ def summarize(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalar
 def _phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[list[tuple[int, float]]]:
     """Per friction phase, (seed, :func:`phase_returns`) of the runs that have it (NaNs left out); runs that
     logged no friction have no phases."""
-    per_run = [(run.seed, phase_returns(scalars[run])) for run in runs
-               if RETURN in scalars[run] and FRICTION in scalars[run]]
-    return [[(seed, float(r[k])) for seed, r in per_run if k < len(r) and np.isfinite(r[k])]
-            for k in range(max((len(r) for _, r in per_run), default=0))]
+    per_run = [
+        (run.seed, phase_returns(scalars[run])) for run in runs if RETURN in scalars[run] and FRICTION in scalars[run]
+    ]
+    return [
+        [(seed, float(r[k])) for seed, r in per_run if k < len(r) and np.isfinite(r[k])]
+        for k in range(max((len(r) for _, r in per_run), default=0))
+    ]
 
 
-def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequence[str] = (),
-            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0, only: Sequence[str] = ()) -> Path:
+def compare(
+    root: str | Path,
+    out: str | Path | None = None,
+    extra_tags: Sequence[str] = (),
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    only: Sequence[str] = (),
+) -> Path:
     """Find the runs under ``root`` and write the figures, ``summary.md`` and ``summary.csv`` (module docstring).
 
     :param root: folder searched at any depth for runs
@@ -432,8 +484,10 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     if only:
         runs = [run for run in runs if any(fnmatch.fnmatchcase(run.method, p) for p in only)]
     if not runs:
-        raise ValueError(f"no runs under '{root}'{' matching ' + ', '.join(only) if only else ''}: a run is a "
-                         f"folder holding TensorBoard event files (events.out.tfevents.*)")
+        raise ValueError(
+            f"no runs under '{root}'{' matching ' + ', '.join(only) if only else ''}: a run is a "
+            f"folder holding TensorBoard event files (events.out.tfevents.*)"
+        )
     runs, repeats = latest_repeats(runs)
     scalars = {run: load_scalars(run) for run in runs}
     logged = set().union(*scalars.values())
@@ -456,11 +510,28 @@ def compare(root: str | Path, out: str | Path | None = None, extra_tags: Sequenc
     for experiment, methods in groups.items():
         suffix = _suffix(experiment, groups)
         if min(len(runs) for runs in methods.values()) >= PROFILE_SEEDS:
-            _plot_profile(out / f"profile{suffix}.png", [r for r in rows if r["experiment"] == experiment], colors,
-                          bootstrap)
+            _plot_profile(
+                out / f"profile{suffix}.png", [r for r in rows if r["experiment"] == experiment], colors, bootstrap
+            )
     table = io.StringIO()
-    writer = csv.DictWriter(table, ["experiment", "method", "quantity", "tag", "mean", "ci_low", "ci_high", "iqm",
-                                    "iqm_low", "iqm_high", "n_seeds", "seeds", "values"])
+    writer = csv.DictWriter(
+        table,
+        [
+            "experiment",
+            "method",
+            "quantity",
+            "tag",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "iqm",
+            "iqm_low",
+            "iqm_high",
+            "n_seeds",
+            "seeds",
+            "values",
+        ],
+    )
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(out / "summary.csv", lambda tmp: tmp.write_text(table.getvalue()))
@@ -494,6 +565,7 @@ class TaskComparison:
     """One experiment's continual methods against fresh networks (:func:`plasticity_gaps`). Cells are (IQM, low,
     high) over seeds; ``gap_per_seed`` holds each seed's gap, keyed by seed; ``versus`` each method's gap minus
     the reference method's, paired by seed (the same seed has the same tasks and the same fresh networks)."""
+
     experiment: str
     tasks: list[int]
     fresh: dict[int, tuple[float, float, float]]
@@ -504,8 +576,9 @@ class TaskComparison:
     versus: dict[str, tuple[float, float, float]]
 
 
-def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
-                    reference: str = "vanilla") -> list[TaskComparison]:
+def plasticity_gaps(
+    rows: list[dict], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0, reference: str = "vanilla"
+) -> list[TaskComparison]:
     """Each continual method's return at the end of task k against a freshly initialised network's on the same
     task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the plasticity gap:
     per seed, the continual run's return minus the fresh run's, averaged over the tasks both have; negative means
@@ -514,11 +587,17 @@ def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int
     :param rows: :func:`summarize`'s rows (their ``seeds`` and ``values``)
     :param reference: the method every other one is also compared with, seed by seed (when it ran)
     """
-    values = {(r["experiment"], r["method"], r["quantity"]): dict(zip(map(int, r["seeds"].split(";")),
-                                                                      map(float, r["values"].split(";"))))
-              for r in rows}
-    fresh = {(e, int(m["task"])): v for (e, method, q), v in values.items()
-             if (m := FRESH.match(method)) and q == f"return_task{m['task']}"}
+    values = {
+        (r["experiment"], r["method"], r["quantity"]): dict(
+            zip(map(int, r["seeds"].split(";")), map(float, r["values"].split(";")))
+        )
+        for r in rows
+    }
+    fresh = {
+        (e, int(m["task"])): v
+        for (e, method, q), v in values.items()
+        if (m := FRESH.match(method)) and q == f"return_task{m['task']}"
+    }
     stats = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     comparisons = []
     for experiment in dict.fromkeys(e for e, _ in fresh):
@@ -526,8 +605,11 @@ def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int
         methods = [m for (e, m, q) in values if e == experiment and q == "return" and not FRESH.match(m)]
         returns, gap, gap_per_seed = {}, {}, {}
         for method in methods:
-            own = {k: values[experiment, method, f"return_task{k}"] for k in tasks
-                   if (experiment, method, f"return_task{k}") in values}
+            own = {
+                k: values[experiment, method, f"return_task{k}"]
+                for k in tasks
+                if (experiment, method, f"return_task{k}") in values
+            }
             returns[method] = {k: iqm_ci(list(v.values()), **stats) for k, v in own.items()}
             per_seed = {}
             for s in sorted({s for k in tasks for s in fresh[experiment, k]}):
@@ -538,11 +620,23 @@ def plasticity_gaps(rows: list[dict], confidence: float = 0.95, n_resamples: int
                 gap_per_seed[method] = per_seed
                 gap[method] = iqm_ci(list(per_seed.values()), **stats)
         base = gap_per_seed.get(reference, {})
-        versus = {m: iqm_ci([g[s] - base[s] for s in g if s in base], **stats) for m, g in gap_per_seed.items()
-                  if m != reference and set(g) & set(base)}
-        comparisons.append(TaskComparison(experiment, tasks,
-                                          {k: iqm_ci(list(fresh[experiment, k].values()), **stats) for k in tasks},
-                                          returns, gap, gap_per_seed, reference, versus))
+        versus = {
+            m: iqm_ci([g[s] - base[s] for s in g if s in base], **stats)
+            for m, g in gap_per_seed.items()
+            if m != reference and set(g) & set(base)
+        }
+        comparisons.append(
+            TaskComparison(
+                experiment,
+                tasks,
+                {k: iqm_ci(list(fresh[experiment, k].values()), **stats) for k in tasks},
+                returns,
+                gap,
+                gap_per_seed,
+                reference,
+                versus,
+            )
+        )
     return comparisons
 
 
@@ -551,23 +645,33 @@ def fresh_comparison(comparisons: list[TaskComparison], confidence: float = 0.95
     if not comparisons:
         return ""
     cell = "{:.1f} [{:.1f}, {:.1f}]".format
-    lines = ["# Continual runs against fresh networks, task by task", "",
-             f"Return at the end of each task (mean of `rollout/ep_rew_mean` over the task's last {PHASE_TAIL:.0%}), "
-             f"IQM over seeds [{confidence:.0%} stratified-bootstrap interval, rliable]. Gap: per seed, the continual "
-             "run's return minus the fresh network's on the same task, averaged over the tasks both have; below 0 "
-             "the continual network learns new tasks worse than a fresh one (a loss of plasticity)."]
+    lines = [
+        "# Continual runs against fresh networks, task by task",
+        "",
+        f"Return at the end of each task (mean of `rollout/ep_rew_mean` over the task's last {PHASE_TAIL:.0%}), "
+        f"IQM over seeds [{confidence:.0%} stratified-bootstrap interval, rliable]. Gap: per seed, the continual "
+        "run's return minus the fresh network's on the same task, averaged over the tasks both have; below 0 "
+        "the continual network learns new tasks worse than a fresh one (a loss of plasticity).",
+    ]
     for c in comparisons:
         methods = list(c.returns)
-        lines += ["", f"## {c.experiment}", "", "| task | fresh | " + " | ".join(methods) + " |",
-                  "|" + "---|" * (2 + len(methods))]
+        lines += [
+            "",
+            f"## {c.experiment}",
+            "",
+            "| task | fresh | " + " | ".join(methods) + " |",
+            "|" + "---|" * (2 + len(methods)),
+        ]
         for k in c.tasks:
-            row = [str(k), cell(*c.fresh[k])] + [cell(*c.returns[m][k]) if k in c.returns[m] else "–"
-                                                 for m in methods]
+            row = [str(k), cell(*c.fresh[k])] + [cell(*c.returns[m][k]) if k in c.returns[m] else "–" for m in methods]
             lines.append("| " + " | ".join(row) + " |")
         gaps = [cell(*c.gap[m]) + f" (n={len(c.gap_per_seed[m])})" if m in c.gap else "–" for m in methods]
         lines.append("| **gap** |  | " + " | ".join(gaps) + " |")
-        lines += ["", f"| method | gap | gap by seed | gap minus {c.reference}'s, paired by seed |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"| method | gap | gap by seed | gap minus {c.reference}'s, paired by seed |",
+            "|---|---|---|---|",
+        ]
         for m in sorted(c.gap, key=lambda m: -c.gap[m][0]):
             by_seed = ", ".join(f"s{s}: {v:.1f}" for s, v in c.gap_per_seed[m].items())
             paired = len(set(c.gap_per_seed[m]) & set(c.gap_per_seed.get(c.reference, {})))
@@ -595,8 +699,13 @@ def _plot_tasks(path: Path, c: TaskComparison, colors: dict[str, str]) -> None:
     for y, method in enumerate(order):
         iqm, low, high = c.gap[method]
         right.errorbar([iqm], [y], xerr=[[iqm - low], [high - iqm]], fmt="o", color=colors.get(method), capsize=3)
-        right.scatter(list(c.gap_per_seed[method].values()), [y] * len(c.gap_per_seed[method]), s=8,
-                      color=colors.get(method), alpha=0.4)
+        right.scatter(
+            list(c.gap_per_seed[method].values()),
+            [y] * len(c.gap_per_seed[method]),
+            s=8,
+            color=colors.get(method),
+            alpha=0.4,
+        )
     right.axvline(0, color="k", lw=0.8)
     right.set_yticks(range(len(order)), order)
     right.set(title="plasticity gap vs fresh (IQM, 95% CI; dots: seeds)", xlabel="return minus fresh network's")
@@ -622,8 +731,9 @@ def _figures(methods: dict[str, list[Run]], scalars: dict[Run, Scalars], tags: s
         figures["return"] = ([(title, RETURN, None)], friction)
     if TEST_ACCURACY in tags:
         seen = SEEN_ACCURACY if SEEN_ACCURACY in tags else None
-        panels = [("test accuracy after each task" + (" (dashed: mean over seen tasks)" if seen else ""),
-                   TEST_ACCURACY, seen)]
+        panels = [
+            ("test accuracy after each task" + (" (dashed: mean over seen tasks)" if seen else ""), TEST_ACCURACY, seen)
+        ]
         figures["accuracy"] = (panels + [("online accuracy", ONLINE_ACCURACY, None)] * (ONLINE_ACCURACY in tags), [])
     layers = sorted({(m["target"], int(m["layer"])) for m in filter(None, map(PLASTICITY.match, tags))})
     for metric, dashed in PLASTICITY_FIGURES.items():
@@ -632,16 +742,28 @@ def _figures(methods: dict[str, list[Run]], scalars: dict[Run, Scalars], tags: s
             prefix = f"plasticity/{target}/layer{layer}/"
             if prefix + metric in tags:
                 extra = prefix + dashed if dashed and prefix + dashed in tags else None
-                panels.append((f"{metric}: {target} layer{layer}" + (f" (dashed: {dashed})" if extra else ""),
-                               prefix + metric, extra))
+                panels.append(
+                    (
+                        f"{metric}: {target} layer{layer}" + (f" (dashed: {dashed})" if extra else ""),
+                        prefix + metric,
+                        extra,
+                    )
+                )
         if panels:
             figures[metric] = (panels, [])
     return figures
 
 
-def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[str, list[Run]],
-          scalars: dict[Run, Scalars], colors: dict[str, str], xlabel: str, friction: list[tuple[float, float]],
-          bootstrap: dict) -> None:
+def _plot(
+    path: Path,
+    panels: list[tuple[str, str, str | None]],
+    methods: dict[str, list[Run]],
+    scalars: dict[Run, Scalars],
+    colors: dict[str, str],
+    xlabel: str,
+    friction: list[tuple[float, float]],
+    bootstrap: dict,
+) -> None:
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
     # A bare Figure renders with Agg without pyplot, so importing this module never switches a user's backend.
@@ -663,13 +785,21 @@ def _plot(path: Path, panels: list[tuple[str, str, str | None]], methods: dict[s
         for x, value in friction:
             ax.axvline(x, color="grey", ls="--", lw=1)
             if value is not None:
-                ax.annotate(f"friction {value:.3g}", (x, 0.98), xycoords=ax.get_xaxis_transform(), rotation=90,
-                            ha="right", va="top", fontsize=8, color="grey")
+                ax.annotate(
+                    f"friction {value:.3g}",
+                    (x, 0.98),
+                    xycoords=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="right",
+                    va="top",
+                    fontsize=8,
+                    color="grey",
+                )
         ax.set(title=title, xlabel=xlabel)
         ax.title.set_fontsize(10)
         if len(methods) <= LEGEND_INSIDE:
             ax.legend(fontsize=8)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     if len(methods) > LEGEND_INSIDE:  # one legend beside the panels, so that it covers no curve
         entries = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
@@ -682,8 +812,11 @@ def _plot_profile(path: Path, rows: list[dict], colors: dict[str, str], bootstra
     or the first accuracy): for every threshold, the fraction of each method's runs scoring above it, with
     stratified-bootstrap 95% bands."""
     quantity = rows[0]["quantity"]
-    scores = {r["method"]: np.array([float(v) for v in r["values"].split(";")]).reshape(-1, 1)
-              for r in rows if r["quantity"] == quantity}
+    scores = {
+        r["method"]: np.array([float(v) for v in r["values"].split(";")]).reshape(-1, 1)
+        for r in rows
+        if r["quantity"] == quantity
+    }
     everything = np.concatenate(list(scores.values()))
     taus = np.linspace(everything.min(), everything.max(), 101)
 
@@ -691,79 +824,133 @@ def _plot_profile(path: Path, rows: list[dict], colors: dict[str, str], bootstra
         return (x.reshape(-1, 1) > taus).mean(axis=0)
 
     profiles = {m: profile(x) for m, x in scores.items()}
-    bands = {m: _stratified_interval(x, profile, bootstrap["confidence"], bootstrap["n_resamples"], bootstrap["seed"])
-             for m, x in scores.items()}
+    bands = {
+        m: _stratified_interval(x, profile, bootstrap["confidence"], bootstrap["n_resamples"], bootstrap["seed"])
+        for m, x in scores.items()
+    }
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for method, profile in profiles.items():
         ax.plot(taus, profile, color=colors[method], label=f"{method} (n={len(scores[method])})")
         ax.fill_between(taus, bands[method][0], bands[method][1], color=colors[method], alpha=0.15)
-    ax.set(title=f"performance profile: {quantity}", xlabel=f"{quantity} threshold tau",
-           ylabel="fraction of runs with score > tau", ylim=(-0.02, 1.02))
+    ax.set(
+        title=f"performance profile: {quantity}",
+        xlabel=f"{quantity} threshold tau",
+        ylabel="fraction of runs with score > tau",
+        ylim=(-0.02, 1.02),
+    )
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
-def _plot_phases(path: Path, methods: dict[str, list[Run]], scalars: dict[Run, Scalars], colors: dict[str, str],
-                 bootstrap: dict) -> None:
+def _plot_phases(
+    path: Path, methods: dict[str, list[Run]], scalars: dict[Run, Scalars], colors: dict[str, str], bootstrap: dict
+) -> None:
     """Return at the end of each friction phase: mean over seeds with its interval, one line per method."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for i, (method, runs) in enumerate(methods.items()):
-        points = [(k, *bootstrap_ci([v for _, v in samples], **bootstrap), len(samples))
-                  for k, samples in enumerate(_phase_samples(runs, scalars)) if samples]
+        points = [
+            (k, *bootstrap_ci([v for _, v in samples], **bootstrap), len(samples))
+            for k, samples in enumerate(_phase_samples(runs, scalars))
+            if samples
+        ]
         if not points:
             continue
         k, mean, low, high, n = map(np.array, zip(*points))
         x = k + 0.08 * (i - (len(methods) - 1) / 2)  # side by side within a phase
-        ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o-", color=colors[method], capsize=3,
-                    label=f"{method} (n={n.max()})")
-    ax.set(title=f"return over the last {PHASE_TAIL:.0%} of each friction phase", ylabel="episode return",
-           xlabel="friction phase k (summary column return_phase<k>)")
+        ax.errorbar(
+            x,
+            mean,
+            yerr=[mean - low, high - mean],
+            fmt="o-",
+            color=colors[method],
+            capsize=3,
+            label=f"{method} (n={n.max()})",
+        )
+    ax.set(
+        title=f"return over the last {PHASE_TAIL:.0%} of each friction phase",
+        ylabel="episode return",
+        xlabel="friction phase k (summary column return_phase<k>)",
+    )
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
-def _markdown(root: Path, runs: list[Run], groups: dict[str, dict[str, list[Run]]], rows: list[dict],
-              confidence: float, n_resamples: int, repeats: list[Run] = ()) -> str:
+def _markdown(
+    root: Path,
+    runs: list[Run],
+    groups: dict[str, dict[str, list[Run]]],
+    rows: list[dict],
+    confidence: float,
+    n_resamples: int,
+    repeats: list[Run] = (),
+) -> str:
     lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
-    lines += [f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
-              + (f", repeat {run.repeat}" if run.repeat > 1 else "") for run in runs]
+    lines += [
+        f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
+        + (f", repeat {run.repeat}" if run.repeat > 1 else "")
+        for run in runs
+    ]
     if repeats:
-        lines += ["", "Left out, as earlier repeats of a method and seed that a later run replaces "
-                      "(a seed counts once):", ""] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
-    lines += ["", f"Cells: interquartile mean (IQM) over runs [{confidence:.0%} stratified-bootstrap confidence "
-              f"interval, {n_resamples} resamples], from rliable (with fewer than 4 runs the IQM is the mean); with "
-              f"a single seed the interval is the point itself. `summary.csv` also holds the mean with its "
-              f"percentile-bootstrap interval, and every run's value. `seeds`: runs of the method, one run per "
-              f"seed; `(n=...)` where fewer logged that column. `return`: mean over the last {TAIL_FRACTION:.0%} of "
-              f"each run's points; `return_phase<k>`: mean over the last {PHASE_TAIL:.0%} of the points of friction "
-              f"phase k (0 = the first); accuracies: each run's first or last task; `<target>/layer<i>/<metric>`: "
-              f"last hidden layer, each run's last point."]
+        lines += [
+            "",
+            "Left out, as earlier repeats of a method and seed that a later run replaces (a seed counts once):",
+            "",
+        ] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
+    lines += [
+        "",
+        f"Cells: interquartile mean (IQM) over runs [{confidence:.0%} stratified-bootstrap confidence "
+        f"interval, {n_resamples} resamples], from rliable (with fewer than 4 runs the IQM is the mean); with "
+        f"a single seed the interval is the point itself. `summary.csv` also holds the mean with its "
+        f"percentile-bootstrap interval, and every run's value. `seeds`: runs of the method, one run per "
+        f"seed; `(n=...)` where fewer logged that column. `return`: mean over the last {TAIL_FRACTION:.0%} of "
+        f"each run's points; `return_phase<k>`: mean over the last {PHASE_TAIL:.0%} of the points of friction "
+        f"phase k (0 = the first); accuracies: each run's first or last task; `<target>/layer<i>/<metric>`: "
+        f"last hidden layer, each run's last point.",
+    ]
     for experiment, methods in groups.items():
         cells = {(row["method"], row["quantity"]): row for row in rows if row["experiment"] == experiment}
         quantities = list(dict.fromkeys(quantity for _, quantity in cells))
-        lines += ["", f"## {experiment}", "", "| " + " | ".join(["method", "seeds", *quantities]) + " |",
-                  "|" + "---|" * (2 + len(quantities))]
+        lines += [
+            "",
+            f"## {experiment}",
+            "",
+            "| " + " | ".join(["method", "seeds", *quantities]) + " |",
+            "|" + "---|" * (2 + len(quantities)),
+        ]
         for method, method_runs in methods.items():
             row = [method, str(len(method_runs))]
             for c in (cells.get((method, quantity)) for quantity in quantities):
-                row.append("–" if c is None else f"{c['iqm']:.4g} [{c['iqm_low']:.4g}, {c['iqm_high']:.4g}]"
-                           + (f" (n={c['n_seeds']})" if c["n_seeds"] < len(method_runs) else ""))
+                row.append(
+                    "–"
+                    if c is None
+                    else f"{c['iqm']:.4g} [{c['iqm_low']:.4g}, {c['iqm_high']:.4g}]"
+                    + (f" (n={c['n_seeds']})" if c["n_seeds"] < len(method_runs) else "")
+                )
             lines.append("| " + " | ".join(row) + " |")
         headline = [q for q in quantities if "/" not in q][:4]
         if headline:  # the per-seed table: each run's value of the headline columns
-            lines += ["", f"Per seed ({experiment}): each run's value, seeds in order.", "",
-                      "| " + " | ".join(["method", *headline]) + " |", "|" + "---|" * (1 + len(headline))]
+            lines += [
+                "",
+                f"Per seed ({experiment}): each run's value, seeds in order.",
+                "",
+                "| " + " | ".join(["method", *headline]) + " |",
+                "|" + "---|" * (1 + len(headline)),
+            ]
             for method in methods:
                 values = []
                 for quantity in headline:
                     c = cells.get((method, quantity))
-                    values.append("–" if c is None else ", ".join(
-                        f"s{seed}: {float(v):.4g}" for seed, v in zip(c["seeds"].split(";"), c["values"].split(";"))))
+                    values.append(
+                        "–"
+                        if c is None
+                        else ", ".join(
+                            f"s{seed}: {float(v):.4g}" for seed, v in zip(c["seeds"].split(";"), c["values"].split(";"))
+                        )
+                    )
                 lines.append("| " + " | ".join([method, *values]) + " |")
     return "\n".join(lines) + "\n"
-

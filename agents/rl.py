@@ -80,18 +80,38 @@ from syre_rl.syre import DEFAULT_SCALE
 PRESET_DIR = Path(__file__).parent / "presets"
 # --algo name -> (algorithm, its syre_rl policy class)
 ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], type[MethodPolicy]]] = {
-    "ppo": (PPO, MethodActorCriticPolicy), "a2c": (A2C, MethodActorCriticPolicy),
-    "sac": (SAC, MethodSACPolicy), "td3": (TD3, MethodTD3Policy), "ddpg": (DDPG, MethodTD3Policy),
-    "dqn": (DQN, MethodDQNPolicy), "recurrent-ppo": (RecurrentPPO, MethodRecurrentActorCriticPolicy),
-    "maskable-ppo": (MaskablePPO, MethodMaskableActorCriticPolicy), "tqc": (TQC, MethodTQCPolicy),
+    "ppo": (PPO, MethodActorCriticPolicy),
+    "a2c": (A2C, MethodActorCriticPolicy),
+    "sac": (SAC, MethodSACPolicy),
+    "td3": (TD3, MethodTD3Policy),
+    "ddpg": (DDPG, MethodTD3Policy),
+    "dqn": (DQN, MethodDQNPolicy),
+    "recurrent-ppo": (RecurrentPPO, MethodRecurrentActorCriticPolicy),
+    "maskable-ppo": (MaskablePPO, MethodMaskableActorCriticPolicy),
+    "tqc": (TQC, MethodTQCPolicy),
     "qrdqn": (QRDQN, MethodQRDQNPolicy),
 }
 DEFAULT_PRESETS = {"ppo": "ant-zoo", "sac": "sac-zoo"}  # --algo without --preset; others run on SB3's defaults
 METRICS_STEPS = 2048  # off-policy algorithms: one "rollout" of --metrics-every counts this many env steps
 CHECKPOINT, CONFIG = "checkpoint.ckpt", "config.json"
 # settings a resumed run may change: they do not change what it learns (logging, speed, length, the guard)
-RESUMABLE = ("timesteps", "resume", "progress", "verbose", "device", "torch_threads", "vec", "logdir", "save",
-             "checkpoint_every", "metrics_every", "probe_size", "tau", "duplicate_threshold", "guard")
+RESUMABLE = (
+    "timesteps",
+    "resume",
+    "progress",
+    "verbose",
+    "device",
+    "torch_threads",
+    "vec",
+    "logdir",
+    "save",
+    "checkpoint_every",
+    "metrics_every",
+    "probe_size",
+    "tau",
+    "duplicate_threshold",
+    "guard",
+)
 NEWER_DEFAULTS = {"permute_every": None, "first_task": None}  # settings added after runs were made (issue 12)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 # algorithm arguments the training run sets itself; a preset's `algo_kwargs` section holds the others
@@ -141,12 +161,12 @@ class Preset(Settings):
         check_kwargs("preset algo_kwargs", ALGORITHMS[self.algo][0].__init__, self.algo_kwargs, skip=RUN_SET)
         rollout = self.rollout(self.n_envs)
         if rollout and self.timesteps % rollout:
-            raise ValueError(f"preset timesteps {self.timesteps} is not a whole number of rollouts of {rollout} "
-                             "steps")
+            raise ValueError(f"preset timesteps {self.timesteps} is not a whole number of rollouts of {rollout} steps")
         activation = self.policy_kwargs.get("activation_fn", "relu")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"preset policy_kwargs activation_fn must be one of {', '.join(ACTIVATIONS)}, "
-                             f"got {activation!r}")
+            raise ValueError(
+                f"preset policy_kwargs activation_fn must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
+            )
         check_policy_kwargs(self.policy_objects(), "preset policy_kwargs", sb3_base(ALGORITHMS[self.algo][1]))
         names = setting_names()
         check_keys("preset method_settings", self.method_settings, names)
@@ -191,8 +211,9 @@ def load_preset(name: str | None, algo: str | None = None) -> Preset:
             return Preset(algo=algo)
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())} "
-                         "(or a path to a .yaml file)")
+        raise ValueError(
+            f"unknown preset {name!r}; available: {', '.join(available_presets())} (or a path to a .yaml file)"
+        )
     data = load_yaml(path, "preset")
     try:
         return Preset.from_dict(data)
@@ -206,75 +227,138 @@ class TrainConfig(Settings):
     fills in the preset's and the machine's defaults and the method's typed settings."""
 
     owner = "train"
-    algo: str | None = field(default=None, metadata={
-        "help": f"algorithm: {', '.join(ALGORITHMS)} (default: the preset's; without --preset, ppo)",
-        "choices": list(ALGORITHMS), "metavar": "NAME"})
+    algo: str | None = field(
+        default=None,
+        metadata={
+            "help": f"algorithm: {', '.join(ALGORITHMS)} (default: the preset's; without --preset, ppo)",
+            "choices": list(ALGORITHMS),
+            "metavar": "NAME",
+        },
+    )
     env: str | None = field(default=None, metadata={"help": "gymnasium env id (default: the preset's env)"})
-    preset: str | None = field(default=None, metadata={
-        "help": "hyperparameter preset name or YAML path (default: ant-zoo for ppo, sac-zoo for sac, SB3's "
-                "defaults for the others)"})
-    timesteps: int | None = field(default=None, metadata={
-        "help": "env steps to train, a whole number of rollouts (default: preset's)"})
+    preset: str | None = field(
+        default=None,
+        metadata={
+            "help": "hyperparameter preset name or YAML path (default: ant-zoo for ppo, sac-zoo for sac, SB3's "
+            "defaults for the others)"
+        },
+    )
+    timesteps: int | None = field(
+        default=None, metadata={"help": "env steps to train, a whole number of rollouts (default: preset's)"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of networks, anchors and environments"})
     n_envs: int | None = field(default=None, metadata={"help": "parallel envs (default: preset's)"})
-    vec: Literal["auto", "dummy", "subproc"] = field(default="auto", metadata={
-        "help": "env vectorisation; auto: subproc with >= 4 envs and >= 4 cores, else dummy"})
+    vec: Literal["auto", "dummy", "subproc"] = field(
+        default="auto", metadata={"help": "env vectorisation; auto: subproc with >= 4 envs and >= 4 cores, else dummy"}
+    )
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, cuda:N"})
-    torch_threads: int | None = field(default=None, metadata={
-        "help": "torch CPU threads (default 1: on 2 cores a second thread gains 9-15%% when the machine is quiet and "
-                "costs 1.5-2.8x when one core is busy; scripts/bench_throughput.py)"})
+    torch_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch CPU threads (default 1: on 2 cores a second thread gains 9-15%% when the machine is quiet "
+            "and costs 1.5-2.8x when one core is busy; scripts/bench_throughput.py)"
+        },
+    )
     logdir: str = field(default="runs", metadata={"help": "TensorBoard root; runs go to LOGDIR/ENV/LABEL_sSEED"})
     save: str | None = field(default=None, metadata={"help": "model path (default: RUN_DIR/model.zip)"})
-    method: str | None = field(default=None, metadata={
-        "help": f"plasticity method: {', '.join(METHODS)} (default vanilla; --syre = --method syre)",
-        "choices": list(METHODS), "metavar": "NAME"})
-    method_args: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "the method's settings as key=value,... (e.g. gamma=1e-3,scale=0.1; see syre_rl.methods)",
-        "parse": parse_assignments, "metavar": "K=V,..."})
-    label: str | None = field(default=None, metadata={
-        "help": "name of this variant in run folders and comparisons (default: the method), e.g. syre-scale0.1"})
-    targets: str | None = field(default=None, metadata={
-        "help": "networks under the method, comma-separated from actor,critic,features,lstm (default: actor,critic; "
-                "dqn and qrdqn: critic)"})
+    method: str | None = field(
+        default=None,
+        metadata={
+            "help": f"plasticity method: {', '.join(METHODS)} (default vanilla; --syre = --method syre)",
+            "choices": list(METHODS),
+            "metavar": "NAME",
+        },
+    )
+    method_args: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "the method's settings as key=value,... (e.g. gamma=1e-3,scale=0.1; see syre_rl.methods)",
+            "parse": parse_assignments,
+            "metavar": "K=V,...",
+        },
+    )
+    label: str | None = field(
+        default=None,
+        metadata={
+            "help": "name of this variant in run folders and comparisons (default: the method), e.g. syre-scale0.1"
+        },
+    )
+    targets: str | None = field(
+        default=None,
+        metadata={
+            "help": "networks under the method, comma-separated from actor,critic,features,lstm (default: "
+            "actor,critic; dqn and qrdqn: critic)"
+        },
+    )
     syre: bool = field(default=False, metadata={"help": "train with syre (shorthand for --method syre)"})
     syre_gamma: float | None = field(default=None, metadata={"help": "syre decay strength (preset's, or 1e-3)"})
-    syre_scale: float | None = field(default=None, metadata={
-        "help": f"anchor scale c, std c/sqrt(fan_in) (preset's, or {DEFAULT_SCALE})"})
+    syre_scale: float | None = field(
+        default=None, metadata={"help": f"anchor scale c, std c/sqrt(fan_in) (preset's, or {DEFAULT_SCALE})"}
+    )
     syre_ar_eps: float | None = field(default=None, metadata={"help": "syre-ar: D ~ U(1-eps, 1+eps); 0 = syre"})
     syre_targets: str | None = field(default=None, metadata={"help": "networks under syre (same as --targets)"})
     syre_decoupled: bool | None = field(default=None, metadata={"help": "AdamW-style decoupled decay"})
-    weight_decay: float | None = field(default=None, metadata={
-        "help": "L2 baseline (shorthand for --method l2 --method-args gamma=X): coupled weight decay toward 0 "
-                "on the parameters syre would cover"})
-    friction_every: int | None = field(default=None, metadata={
-        "help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"})
+    weight_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "L2 baseline (shorthand for --method l2 --method-args gamma=X): coupled weight decay toward 0 "
+            "on the parameters syre would cover"
+        },
+    )
+    friction_every: int | None = field(
+        default=None,
+        metadata={"help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"},
+    )
     friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
-    permute_every: int | None = field(default=None, metadata={
-        "help": "permuted-observation tasks: every K global steps the observation entries are permuted anew (task "
-                "k uses permutation k of the run's seed; envs.PermutedObservation)"})
-    first_task: int | None = field(default=None, metadata={
-        "help": "the permuted-observation task of step 0 (default 0); alone, without --permute-every, the run "
-                "trains on that one task: a fresh network's reference for task k"})
+    permute_every: int | None = field(
+        default=None,
+        metadata={
+            "help": "permuted-observation tasks: every K global steps the observation entries are permuted anew (task "
+            "k uses permutation k of the run's seed; envs.PermutedObservation)"
+        },
+    )
+    first_task: int | None = field(
+        default=None,
+        metadata={
+            "help": "the permuted-observation task of step 0 (default 0); alone, without --permute-every, the run "
+            "trains on that one task: a fresh network's reference for task k"
+        },
+    )
     friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
-    checkpoint_every: int = field(default=100_000, metadata={
-        "help": "save RUN_DIR/checkpoint.ckpt (verified, the previous kept) every N env steps, between rollouts "
-                "(0: never)"})
-    resume: bool = field(default=False, metadata={
-        "help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"})
-    metrics_every: int = field(default=1, metadata={
-        "help": f"log plasticity metrics every N rollouts (off-policy: N x {METRICS_STEPS} env steps; 0: never)"})
+    checkpoint_every: int = field(
+        default=100_000,
+        metadata={
+            "help": "save RUN_DIR/checkpoint.ckpt (verified, the previous kept) every N env steps, between rollouts "
+            "(0: never)"
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the latest run of this env, method and seed from its checkpoint up to --timesteps"},
+    )
+    metrics_every: int = field(
+        default=1,
+        metadata={
+            "help": f"log plasticity metrics every N rollouts (off-policy: N x {METRICS_STEPS} env steps; 0: never)"
+        },
+    )
     probe_size: int = field(default=1000, metadata={"help": "recent observations in the metrics' probe batch"})
     tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
-    duplicate_threshold: float = field(default=0.99, metadata={
-        "help": "cosine similarity above which two units count as copies (duplicate_units)"})
+    duplicate_threshold: float = field(
+        default=0.99, metadata={"help": "cosine similarity above which two units count as copies (duplicate_units)"}
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
-    guard: bool = field(default=True, metadata={
-        "help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"})
+    guard: bool = field(
+        default=True,
+        metadata={"help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"},
+    )
     verbose: int = field(default=0, metadata={"help": "SB3 verbosity (1 prints the logger's table)"})
-    method_settings: Settings | None = field(default=None, metadata={
-        "cli": False, "help": "the method's complete typed settings, filled in by resolved()"})
-    hyperparameters: Preset | None = field(default=None, metadata={
-        "cli": False, "help": "the preset's values, filled in by resolved()"})
+    method_settings: Settings | None = field(
+        default=None, metadata={"cli": False, "help": "the method's complete typed settings, filled in by resolved()"}
+    )
+    hyperparameters: Preset | None = field(
+        default=None, metadata={"cli": False, "help": "the preset's values, filled in by resolved()"}
+    )
 
     def check(self) -> None:
         for name in ("timesteps", "n_envs", "probe_size"):
@@ -306,8 +390,10 @@ class TrainConfig(Settings):
             return self
         preset = load_preset(self.preset, self.algo)
         if self.algo is not None and self.algo != preset.algo:
-            raise ValueError(f"--algo {self.algo} with preset {self.preset} of algorithm {preset.algo}: give a "
-                             f"{self.algo} preset, or leave out --preset for {self.algo}'s default")
+            raise ValueError(
+                f"--algo {self.algo} with preset {self.preset} of algorithm {preset.algo}: give a "
+                f"{self.algo} preset, or leave out --preset for {self.algo}'s default"
+            )
         env = self.env or preset.env
         check_env_id(env)
         if self.friction_every is not None and not env.startswith("SlipperyAnt"):
@@ -317,24 +403,40 @@ class TrainConfig(Settings):
         rollout = preset.rollout(n_envs)
         if rollout and timesteps % rollout:
             fewer, more = timesteps // rollout * rollout, (timesteps // rollout + 1) * rollout
-            raise ValueError(f"--timesteps {timesteps} is not a whole number of rollouts of {rollout} steps "
-                             f"({rollout // n_envs} x {n_envs} envs), and {preset.algo} only stops between rollouts; "
-                             f"use {fewer or more}" + (f" or {more}" if fewer else ""))
+            raise ValueError(
+                f"--timesteps {timesteps} is not a whole number of rollouts of {rollout} steps "
+                f"({rollout // n_envs} x {n_envs} envs), and {preset.algo} only stops between rollouts; "
+                f"use {fewer or more}" + (f" or {more}" if fewer else "")
+            )
         method, settings, targets = self._method_settings(preset)
         vec = auto_vec(n_envs) if self.vec == "auto" else self.vec
         return dataclasses.replace(
-            self, algo=preset.algo, env=env, timesteps=timesteps, n_envs=n_envs, method=method,
+            self,
+            algo=preset.algo,
+            env=env,
+            timesteps=timesteps,
+            n_envs=n_envs,
+            method=method,
             method_settings=settings,
-            targets=targets, label=self.label or method, vec=vec, hyperparameters=preset,
-            torch_threads=self.torch_threads or 1)
+            targets=targets,
+            label=self.label or method,
+            vec=vec,
+            hyperparameters=preset,
+            torch_threads=self.torch_threads or 1,
+        )
 
     def _method_settings(self, preset: Preset) -> tuple[str, Settings, str]:
         """(method name, its complete typed settings, targets) from the flags, the preset and the defaults."""
-        syre_flags = {"gamma": self.syre_gamma, "scale": self.syre_scale, "ar_eps": self.syre_ar_eps,
-                      "decoupled": self.syre_decoupled}
+        syre_flags = {
+            "gamma": self.syre_gamma,
+            "scale": self.syre_scale,
+            "ar_eps": self.syre_ar_eps,
+            "decoupled": self.syre_decoupled,
+        }
         syre_flags = {k: v for k, v in syre_flags.items() if v is not None}
-        given = [f"--syre-{k.replace('_', '-')}" for k in syre_flags] + (["--syre-targets"] if self.syre_targets
-                                                                          else [])
+        given = [f"--syre-{k.replace('_', '-')}" for k in syre_flags] + (
+            ["--syre-targets"] if self.syre_targets else []
+        )
         name = self.method or ("syre" if self.syre else "l2" if self.weight_decay is not None else "vanilla")
         if self.syre and name not in ("syre", "syre-ar"):
             raise ValueError(f"--syre and --method {self.method} are different methods; choose one")
@@ -359,8 +461,12 @@ class TrainConfig(Settings):
     def policy_kwargs(self) -> dict[str, Any]:
         """The ``policy_kwargs`` of this (resolved) config: the preset's, and the method with its settings and
         targets (vanilla: the same policy class and networks, with nothing attached)."""
-        return {**self.hyperparameters.policy_objects(), "method": self.method, "method_kwargs": self.method_settings,
-                "method_targets": self.targets}
+        return {
+            **self.hyperparameters.policy_objects(),
+            "method": self.method,
+            "method_kwargs": self.method_settings,
+            "method_targets": self.targets,
+        }
 
     def hparams(self) -> dict[str, Any]:
         """What TensorBoard's HParams tab shows for the run beyond what the model says itself (algorithm, policy,
@@ -372,8 +478,15 @@ def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:
     """The agent of the resolved ``cfg`` on ``env``: the algorithm and its syre_rl policy class, hyperparameters
     from ``cfg.hyperparameters``."""
     algorithm, policy = ALGORITHMS[cfg.algo]
-    return algorithm(policy, env, seed=cfg.seed, device=cfg.device, verbose=cfg.verbose,
-                     policy_kwargs=cfg.policy_kwargs(), **cfg.hyperparameters.algo_kwargs)
+    return algorithm(
+        policy,
+        env,
+        seed=cfg.seed,
+        device=cfg.device,
+        verbose=cfg.verbose,
+        policy_kwargs=cfg.policy_kwargs(),
+        **cfg.hyperparameters.algo_kwargs,
+    )
 
 
 class CheckpointCallback(BaseCallback):
@@ -403,8 +516,11 @@ class CheckpointCallback(BaseCallback):
         model = io.BytesIO()
         self.model.save(model)
         normalize = self.training_env if isinstance(self.training_env, VecNormalize) else None
-        payload = {"model": model.getvalue(), "normalize": pickle.dumps(normalize) if normalize else None,
-                   "replay_buffer": None}
+        payload = {
+            "model": model.getvalue(),
+            "normalize": pickle.dumps(normalize) if normalize else None,
+            "replay_buffer": None,
+        }
         if isinstance(self.model, OffPolicyAlgorithm):  # an off-policy run resumes with the data it learnt from
             buffer = io.BytesIO()
             self.model.save_replay_buffer(buffer)
@@ -453,8 +569,14 @@ def _permute_seed(cfg: TrainConfig) -> int | None:
 
 def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
     """A new model on new envs; SB3's assertions (e.g. DQN given a Box action space) become one-line errors."""
-    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize,
-                   permute_seed=_permute_seed(cfg))
+    env = make_env(
+        cfg.env,
+        n_envs=cfg.n_envs,
+        seed=cfg.seed,
+        vec=cfg.vec,
+        normalize=cfg.hyperparameters.normalize,
+        permute_seed=_permute_seed(cfg),
+    )
     try:
         return build_model(cfg, env), env
     except AssertionError as error:
@@ -502,8 +624,10 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
             model, env = loaded if loaded is not None else _build(cfg)
             if model.num_timesteps >= cfg.timesteps and (run_dir / "summary.json").is_file():
                 env.close()
-                raise ValueError(f"--resume: the run in {run_dir} is finished at {model.num_timesteps} steps; give "
-                                 f"--timesteps above {model.num_timesteps} to continue it")
+                raise ValueError(
+                    f"--resume: the run in {run_dir} is finished at {model.num_timesteps} steps; give "
+                    f"--timesteps above {model.num_timesteps} to continue it"
+                )
             # (trained to the end but stopped before its summary: _train learns 0 steps and writes it)
             return _train(cfg, model, env, run_dir, callbacks)
     model, env = _build(cfg)  # before the run folder: a policy refusing its settings leaves nothing
@@ -512,8 +636,9 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
         return _train(cfg, model, env, run_dir, callbacks)
 
 
-def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
-           extra: Sequence[BaseCallback]) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path, extra: Sequence[BaseCallback]
+) -> dict[str, Any]:
     """The training of :func:`train`, in a run folder this process owns."""
     guard = None
     try:
@@ -526,12 +651,21 @@ def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
             formats.append(make_output_format("stdout", str(run_dir)))
         model.set_logger(Logger(str(run_dir), formats))
         # off-policy "rollouts" are train_freq steps: measure every METRICS_STEPS env steps per --metrics-every
-        per = 1 if not isinstance(model, OffPolicyAlgorithm) else max(1, METRICS_STEPS // (
-            cfg.hyperparameters.rollout(cfg.n_envs) or METRICS_STEPS))
+        per = (
+            1
+            if not isinstance(model, OffPolicyAlgorithm)
+            else max(1, METRICS_STEPS // (cfg.hyperparameters.rollout(cfg.n_envs) or METRICS_STEPS))
+        )
         callbacks: list[BaseCallback] = [HParamsCallback(cfg.hparams()), MethodLoggerCallback(every=per)]
         if cfg.metrics_every:
-            callbacks.append(PlasticityCallback(every=cfg.metrics_every * per, probe_size=cfg.probe_size, tau=cfg.tau,
-                                                duplicate_threshold=cfg.duplicate_threshold))
+            callbacks.append(
+                PlasticityCallback(
+                    every=cfg.metrics_every * per,
+                    probe_size=cfg.probe_size,
+                    tau=cfg.tau,
+                    duplicate_threshold=cfg.duplicate_threshold,
+                )
+            )
         if cfg.friction_every is not None:
             schedule = FrictionSchedule(cfg.friction_every, cfg.friction_low, cfg.friction_high, seed=cfg.seed)
             callbacks.append(FrictionScheduleCallback(schedule))
@@ -543,8 +677,9 @@ def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
         if cfg.guard:
             guard = NonFiniteGuard(model.policy, model.policy._optimizers(), lambda: f"env step {model.num_timesteps}")
         start = time.perf_counter()
-        model.learn(max(0, cfg.timesteps - step), callback=callbacks, progress_bar=cfg.progress,
-                    reset_num_timesteps=not step)
+        model.learn(
+            max(0, cfg.timesteps - step), callback=callbacks, progress_bar=cfg.progress, reset_num_timesteps=not step
+        )
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         model_path = Path(cfg.save) if cfg.save else run_dir / "model.zip"
@@ -556,9 +691,16 @@ def _train(cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path,
         env.close()
     returns = [ep["r"] for ep in model.ep_info_buffer]
     summary = {
-        "algo": cfg.algo, "method": cfg.method, "seed": cfg.seed, "env": cfg.env, "timesteps": model.num_timesteps,
-        "mean_return": float(np.mean(returns)) if returns else None, "episodes": len(returns),
-        "steps_per_s": (model.num_timesteps - step) / max(wall, 1e-9), "wall_s": wall, "run_dir": str(run_dir),
+        "algo": cfg.algo,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "env": cfg.env,
+        "timesteps": model.num_timesteps,
+        "mean_return": float(np.mean(returns)) if returns else None,
+        "episodes": len(returns),
+        "steps_per_s": (model.num_timesteps - step) / max(wall, 1e-9),
+        "wall_s": wall,
+        "run_dir": str(run_dir),
         "model": str(model_path),
     }
     write_json_atomic(run_dir / "summary.json", summary)
@@ -573,6 +715,8 @@ def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
         summary = train(config)
     except ValueError as err:
         raise SystemExit(f"{prog}: error: {err}") from None
-    print(f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
-          f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; run in {summary['run_dir']}")
+    print(
+        f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
+        f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; run in {summary['run_dir']}"
+    )
     return summary

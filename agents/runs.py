@@ -82,8 +82,11 @@ def read_verified(path: Path) -> bytes:
     payload, trailer, digest = raw[:-40], raw[-40:-32], raw[-32:]
     if trailer != TRAILER or hashlib.sha256(payload).digest() != digest:
         kept = previous(path)
-        offer = (f"; the previous good checkpoint is kept as {kept}: move {path.name} away to resume from it"
-                 if kept.is_file() and path != kept and _intact(kept) else "; no earlier good checkpoint is kept")
+        offer = (
+            f"; the previous good checkpoint is kept as {kept}: move {path.name} away to resume from it"
+            if kept.is_file() and path != kept and _intact(kept)
+            else "; no earlier good checkpoint is kept"
+        )
         raise DamagedFile(f"{path} is damaged ({len(raw)} bytes that do not match their SHA-256){offer}")
     return payload
 
@@ -101,8 +104,9 @@ def owned(run_dir: Path) -> Iterator[Path]:
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise ValueError(f"{run_dir} is in use by another process (it holds {Path(run_dir) / LOCK}); wait for it "
-                         "to end or stop it") from None
+        raise ValueError(
+            f"{run_dir} is in use by another process (it holds {Path(run_dir) / LOCK}); wait for it to end or stop it"
+        ) from None
     try:
         yield Path(run_dir)
     finally:
@@ -112,7 +116,7 @@ def owned(run_dir: Path) -> Iterator[Path]:
 def run_dirs(logdir: str | Path, group: str, label: str, seed: int) -> list[Path]:
     """Every folder of one run name, ``logdir/group/LABEL_sSEED`` and its ``_2``, ``_3``... repeats, in order."""
     base = Path(logdir) / group / f"{label}_s{seed}"
-    repeats = [p for p in base.parent.glob(f"{base.name}_*") if p.name[len(base.name) + 1:].isdigit()]
+    repeats = [p for p in base.parent.glob(f"{base.name}_*") if p.name[len(base.name) + 1 :].isdigit()]
     return [p for p in [base] if p.is_dir()] + sorted(repeats, key=lambda p: int(p.name.rsplit("_", 1)[1]))
 
 
@@ -150,8 +154,9 @@ def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marke
     return runs[-1]
 
 
-def check_unchanged(run_dir: Path, settings: dict, free: tuple[str, ...], flag: str,
-                    defaults: dict | None = None) -> None:
+def check_unchanged(
+    run_dir: Path, settings: dict, free: tuple[str, ...], flag: str, defaults: dict | None = None
+) -> None:
     """Refuse to continue the run in ``run_dir`` with settings other than its ``config.json``'s, naming each
     differing key with both values; the keys in ``free`` may change (they do not change results). A setting newer
     than the run (missing from its ``config.json``) counts as its value in ``defaults``, what the run had.
@@ -164,8 +169,10 @@ def check_unchanged(run_dir: Path, settings: dict, free: tuple[str, ...], flag: 
     changed = [k for k in now if k not in free and saved.get(k) != now[k]]
     if changed:
         diffs = "; ".join(f"{k}: the run has {saved.get(k)!r}, now {now[k]!r}" for k in changed)
-        raise ValueError(f"{flag} of {run_dir} with other settings than it was made with ({diffs}); settings "
-                         f"that may change: {', '.join(free)}")
+        raise ValueError(
+            f"{flag} of {run_dir} with other settings than it was made with ({diffs}); settings "
+            f"that may change: {', '.join(free)}"
+        )
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -66,8 +66,9 @@ class StackedShrinkPerturb(ShrinkPerturb):
         super().__init__(singles[0].settings)
 
     def _noise(self, name: str, p: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.randn(p.shape[1:], generator=g, device=p.device, dtype=p.dtype)
-                            for g in self._generators[name]])
+        return torch.stack(
+            [torch.randn(p.shape[1:], generator=g, device=p.device, dtype=p.dtype) for g in self._generators[name]]
+        )
 
     def load_singles(self, singles: Sequence[ShrinkPerturb]) -> None:
         self._generators = {}
@@ -87,8 +88,9 @@ class StackedReDo(ReDo):
 
     def _setup(self) -> None:
         super()._setup()
-        self._sums = [torch.zeros(self.k, h.incoming.out_features, device=h.incoming.weight.device)
-                      for h in self.layers]
+        self._sums = [
+            torch.zeros(self.k, h.incoming.out_features, device=h.incoming.weight.device) for h in self.layers
+        ]
 
     def _record(self, i: int, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         if module.training and torch.is_grad_enabled():
@@ -105,8 +107,9 @@ class StackedReDo(ReDo):
         for k in range(self.k):
             means = [s[k] / max(1, n) for s, n in zip(self._sums, self._counts)]
             scores = [m / m.mean() if m.mean() > 0 else torch.zeros_like(m) for m in means]
-            self.last[k] = self.reset([score <= self.settings.tau for score in scores], self.generators[k],
-                                      lambda t, k=k: t[k])
+            self.last[k] = self.reset(
+                [score <= self.settings.tau for score in scores], self.generators[k], lambda t, k=k: t[k]
+            )
             self.total[k] += self.last[k]
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
@@ -135,9 +138,15 @@ class StackedCBP(StackedReDo, CBP):
         if self._counts[0] == 0:
             return
         for k in range(self.k):
-            self.last[k] = self.replace([s[k] for s in self._sums], self._counts, [u[k] for u in self.utility],
-                                        [a[k] for a in self.age], self.owed[k], self.generators[k],
-                                        lambda t, k=k: t[k])
+            self.last[k] = self.replace(
+                [s[k] for s in self._sums],
+                self._counts,
+                [u[k] for u in self.utility],
+                [a[k] for a in self.age],
+                self.owed[k],
+                self.generators[k],
+                lambda t, k=k: t[k],
+            )
             self.total[k] += self.last[k]
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
@@ -170,8 +179,9 @@ def stacked_method(singles: Sequence[Method]) -> Method:
     if isinstance(first, Syre) or type(first).state_dict is Method.state_dict:
         # the decay family keeps its per-seed state (anchors, D) in module buffers, stacked with the weights
         return type(first)(first.settings)
-    raise ValueError(f"method {first.name} cannot train seeds as one model (its state is not stackable); "
-                     "run its seeds one by one")
+    raise ValueError(
+        f"method {first.name} cannot train seeds as one model (its state is not stackable); run its seeds one by one"
+    )
 
 
 def gather(tasks: Sequence[PermutedTasks], task: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +225,10 @@ class SeedStack:
         self.net.load_state_dict({name: torch.stack([s[name] for s in states]) for name in states[0]})
         opt_states = [lr.optimizer.state_dict()["state"] for lr in self.learners]
         if any(o.keys() != opt_states[0].keys() for o in opt_states):
-            raise ValueError("the seeds' optimizers are at different points (some have state, some not); stack "
-                             "seeds that trained the same number of steps")
+            raise ValueError(
+                "the seeds' optimizers are at different points (some have state, some not); stack "
+                "seeds that trained the same number of steps"
+            )
         merged: dict[int, dict[str, Any]] = {}
         for i, entry in opt_states[0].items():
             merged[i] = {}
@@ -225,8 +237,7 @@ class SeedStack:
                     merged[i][key] = torch.stack([o[i][key] for o in opt_states])
                 else:  # per-tensor state (Adam's step count): the same for every seed
                     merged[i][key] = value
-        self.optimizer.load_state_dict({"state": merged,
-                                        "param_groups": self.optimizer.state_dict()["param_groups"]})
+        self.optimizer.load_state_dict({"state": merged, "param_groups": self.optimizer.state_dict()["param_groups"]})
         if hasattr(self.method, "load_singles"):
             self.method.load_singles([lr.method for lr in self.learners])
 
@@ -239,16 +250,31 @@ class SeedStack:
             learner.net.load_state_dict({name: t[k] for name, t in state.items()})
             for mine, stacked in zip(learner.net.parameters(), self.net.parameters()):
                 mine.grad = None if stacked.grad is None else stacked.grad[k].clone()
-            own = {i: {key: v[k].clone() if isinstance(v, torch.Tensor) and v.dim() > 0 else v.clone()
-                       if isinstance(v, torch.Tensor) else v for key, v in entry.items()}
-                   for i, entry in opt_state.items()}
-            learner.optimizer.load_state_dict({"state": own,
-                                               "param_groups": learner.optimizer.state_dict()["param_groups"]})
+            own = {
+                i: {
+                    key: v[k].clone()
+                    if isinstance(v, torch.Tensor) and v.dim() > 0
+                    else v.clone()
+                    if isinstance(v, torch.Tensor)
+                    else v
+                    for key, v in entry.items()
+                }
+                for i, entry in opt_state.items()
+            }
+            learner.optimizer.load_state_dict(
+                {"state": own, "param_groups": learner.optimizer.state_dict()["param_groups"]}
+            )
         if hasattr(self.method, "store_singles"):
             self.method.store_singles([lr.method for lr in self.learners])
 
-    def train_task(self, tasks: Sequence[PermutedTasks], task: int, epochs: int = 1, online: bool = False,
-                   on_batch: Callable[[int], object] | None = None) -> list[dict[str, float]]:
+    def train_task(
+        self,
+        tasks: Sequence[PermutedTasks],
+        task: int,
+        epochs: int = 1,
+        online: bool = False,
+        on_batch: Callable[[int], object] | None = None,
+    ) -> list[dict[str, float]]:
         """Train every seed on ``task`` (each on its own :class:`PermutedTasks`) as
         :meth:`SupervisedLearner.train_task` trains one, then :meth:`store` the results.
 
@@ -265,7 +291,7 @@ class SeedStack:
             loss_sum = torch.zeros(k, device=device)
             correct = torch.zeros(k, device=device)
             for start in range(0, n, batch_size):
-                x, y = gather(tasks, task, torch.stack([order[start:start + batch_size] for order in orders]))
+                x, y = gather(tasks, task, torch.stack([order[start : start + batch_size] for order in orders]))
                 logits = self.net(x)
                 losses = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
                 losses = losses.view(k, -1).mean(1)

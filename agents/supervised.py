@@ -40,9 +40,18 @@ class SupervisedLearner:
     :param fused: torch's fused optimizer step (one kernel for all parameters)
     """
 
-    def __init__(self, net: nn.Module, method: Method, optimizer: str = "adam", lr: float = 1e-3,
-                 batch_size: int = 64, seed: int = 0, tau: float = 0.025, duplicate_threshold: float = 0.99,
-                 fused: bool = False):
+    def __init__(
+        self,
+        net: nn.Module,
+        method: Method,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        seed: int = 0,
+        tau: float = 0.025,
+        duplicate_threshold: float = 0.99,
+        fused: bool = False,
+    ):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if not (isinstance(batch_size, int) and batch_size >= 1):
@@ -53,12 +62,19 @@ class SupervisedLearner:
         self.device = next(net.parameters()).device
         self.optimizer = OPTIMIZERS[optimizer](net.parameters(), lr=lr, **({"fused": True} if fused else {}))
         self.method = method.attach(net, self.optimizer)
-        self.probe = LayerProbe(hidden_layers(net, [n for n, _ in net.named_parameters()]), method, tau,
-                                duplicate_threshold)
+        self.probe = LayerProbe(
+            hidden_layers(net, [n for n, _ in net.named_parameters()]), method, tau, duplicate_threshold
+        )
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
-    def train_task(self, tasks: PermutedTasks, task: int, epochs: int = 1, online: bool = False,
-                   on_batch: Callable[[int], object] | None = None) -> dict[str, float]:
+    def train_task(
+        self,
+        tasks: PermutedTasks,
+        task: int,
+        epochs: int = 1,
+        online: bool = False,
+        on_batch: Callable[[int], object] | None = None,
+    ) -> dict[str, float]:
         """Train on ``task`` for ``epochs`` passes over its examples in a random order.
 
         :param online: also measure online accuracy: each minibatch is scored before the update on it
@@ -73,7 +89,7 @@ class SupervisedLearner:
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device)
             for start in range(0, n, self.batch_size):
-                x, y = tasks.batch(task, order[start:start + self.batch_size])
+                x, y = tasks.batch(task, order[start : start + self.batch_size])
                 logits = self.net(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -113,9 +129,13 @@ class SupervisedLearner:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: network (with anchors), optimizer, method, order RNG,
         the probe's previous weights (for weight_change)."""
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "method": self.method.state_dict(), "generator": self.generator.get_state(),
-                "probe_previous": self.probe._previous}
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "method": self.method.state_dict(),
+            "generator": self.generator.get_state(),
+            "probe_previous": self.probe._previous,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])

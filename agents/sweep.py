@@ -41,17 +41,35 @@ RunKind = Literal["continual", "rl"]
 # what the sweep sets for every run itself; the rest of a run's fields may be in base or the grid
 SWEEP_SET = {
     "continual": ("method", "method_args", "method_settings", "label", "seed", "resume", "progress", "threads"),
-    "rl": ("method", "method_args", "method_settings", "hyperparameters", "label", "seed", "resume", "progress",
-           "torch_threads", "save", "syre", "syre_gamma", "syre_scale", "syre_ar_eps", "syre_targets",
-           "syre_decoupled", "weight_decay"),
+    "rl": (
+        "method",
+        "method_args",
+        "method_settings",
+        "hyperparameters",
+        "label",
+        "seed",
+        "resume",
+        "progress",
+        "torch_threads",
+        "save",
+        "syre",
+        "syre_gamma",
+        "syre_scale",
+        "syre_ar_eps",
+        "syre_targets",
+        "syre_decoupled",
+        "weight_decay",
+    ),
 }
 
 
 def _config_class(runs: RunKind) -> type[Settings]:
     if runs == "continual":
         from syre_rl.agents.continual import ContinualConfig
+
         return ContinualConfig
     from syre_rl.agents.rl import TrainConfig  # imports SB3: only rl sweeps pay for it
+
     return TrainConfig
 
 
@@ -103,17 +121,22 @@ class SweepSpec(Settings):
             valid = fields_ + list(method_defaults(entry["method"])) + ["label"]
             for key in entry:
                 if key != "method" and key not in valid:
-                    raise ValueError(f"grid entry for {entry['method']} has key {key!r}, neither a run field nor a "
-                                     f"setting of {entry['method']}{did_you_mean(key, valid)}")
+                    raise ValueError(
+                        f"grid entry for {entry['method']} has key {key!r}, neither a run field nor a "
+                        f"setting of {entry['method']}{did_you_mean(key, valid)}"
+                    )
             if "label" in entry and not isinstance(entry["label"], str):
-                raise ValueError(f"grid entry label must be one text (a list would give its runs one label), got "
-                                 f"{entry['label']!r}")
+                raise ValueError(
+                    f"grid entry label must be one text (a list would give its runs one label), got {entry['label']!r}"
+                )
         device = self.base.get("device", "cpu" if self.runs == "continual" else "auto")
         if self.gpus > 0 and device == "cpu":
             raise ValueError(f"sweep gpus {self.gpus:g} with runs on device cpu; set base device: cuda")
         if self.gpus == 0 and str(device).startswith("cuda"):
-            raise ValueError(f"sweep runs on device {device} but asks for gpus 0 (Ray hides the GPUs from such runs); "
-                             "set gpus: 1, or a fraction to share one")
+            raise ValueError(
+                f"sweep runs on device {device} but asks for gpus 0 (Ray hides the GPUs from such runs); "
+                "set gpus: 1, or a fraction to share one"
+            )
 
 
 def _value_text(value: Any) -> str:
@@ -136,12 +159,20 @@ def expand(spec: SweepSpec) -> list[Settings]:
         for combo in itertools.product(*choices):
             values = dict(zip(keys, combo))
             label = entry.get("label") or "-".join(
-                [entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())])
+                [entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())]
+            )
             run = {k: v for k, v in values.items() if k in fields_}
             settings = {k: v for k, v in values.items() if k not in fields_}
             for seed in spec.seeds:
-                cfg = config_class(**{**base, **run}, method=entry["method"], label=label, seed=seed,
-                                   method_args=settings, progress=False, **{threads: max(1, int(spec.cpus))})
+                cfg = config_class(
+                    **{**base, **run},
+                    method=entry["method"],
+                    label=label,
+                    seed=seed,
+                    method_args=settings,
+                    progress=False,
+                    **{threads: max(1, int(spec.cpus))},
+                )
                 configs.append(cfg.checked() if spec.runs == "continual" else cfg.resolved())
     labels = [(c.label, c.seed) for c in configs]
     if len(set(labels)) != len(labels):
@@ -163,6 +194,7 @@ def status(cfg: Settings) -> str:
         return "new"
     if hasattr(cfg, "benchmark"):
         from syre_rl.agents.continual import load_checkpoint
+
         try:
             state = load_checkpoint(started[-1])
         except DamagedFile:
@@ -171,6 +203,7 @@ def status(cfg: Settings) -> str:
     import json
 
     from syre_rl.agents.rl import CHECKPOINT
+
     summary = started[-1] / "summary.json"
     if summary.is_file() and json.loads(summary.read_text())["timesteps"] >= cfg.timesteps:
         return "done"
@@ -197,15 +230,18 @@ def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
         result = "done already"
     elif hasattr(cfg, "benchmark"):
         from syre_rl.agents.continual import run_continual
+
         records = run_continual(dataclasses.replace(cfg, resume=state != "new"))
         result = f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
     else:
         from syre_rl.agents.rl import train
+
         summary = train(dataclasses.replace(cfg, resume=state != "new"))
         result = f"mean return {summary['mean_return']} at {summary['timesteps']} steps"
     node = None
     try:
         import ray
+
         if ray.is_initialized():
             node = ray.get_runtime_context().get_node_id()
     except ImportError:
@@ -213,8 +249,14 @@ def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
     return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": node}
 
 
-def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None = None, cpus: int | None = None,
-              progress: bool = True, log: Callable[[str], object] = print) -> list[dict[str, Any]]:
+def run_sweep(
+    configs: Sequence[Settings],
+    spec: SweepSpec,
+    address: str | None = None,
+    cpus: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], object] = print,
+) -> list[dict[str, Any]]:
     """Run the configs not yet done as Ray tasks, resuming partial ones in their own folders, seed by seed (a
     sweep cut short still has whole comparisons). A run that fails (a damaged checkpoint, a non-finite value)
     is reported in one line and the others go on; a run whose worker or node dies is retried ``spec.retries``
@@ -240,8 +282,14 @@ def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None 
         return []
     # "local": a new instance of our own, even when another one runs on this machine (ray.init() without an
     # address would join that one, and refuse our num_cpus)
-    ray.init(address=address or "local", num_cpus=None if address else cpus, include_dashboard=False,
-             log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    ray.init(
+        address=address or "local",
+        num_cpus=None if address else cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        configure_logging=True,
+    )
     try:
         total = ray.cluster_resources()
         if spec.gpus > total.get("GPU", 0):
@@ -249,10 +297,13 @@ def run_sweep(configs: Sequence[Settings], spec: SweepSpec, address: str | None 
         if spec.cpus > total.get("CPU", 0):
             raise ValueError(f"each run asks for {spec.cpus:g} CPUs but the Ray cluster has {total.get('CPU', 0):g}")
         where = f"the cluster at {address}" if address else "this machine"
-        log(f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({total.get('CPU', 0):g} CPUs, "
-            f"{total.get('GPU', 0):g} GPUs; each run {spec.cpus:g} CPUs, {spec.gpus:g} GPUs)")
-        task = ray.remote(run_one).options(num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries,
-                                           retry_exceptions=False)
+        log(
+            f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({total.get('CPU', 0):g} CPUs, "
+            f"{total.get('GPU', 0):g} GPUs; each run {spec.cpus:g} CPUs, {spec.gpus:g} GPUs)"
+        )
+        task = ray.remote(run_one).options(
+            num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
+        )
         pending = {task.remote(cfg, os.getcwd()): cfg for cfg in todo}
         return _collect(pending, len(configs), done, progress, log, tqdm)
     finally:
@@ -292,8 +343,9 @@ def _collect(pending: dict, total: int, done: int, progress: bool, log, tqdm) ->
     finally:
         bar.close()
     if failed:
-        raise RuntimeError(f"{failed} of {failed + len(finished)} runs failed (see above); fix them and run the "
-                           "sweep again")
+        raise RuntimeError(
+            f"{failed} of {failed + len(finished)} runs failed (see above); fix them and run the sweep again"
+        )
     return finished
 
 

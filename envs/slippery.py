@@ -115,8 +115,7 @@ class FrictionSchedule:
     :param initial: friction of phase 0 (finite, > 0), e.g. Ant's default 1.5; None draws it like the others
     """
 
-    def __init__(self, every: int, low: float = 0.02, high: float = 2.0, seed: int = 0,
-                 initial: float | None = None):
+    def __init__(self, every: int, low: float = 0.02, high: float = 2.0, seed: int = 0, initial: float | None = None):
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every must be an integer >= 1 (steps per phase), got {every!r}")
         low, high = _check_positive("low", low), _check_positive("high", high)
@@ -148,8 +147,10 @@ class FrictionSchedule:
         return self._values[:n]
 
     def __repr__(self) -> str:
-        return (f"FrictionSchedule(every={self.every}, low={self.low}, high={self.high}, seed={self.seed}, "
-                f"initial={self.initial})")
+        return (
+            f"FrictionSchedule(every={self.every}, low={self.low}, high={self.high}, seed={self.seed}, "
+            f"initial={self.initial})"
+        )
 
 
 class FrictionScheduleCallback(BaseCallback):
@@ -185,4 +186,3 @@ class FrictionScheduleCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         self.logger.record("env/friction", self.locals["infos"][0]["friction"])
         self.logger.record("env/friction_phase", self._phase)
-

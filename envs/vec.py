@@ -91,8 +91,10 @@ def check_env_id(env_id: str) -> None:
     register_envs()
     if env_id not in gym.registry:
         bullet = sorted(k for k in gym.registry if "Bullet" in k)
-        raise ValueError(f"unknown environment id {env_id!r}; PyBullet ids: {', '.join(bullet)} "
-                         "(or any other id registered with gymnasium)")
+        raise ValueError(
+            f"unknown environment id {env_id!r}; PyBullet ids: {', '.join(bullet)} "
+            "(or any other id registered with gymnasium)"
+        )
 
 
 def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env:
@@ -104,6 +106,7 @@ def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env
             env = QuietBullet(gym.make(env_id, **kwargs))
     if permute_seed is not None:
         from syre_rl.envs.permuted import PermutedObservation
+
         env = PermutedObservation(env, seed=permute_seed)
     return env
 
@@ -140,8 +143,13 @@ def make_env(
         raise ValueError(f"unknown vec kind {vec!r}; choose one of {sorted(VEC_KINDS)}")
     if not (isinstance(n_envs, int) and n_envs >= 1):
         raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
-    venv = make_vec_env(functools.partial(_make_one, env_id, permute_seed), n_envs=n_envs, seed=seed,
-                        env_kwargs=env_kwargs, vec_env_cls=VEC_KINDS[vec])
+    venv = make_vec_env(
+        functools.partial(_make_one, env_id, permute_seed),
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=env_kwargs,
+        vec_env_cls=VEC_KINDS[vec],
+    )
     if normalize:
         venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))
     return venv

@@ -28,15 +28,19 @@ from syre_rl.settings import Settings
 @dataclass(frozen=True)
 class BenchConfig(Settings):
     owner = "bench_seeds"
-    nets: str = field(default="300,300,300,300;100,100", metadata={
-        "help": "hidden widths of each network to time, networks separated by ';'"})
+    nets: str = field(
+        default="300,300,300,300;100,100",
+        metadata={"help": "hidden widths of each network to time, networks separated by ';'"},
+    )
     batch_sizes: str = field(default="64,16", metadata={"help": "minibatch sizes to time, comma-separated"})
     ks: str = field(default="8", metadata={"help": "numbers of seeds to time, comma-separated (e.g. 1,8,32)"})
     examples: int = field(default=4000, metadata={"help": "training examples per seed and measurement"})
     repeats: int = field(default=3, metadata={"help": "measurements per side; the fastest counts (noisy machines)"})
     method: str = field(default="syre", metadata={"help": "plasticity method", "choices": list(METHODS)})
-    fused: str = field(default="false,true", metadata={
-        "help": "optimizer steps to time: false (torch's default Adam step), true (fused Adam), or both"})
+    fused: str = field(
+        default="false,true",
+        metadata={"help": "optimizer steps to time: false (torch's default Adam step), true (fused Adam), or both"},
+    )
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
 
@@ -57,8 +61,12 @@ def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data
         torch.manual_seed(seed)
         net = fcn(784, hidden, 10).to(device)
         settings = {"seed": seed} if "seed" in METHODS[method].Settings.__dataclass_fields__ else {}
-        out.append((SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed,
-                                     fused=fused), tasks))
+        out.append(
+            (
+                SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed, fused=fused),
+                tasks,
+            )
+        )
     return out
 
 
@@ -84,21 +92,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(0)
-    data = (torch.rand(cfg.examples, 784, generator=gen).to(cfg.device),
-            torch.randint(0, 10, (cfg.examples,), generator=gen).to(cfg.device),
-            torch.rand(100, 784, generator=gen).to(cfg.device),
-            torch.randint(0, 10, (100,), generator=gen).to(cfg.device))
-    print(f"device {cfg.device}, {torch.get_num_threads()} torch threads, method {cfg.method}, {cfg.examples} "
-          f"examples per seed, fastest of {cfg.repeats} measurements per side")
-    print(f"{'network':>18} {'batch':>5} {'Adam':>7} {'K':>3} | {'sequential s':>12} {'batched s':>10} | "
-          f"{'throughput ratio':>16} {'batched / 1 seed':>16}")
+    data = (
+        torch.rand(cfg.examples, 784, generator=gen).to(cfg.device),
+        torch.randint(0, 10, (cfg.examples,), generator=gen).to(cfg.device),
+        torch.rand(100, 784, generator=gen).to(cfg.device),
+        torch.randint(0, 10, (100,), generator=gen).to(cfg.device),
+    )
+    print(
+        f"device {cfg.device}, {torch.get_num_threads()} torch threads, method {cfg.method}, {cfg.examples} "
+        f"examples per seed, fastest of {cfg.repeats} measurements per side"
+    )
+    print(
+        f"{'network':>18} {'batch':>5} {'Adam':>7} {'K':>3} | {'sequential s':>12} {'batched s':>10} | "
+        f"{'throughput ratio':>16} {'batched / 1 seed':>16}"
+    )
     rows = []
-    settings = [(net, batch_size, fused, k) for net in cfg.nets.split(";")
-                for batch_size in parse_seeds(cfg.batch_sizes) for fused in parse_flags(cfg.fused)
-                for k in parse_seeds(cfg.ks)]
+    settings = [
+        (net, batch_size, fused, k)
+        for net in cfg.nets.split(";")
+        for batch_size in parse_seeds(cfg.batch_sizes)
+        for fused in parse_flags(cfg.fused)
+        for k in parse_seeds(cfg.ks)
+    ]
     for net, batch_size, fused, k in settings:
-        make = functools.partial(learners, hidden=hidden_widths(net), batch_size=batch_size, method=cfg.method,
-                                 data=data, device=cfg.device, fused=fused)
+        make = functools.partial(
+            learners,
+            hidden=hidden_widths(net),
+            batch_size=batch_size,
+            method=cfg.method,
+            data=data,
+            device=cfg.device,
+            fused=fused,
+        )
         warm = make(3)  # warm-up, both paths
         warm[0][0].train_task(warm[0][1], 1)
         SeedStack([lr for lr, _ in warm[1:]]).train_task([t for _, t in warm[1:]], 1)
@@ -107,15 +132,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
             singles = make(k)
             sequential.append(sum(timed(lambda lr=lr, t=t: lr.train_task(t, 1), cfg.device) for lr, t in singles))
             batch = make(k)
-            stacked.append(timed(lambda b=batch: SeedStack([lr for lr, _ in b]).train_task([t for _, t in b], 1),
-                                 cfg.device))
-        row = {"network": net, "batch_size": batch_size, "fused": fused, "k": k, "sequential_s": min(sequential),
-               "batched_s": min(stacked), "throughput_ratio": min(sequential) / min(stacked),
-               "batched_over_one_seed": min(stacked) / (min(sequential) / k)}
+            stacked.append(
+                timed(lambda b=batch: SeedStack([lr for lr, _ in b]).train_task([t for _, t in b], 1), cfg.device)
+            )
+        row = {
+            "network": net,
+            "batch_size": batch_size,
+            "fused": fused,
+            "k": k,
+            "sequential_s": min(sequential),
+            "batched_s": min(stacked),
+            "throughput_ratio": min(sequential) / min(stacked),
+            "batched_over_one_seed": min(stacked) / (min(sequential) / k),
+        }
         rows.append(row)
-        print(f"{net:>18} {batch_size:>5} {'fused' if fused else 'default':>7} {k:>3} | {row['sequential_s']:>12.2f} "
-              f"{row['batched_s']:>10.2f} | {row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x",
-              flush=True)
+        print(
+            f"{net:>18} {batch_size:>5} {'fused' if fused else 'default':>7} {k:>3} | {row['sequential_s']:>12.2f} "
+            f"{row['batched_s']:>10.2f} | {row['throughput_ratio']:>15.2f}x {row['batched_over_one_seed']:>15.2f}x",
+            flush=True,
+        )
     return rows
 
 

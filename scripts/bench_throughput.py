@@ -29,8 +29,12 @@ class BenchConfig(Settings):
     rollouts: int = field(default=3, metadata={"help": "timed training rollouts per preset and thread count"})
     raw_steps: int = field(default=8192, metadata={"help": "env steps of the raw-rate measurement"})
     seed: int = field(default=0, metadata={"help": "seed"})
-    validate_args: bool = field(default=True, metadata={
-        "help": "torch.distributions' argument checks, on as in SB3 (--no-validate-args times the run without them)"})
+    validate_args: bool = field(
+        default=True,
+        metadata={
+            "help": "torch.distributions' argument checks, on as in SB3 (--no-validate-args times the run without them)"
+        },
+    )
 
     def check(self) -> None:
         if self.rollouts < 1 or self.raw_steps < 1:
@@ -101,18 +105,24 @@ def main(argv: list[str] | None = None) -> dict:
     bench = parse_dataclass(BenchConfig, __doc__, argv)
     torch.distributions.Distribution.set_default_validate_args(bench.validate_args)
     results = {}
-    print(f"{'preset':9} {'threads':>7} {'raw steps/s':>11} {'train steps/s':>13} {'ratio':>6} {'rollout':>8} "
-          f"{'update':>7} {'metrics':>8}")
+    print(
+        f"{'preset':9} {'threads':>7} {'raw steps/s':>11} {'train steps/s':>13} {'ratio':>6} {'rollout':>8} "
+        f"{'update':>7} {'metrics':>8}"
+    )
     for preset in bench.presets.split(","):
         for threads in map(int, bench.threads.split(",")):
-            cfg = TrainConfig(preset=preset, seed=bench.seed, torch_threads=threads, device="cpu",
-                              progress=False).resolved()
+            cfg = TrainConfig(
+                preset=preset, seed=bench.seed, torch_threads=threads, device="cpu", progress=False
+            ).resolved()
             raw = raw_rate(cfg, bench.raw_steps, bench.seed)
             run = train_rate(cfg, bench.rollouts)
             split = {k: run[k] / run["wall"] for k in ("rollout", "update", "metrics")}
             results[(preset, threads)] = {"raw_steps_per_s": raw, **run}
-            print(f"{preset:9} {threads:>7} {raw:>11.0f} {run['steps_per_s']:>13.0f} {run['steps_per_s'] / raw:>6.2f} "
-                  f"{split['rollout']:>8.0%} {split['update']:>7.0%} {split['metrics']:>8.1%}", flush=True)
+            print(
+                f"{preset:9} {threads:>7} {raw:>11.0f} {run['steps_per_s']:>13.0f} {run['steps_per_s'] / raw:>6.2f} "
+                f"{split['rollout']:>8.0%} {split['update']:>7.0%} {split['metrics']:>8.1%}",
+                flush=True,
+            )
     return results
 
 

@@ -19,10 +19,18 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 import syre_rl.policies  # noqa: F401  (registers the string names)
 
 GAMMA = 0.05
-CASES = [(PPO, "MlpPolicy", "Pendulum-v1"), (A2C, "MlpPolicy", "Pendulum-v1"), (SAC, "MlpPolicy", "Pendulum-v1"),
-         (TD3, "MlpPolicy", "Pendulum-v1"), (DDPG, "MlpPolicy", "Pendulum-v1"), (DQN, "MlpPolicy", "CartPole-v1"),
-         (RecurrentPPO, "MlpLstmPolicy", "CartPole-v1"), (MaskablePPO, "MlpPolicy", "invalid-action"),
-         (TQC, "MlpPolicy", "Pendulum-v1"), (QRDQN, "MlpPolicy", "CartPole-v1")]
+CASES = [
+    (PPO, "MlpPolicy", "Pendulum-v1"),
+    (A2C, "MlpPolicy", "Pendulum-v1"),
+    (SAC, "MlpPolicy", "Pendulum-v1"),
+    (TD3, "MlpPolicy", "Pendulum-v1"),
+    (DDPG, "MlpPolicy", "Pendulum-v1"),
+    (DQN, "MlpPolicy", "CartPole-v1"),
+    (RecurrentPPO, "MlpLstmPolicy", "CartPole-v1"),
+    (MaskablePPO, "MlpPolicy", "invalid-action"),
+    (TQC, "MlpPolicy", "Pendulum-v1"),
+    (QRDQN, "MlpPolicy", "CartPole-v1"),
+]
 
 
 def decays(policy) -> bool:
@@ -52,8 +60,10 @@ def main() -> None:
         results = [decays(copy.deepcopy(policy)), decays(pickle.loads(pickle.dumps(policy)))]
         untouched = all(torch.equal(v, policy.state_dict()[k]) for k, v in original.items())
         yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
-        print(f"| {algorithm.__name__} | `Syre{name}` -> `{type(policy).__name__}` | {yes(results[0])} | "
-              f"{yes(results[1])} | {yes(untouched)} |")
+        print(
+            f"| {algorithm.__name__} | `Syre{name}` -> `{type(policy).__name__}` | {yes(results[0])} | "
+            f"{yes(results[1])} | {yes(untouched)} |"
+        )
 
 
 if __name__ == "__main__":

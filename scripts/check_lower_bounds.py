@@ -24,8 +24,17 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parent.parent
 EXTRAS = ("sb3", "contrib")
 ALSO = ("tensorboard",)  # the HParams test reads TensorBoard's own event files
-TESTS = ("test_syre.py", "test_methods.py", "test_settings.py", "test_metrics.py", "test_cbp.py", "test_policies.py",
-         "test_algorithms.py", "test_copies.py", "test_callbacks.py")
+TESTS = (
+    "test_syre.py",
+    "test_methods.py",
+    "test_settings.py",
+    "test_metrics.py",
+    "test_cbp.py",
+    "test_policies.py",
+    "test_algorithms.py",
+    "test_copies.py",
+    "test_callbacks.py",
+)
 REPORTED = ("torch", "numpy", "stable-baselines3", "gymnasium", "sb3-contrib", "tensorboard")
 
 
@@ -66,9 +75,13 @@ def run(*args: str | Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--torch", choices=("pinned", "lower"), default="pinned",
-                        help="torch at constraints.txt's version (default; the local CPU wheel) or at its lower "
-                             "bound (downloads a CUDA build of several GB)")
+    parser.add_argument(
+        "--torch",
+        choices=("pinned", "lower"),
+        default="pinned",
+        help="torch at constraints.txt's version (default; the local CPU wheel) or at its lower "
+        "bound (downloads a CUDA build of several GB)",
+    )
     parser.add_argument("--venv", type=Path, help="where to make the venv (default: a temporary folder)")
     args = parser.parse_args()
     bounds = lower_bounds()
@@ -86,8 +99,12 @@ def main() -> int:
         found = {name: versions.get(name, versions.get(name.replace("-", "_"), "?")) for name in REPORTED}
         print("installed: " + ", ".join(f"{name} {version}" for name, version in found.items()), flush=True)
         tests = [str(ROOT / "tests" / name) for name in TESTS]
-        proc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not gpu",
-                               *tests], cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(
+            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not gpu", *tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-3000:])
         if proc.returncode != 0:
             print(proc.stdout[-6000:])

@@ -1,7 +1,7 @@
 """Compare runs: mean curves over seeds with 95% bootstrap confidence bands, and a summary table.
 
-    python scripts/compare.py runs/demo                     # writes to runs/demo/compare
-    python scripts/compare.py runs --out results --tags train/entropy_loss
+python scripts/compare.py runs/demo                     # writes to runs/demo/compare
+python scripts/compare.py runs --out results --tags train/entropy_loss
 """
 
 import argparse
@@ -22,14 +22,25 @@ quantity)."""
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = StrictParser(description=__doc__.splitlines()[0], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = StrictParser(
+        description=__doc__.splitlines()[0], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs_dir", metavar="RUNS_DIR", help="folder searched at any depth for runs")
     parser.add_argument("--out", metavar="DIR", help="output folder, created if needed (default: RUNS_DIR/compare)")
-    parser.add_argument("--tags", nargs="+", default=[], metavar="TAG",
-                        help="more scalar tags for the summary, each run's last value (e.g. train/entropy_loss)")
-    parser.add_argument("--only", nargs="+", default=[], metavar="PATTERN",
-                        help="compare only methods (or run labels) matching these shell patterns, e.g. 'syre*' l2")
+    parser.add_argument(
+        "--tags",
+        nargs="+",
+        default=[],
+        metavar="TAG",
+        help="more scalar tags for the summary, each run's last value (e.g. train/entropy_loss)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="PATTERN",
+        help="compare only methods (or run labels) matching these shell patterns, e.g. 'syre*' l2",
+    )
     args = parser.parse_args(argv)
     try:
         out = compare(args.runs_dir, args.out, extra_tags=args.tags, only=args.only)

@@ -19,9 +19,11 @@ def main(argv: list[str] | None = None) -> dict[int, list[dict]]:
         raise SystemExit(f"continual.py: error: {err}") from None
     for seed, records in runs.items():
         first, last = records[0], records[-1]
-        print(f"{config.method} seed {seed}: task 0 accuracy {first['test_accuracy']:.4f}, task "
-              f"{last['task']} accuracy {last['test_accuracy']:.4f}, last hidden layer effective rank "
-              f"{list(last['effective_rank'].values())[-1]:.1f}")
+        print(
+            f"{config.method} seed {seed}: task 0 accuracy {first['test_accuracy']:.4f}, task "
+            f"{last['task']} accuracy {last['test_accuracy']:.4f}, last hidden layer effective rank "
+            f"{list(last['effective_rank'].values())[-1]:.1f}"
+        )
     return runs
 
 

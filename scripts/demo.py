@@ -1,6 +1,6 @@
 """Demo: a short vanilla PPO and its syre twin on AntBulletEnv-v0, side by side in TensorBoard.
 
-    python scripts/demo.py            # what `make demo` runs (about 3-4 minutes on 2 cores)
+python scripts/demo.py            # what `make demo` runs (about 3-4 minutes on 2 cores)
 """
 
 from dataclasses import dataclass, field
@@ -23,8 +23,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     summaries = []
     for syre in (False, True):
         print(f"training {'syre' if syre else 'vanilla'} PPO for {demo.timesteps} steps ...", flush=True)
-        summaries.append(train(TrainConfig(preset=demo.preset, timesteps=demo.timesteps, seed=demo.seed,
-                                           logdir=demo.logdir, syre=syre, progress=demo.progress)))
+        summaries.append(
+            train(
+                TrainConfig(
+                    preset=demo.preset,
+                    timesteps=demo.timesteps,
+                    seed=demo.seed,
+                    logdir=demo.logdir,
+                    syre=syre,
+                    progress=demo.progress,
+                )
+            )
+        )
     print(f"\n{'method':<8} {'seed':>4} {'mean return (last episodes)':>28} {'episodes':>8} {'steps/s':>8}")
     for s in summaries:
         ret = "n/a" if s["mean_return"] is None else f"{s['mean_return']:.1f}"

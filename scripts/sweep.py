@@ -16,10 +16,16 @@ from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
 def main(argv: list[str] | None = None) -> None:
     parser = StrictParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", help="sweep specification (YAML)")
-    parser.add_argument("--address", help="Ray cluster to run on (what `ray start --head` prints, or auto); "
-                                          "default: a local Ray instance on this machine")
-    parser.add_argument("--cpus", type=int, help="CPUs of the local Ray instance (default: all cores); runs at "
-                                                 "once = CPUS / the spec's cpus per run")
+    parser.add_argument(
+        "--address",
+        help="Ray cluster to run on (what `ray start --head` prints, or auto); "
+        "default: a local Ray instance on this machine",
+    )
+    parser.add_argument(
+        "--cpus",
+        type=int,
+        help="CPUs of the local Ray instance (default: all cores); runs at once = CPUS / the spec's cpus per run",
+    )
     parser.add_argument("--list", action="store_true", help="list the runs and their status, run nothing")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)

@@ -19,8 +19,13 @@ class Settings:
     out: str = field(default="results/symmetric-init", metadata={"help": "output folder"})
     seeds: int = field(default=5, metadata={"help": "seeds 0 .. N-1"})
     steps: int = field(default=3000, metadata={"help": "Adam steps"})
-    scale: float = field(default=0.01, metadata={"help": "anchor scale of syre and syre-ar, shift scale of jitter "
-                                                         "(0.01: the paper's order; the library's default is 1.0)"})
+    scale: float = field(
+        default=0.01,
+        metadata={
+            "help": "anchor scale of syre and syre-ar, shift scale of jitter "
+            "(0.01: the paper's order; the library's default is 1.0)"
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -36,8 +41,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     write_csv(summary, out / "summary.csv")
     plot(rows, out / "symmetric_init.png")
     for row in summary:
-        print(f"{row['method']:8} {row['quantity']:17} mean {row['mean']:9.4f} [{row['ci_low']:.4f}, "
-              f"{row['ci_high']:.4f}]  IQM {row['iqm']:9.4f} [{row['iqm_low']:.4f}, {row['iqm_high']:.4f}]")
+        print(
+            f"{row['method']:8} {row['quantity']:17} mean {row['mean']:9.4f} [{row['ci_low']:.4f}, "
+            f"{row['ci_high']:.4f}]  IQM {row['iqm']:9.4f} [{row['iqm_low']:.4f}, {row['iqm_high']:.4f}]"
+        )
     return summary
 
 

@@ -10,13 +10,26 @@ from syre_rl.syre import DEFAULT_SCALE, Syre, SyreSettings, attach_syre  # noqa:
 # SB3's families from syre_rl.policies (the `sb3` extra), sb3-contrib's from syre_rl.contrib (the `contrib` extra).
 SB3_FAMILIES = ("ActorCritic", "SAC", "TD3", "DQN")
 CONTRIB_FAMILIES = ("RecurrentActorCritic", "MaskableActorCritic", "TQC", "QRDQN")
-POLICY_MODULES = {f"{kind}{family}Policy": module
-                  for families, module in ((SB3_FAMILIES, "policies"), (CONTRIB_FAMILIES, "contrib"))
-                  for family in families for kind in ("Syre", "Method")}
+POLICY_MODULES = {
+    f"{kind}{family}Policy": module
+    for families, module in ((SB3_FAMILIES, "policies"), (CONTRIB_FAMILIES, "contrib"))
+    for family in families
+    for kind in ("Syre", "Method")
+}
 POLICIES = tuple(POLICY_MODULES)
 
-__all__ = ["DEFAULT_SCALE", "METHODS", "Method", "Syre", "SyreSettings", "__version__", "attach_syre",
-           "default_params", "make_method", *POLICIES]
+__all__ = [
+    "DEFAULT_SCALE",
+    "METHODS",
+    "Method",
+    "Syre",
+    "SyreSettings",
+    "__version__",
+    "attach_syre",
+    "default_params",
+    "make_method",
+    *POLICIES,
+]
 
 
 def __getattr__(name: str):

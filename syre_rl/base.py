@@ -95,8 +95,9 @@ def hidden_layers(module: nn.Module, names: Iterable[str]) -> list[HiddenLayer]:
     return [HiddenLayer(name, a, b) for (name, a), (_, b) in zip(found, found[1:]) if _connects(a, b)]
 
 
-def resolve_params(module: nn.Module, optimizer: torch.optim.Optimizer,
-                   names: list[str]) -> list[tuple[nn.Module, str]]:
+def resolve_params(
+    module: nn.Module, optimizer: torch.optim.Optimizer, names: list[str]
+) -> list[tuple[nn.Module, str]]:
     """``(owning module, attribute name)`` of each named parameter, after checking that it exists, is unique and
     is trained by ``optimizer``.
 
@@ -178,8 +179,9 @@ class Method:
             raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(settings).__name__}")
         self.settings = settings
 
-    def attach(self, module: nn.Module, optimizer: torch.optim.Optimizer,
-               params: Iterable[str] | None = None) -> Method:
+    def attach(
+        self, module: nn.Module, optimizer: torch.optim.Optimizer, params: Iterable[str] | None = None
+    ) -> Method:
         """Attach to ``module`` trained by ``optimizer``.
 
         :param module: the network
@@ -191,8 +193,11 @@ class Method:
             raise ValueError(f"this {self.name} method is attached already; make a new one for another network")
         self.names = list(default_params(module) if params is None else params)
         if not self.names:
-            what = "params is empty" if params is not None else f"{type(module).__name__} has no Linear, Conv or " \
-                "recurrent layer"
+            what = (
+                "params is empty"
+                if params is not None
+                else f"{type(module).__name__} has no Linear, Conv or recurrent layer"
+            )
             raise ValueError(f"{self.name}: no parameters to act on ({what}); give params= or a network with layers")
         self._slots = resolve_params(module, optimizer, self.names)
         self.module, self.optimizer = module, optimizer
@@ -219,8 +224,11 @@ class Method:
         """Everything but the optimizer's hook handles and derived caches (a torch optimizer drops its step hooks
         when it is copied or pickled, so the copy registers its own: :meth:`__setstate__`), random generators as
         their states (torch 2.1 cannot copy or pickle a ``torch.Generator``)."""
-        return {k: replaced(v, torch.Generator, GeneratorState.of) for k, v in self.__dict__.items()
-                if k not in ("_hooks", "_cache")}
+        return {
+            k: replaced(v, torch.Generator, GeneratorState.of)
+            for k, v in self.__dict__.items()
+            if k not in ("_hooks", "_cache")
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a copied or unpickled method and hook it to its own (copied) optimizer, so that ``copy.deepcopy``

@@ -31,6 +31,7 @@ Observation = torch.Tensor | dict[str, torch.Tensor]
 
 def _recurrent_run(policy: BasePolicy, method: str) -> Callable[[Observation, Any], object]:
     """A recurrent policy's forward from zero LSTM states, every observation an episode start."""
+
     def run(obs: Observation, actions: Any) -> object:
         n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
         shape = (policy.lstm_actor.num_layers, n, policy.lstm_actor.hidden_size)
@@ -39,6 +40,7 @@ def _recurrent_run(policy: BasePolicy, method: str) -> Callable[[Observation, An
         if method == "get_distribution":
             return policy.get_distribution(obs, states, starts)
         return policy.predict_values(obs, states, starts)
+
     return run
 
 
@@ -52,8 +54,11 @@ def probe_forwards(policy: BasePolicy) -> dict[str, list[Callable[[Observation, 
         actor, critic = (lambda o, a: policy.get_distribution(o)), (lambda o, a: policy.predict_values(o))
     elif hasattr(policy, "actor"):  # SAC, TQC (distribution parameters, no sample), TD3, DDPG
         net = policy.actor
-        actor = (lambda o, a: net.get_action_dist_params(o)) if hasattr(net, "get_action_dist_params") else \
-            (lambda o, a: net(o))
+        actor = (
+            (lambda o, a: net.get_action_dist_params(o))
+            if hasattr(net, "get_action_dist_params")
+            else (lambda o, a: net(o))
+        )
         critic = lambda o, a: policy.critic(o, a)  # noqa: E731
     else:  # DQN, QR-DQN
         net = policy.q_net if hasattr(policy, "q_net") else policy.quantile_net
@@ -79,8 +84,14 @@ class PlasticityCallback(BaseCallback):
     :param duplicate_threshold: cosine similarity above which two units count as copies
     """
 
-    def __init__(self, every: int = 1, probe_size: int = 1000, tau: float = 0.025, duplicate_threshold: float = 0.99,
-                 verbose: int = 0):
+    def __init__(
+        self,
+        every: int = 1,
+        probe_size: int = 1000,
+        tau: float = 0.025,
+        duplicate_threshold: float = 0.99,
+        verbose: int = 0,
+    ):
         super().__init__(verbose)
         for name, value in (("every", every), ("probe_size", probe_size)):
             if not (isinstance(value, int) and value >= 1):
@@ -104,9 +115,12 @@ class PlasticityCallback(BaseCallback):
                 unmeasured.append(target)
         if unmeasured:
             verb = "has" if len(unmeasured) == 1 else "have"
-            warnings.warn(f"PlasticityCallback: {type(policy).__name__}'s {' and '.join(unmeasured)} {verb} no "
-                          "hidden layer to measure (two connected Linear or Conv layers): no plasticity/<target> "
-                          "figures for it", stacklevel=2)
+            warnings.warn(
+                f"PlasticityCallback: {type(policy).__name__}'s {' and '.join(unmeasured)} {verb} no "
+                "hidden layer to measure (two connected Linear or Conv layers): no plasticity/<target> "
+                "figures for it",
+                stacklevel=2,
+            )
 
     def probe_batch(self) -> tuple[Observation, torch.Tensor | None]:
         """The most recent observations (and, from a replay buffer, their actions) as the policy sees them,
@@ -116,17 +130,23 @@ class PlasticityCallback(BaseCallback):
             size = buffer.buffer_size if buffer.full else buffer.pos
             rows = (np.arange(buffer.pos - min(size, self.probe_size), buffer.pos)) % buffer.buffer_size
             recent = lambda x: x[rows].reshape(-1, *x.shape[2:])  # noqa: E731  (time-major, then envs)
-            obs = ({k: recent(v) for k, v in buffer.observations.items()} if isinstance(buffer.observations, dict)
-                   else recent(buffer.observations))
+            obs = (
+                {k: recent(v) for k, v in buffer.observations.items()}
+                if isinstance(buffer.observations, dict)
+                else recent(buffer.observations)
+            )
             normalizer = self.model.get_vec_normalize_env()
             if normalizer is not None:  # the replay buffer keeps raw observations and normalises when sampling
                 obs = normalizer.normalize_obs(obs)
             actions = torch.as_tensor(recent(buffer.actions), device=self.model.device)
         else:  # a rollout buffer: (n_steps, n_envs, ...), time-major, already normalised
             buffer = self.model.rollout_buffer
-            recent = lambda x: x.reshape(-1, *x.shape[2:])[-self.probe_size:]  # noqa: E731
-            obs = ({k: recent(v) for k, v in buffer.observations.items()} if isinstance(buffer.observations, dict)
-                   else recent(buffer.observations))
+            recent = lambda x: x.reshape(-1, *x.shape[2:])[-self.probe_size :]  # noqa: E731
+            obs = (
+                {k: recent(v) for k, v in buffer.observations.items()}
+                if isinstance(buffer.observations, dict)
+                else recent(buffer.observations)
+            )
             actions = None
         to_tensor = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=self.model.device)  # noqa: E731
         return ({k: to_tensor(v) for k, v in obs.items()} if isinstance(obs, dict) else to_tensor(obs)), actions
@@ -137,9 +157,11 @@ class PlasticityCallback(BaseCallback):
             return
         obs, actions = self.probe_batch()
         for target, probe in self.probes.items():
+
             def forward(runs=self.forwards[target]) -> None:
                 for run in runs:
                     run(obs, actions)
+
             for key, value in probe.measure(forward).items():
                 self.logger.record(f"plasticity/{target}/{key}", value)
 
@@ -200,8 +222,10 @@ def plain_hparams(values: Mapping[str, Any], prefix: str = "") -> dict[str, HPar
         elif isinstance(value, Sequence) and all(isinstance(v, (bool, int, float, str)) for v in value):
             flat[name] = ",".join(str(v) for v in value)
         else:
-            raise ValueError(f"hyperparameter {name!r} must be a number, text, a bool, a mapping of them or a list "
-                             f"of them, got {value!r}")
+            raise ValueError(
+                f"hyperparameter {name!r} must be a number, text, a bool, a mapping of them or a list "
+                f"of them, got {value!r}"
+            )
     return flat
 
 

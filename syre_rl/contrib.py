@@ -75,7 +75,10 @@ class SyreQRDQNPolicy(SyrePolicy, MethodQRDQNPolicy):
     argument is sb3-contrib's (https://sb3-contrib.readthedocs.io/en/master/modules/qrdqn.html)."""
 
 
-for _pair in ((MethodRecurrentActorCriticPolicy, SyreRecurrentActorCriticPolicy),
-              (MethodMaskableActorCriticPolicy, SyreMaskableActorCriticPolicy), (MethodTQCPolicy, SyreTQCPolicy),
-              (MethodQRDQNPolicy, SyreQRDQNPolicy)):
+for _pair in (
+    (MethodRecurrentActorCriticPolicy, SyreRecurrentActorCriticPolicy),
+    (MethodMaskableActorCriticPolicy, SyreMaskableActorCriticPolicy),
+    (MethodTQCPolicy, SyreTQCPolicy),
+    (MethodQRDQNPolicy, SyreQRDQNPolicy),
+):
     register_family(*_pair)

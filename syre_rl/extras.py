@@ -9,9 +9,18 @@ import importlib.util
 EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
     "sb3": (("stable_baselines3", "stable-baselines3"), ("gymnasium", "gymnasium")),
     "contrib": (("sb3_contrib", "sb3-contrib"),),
-    "harness": (("pybullet", "pybullet"), ("pybullet_envs_gymnasium", "pybullet-envs-gymnasium"),
-                ("tensorboard", "tensorboard"), ("matplotlib", "matplotlib"), ("yaml", "pyyaml"), ("tqdm", "tqdm"),
-                ("rich", "rich"), ("ray", "ray"), ("rliable", "rliable"), ("pandas", "pandas")),
+    "harness": (
+        ("pybullet", "pybullet"),
+        ("pybullet_envs_gymnasium", "pybullet-envs-gymnasium"),
+        ("tensorboard", "tensorboard"),
+        ("matplotlib", "matplotlib"),
+        ("yaml", "pyyaml"),
+        ("tqdm", "tqdm"),
+        ("rich", "rich"),
+        ("ray", "ray"),
+        ("rliable", "rliable"),
+        ("pandas", "pandas"),
+    ),
 }
 INCLUDES = {"contrib": ("sb3",), "harness": ("sb3", "contrib")}
 

@@ -121,8 +121,10 @@ class Jitter(Syre):
         """The shift added at the start (drawn again: the same streams give the same draw)."""
         if self.settings.scale == 0:
             return None
-        return [self.draw(n, owner, getattr(owner, attr)).to(getattr(owner, attr).device)
-                for n, (owner, attr) in zip(self.names, self._slots)]
+        return [
+            self.draw(n, owner, getattr(owner, attr)).to(getattr(owner, attr).device)
+            for n, (owner, attr) in zip(self.names, self._slots)
+        ]
 
 
 @dataclass(frozen=True)
@@ -246,14 +248,16 @@ class ReDo(Method):
     def _setup(self) -> None:
         self.layers: list[HiddenLayer] = hidden_layers(self.module, self.names)
         if not self.layers:
-            raise ValueError(f"{self.name} needs at least two connected Linear (or Conv) layers among the covered "
-                             "parameters")
+            raise ValueError(
+                f"{self.name} needs at least two connected Linear (or Conv) layers among the covered parameters"
+            )
         self._sums = [torch.zeros(h.incoming.weight.shape[0], device=h.incoming.weight.device) for h in self.layers]
         self._counts = [0] * len(self.layers)
         self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
         # partials of a bound method, not closures: a copied or unpickled module's hooks call the copied method
-        self._probes = [h.outgoing.register_forward_pre_hook(functools.partial(self._record, i))
-                        for i, h in enumerate(self.layers)]
+        self._probes = [
+            h.outgoing.register_forward_pre_hook(functools.partial(self._record, i)) for i, h in enumerate(self.layers)
+        ]
 
     def _record(self, i: int, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         """Forward pre-hook of layer ``i``'s outgoing Linear (or Conv): add the units' |activation| to the sums."""
@@ -278,8 +282,7 @@ class ReDo(Method):
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
 
-    def reset(self, dormant: list[torch.Tensor], generators: list[torch.Generator],
-              view=lambda t: t) -> int:
+    def reset(self, dormant: list[torch.Tensor], generators: list[torch.Generator], view=lambda t: t) -> int:
         """Re-initialise the ``dormant`` units (a mask per layer) drawing from ``generators`` (one per layer);
         returns how many. ``view`` maps each parameter and optimizer-state tensor to the part being reset (the
         whole tensor here; one seed's slice of a stack of seeds)."""
@@ -318,9 +321,14 @@ class ReDo(Method):
         return {"reset_units": float(self.last_reset), "reset_units_total": float(self.total_reset)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "last_reset": self.last_reset, "total_reset": self.total_reset,
-                "sums": [s.cpu() for s in self._sums], "counts": self._counts,
-                "generators": [g.get_state() for g in self._generators]}
+        return {
+            "steps": self.steps,
+            "last_reset": self.last_reset,
+            "total_reset": self.total_reset,
+            "sums": [s.cpu() for s in self._sums],
+            "counts": self._counts,
+            "generators": [g.get_state() for g in self._generators],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps, self.last_reset, self.total_reset = state["steps"], state["last_reset"], state["total_reset"]
@@ -392,9 +400,16 @@ class CBP(ReDo):
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
 
-    def replace(self, sums: list[torch.Tensor], counts: list[int], utility: list[torch.Tensor],
-                age: list[torch.Tensor], owed: list[float], generators: list[torch.Generator],
-                view=lambda t: t) -> int:
+    def replace(
+        self,
+        sums: list[torch.Tensor],
+        counts: list[int],
+        utility: list[torch.Tensor],
+        age: list[torch.Tensor],
+        owed: list[float],
+        generators: list[torch.Generator],
+        view=lambda t: t,
+    ) -> int:
         """One step of continual backprop on one network (``view`` picks it out of a stack of seeds, as in
         :meth:`ReDo.reset`): update utilities and ages from the recorded activations, replace the units owed.
         ``utility``, ``age`` and ``owed`` are updated in place; returns how many units were replaced."""
@@ -430,8 +445,12 @@ class CBP(ReDo):
         return {"replaced_units_total": float(self.total_reset), "mature_fraction": mature / units}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "utility": [u.cpu() for u in self.utility],
-                "age": [a.cpu() for a in self.age], "owed": list(self.owed)}
+        return {
+            **super().state_dict(),
+            "utility": [u.cpu() for u in self.utility],
+            "age": [a.cpu() for a in self.age],
+            "owed": list(self.owed),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -440,8 +459,9 @@ class CBP(ReDo):
         self.owed = list(state["owed"])
 
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (
-    Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo, CBP)}
+METHODS: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Vanilla, L2, Syre, SyreAR, L2Init, Jitter, ShrinkPerturb, ReDo, CBP)
+}
 
 
 def check_method_name(name: str) -> None:

@@ -125,6 +125,7 @@ def hidden_activations(layers: Sequence[HiddenLayer], forward: Callable[[], obje
     def recorder(i: int):
         def record(module, inputs):
             captured[i] = layers[i].units(inputs[0].detach())
+
         return record
 
     hooks = [layer.outgoing.register_forward_pre_hook(recorder(i)) for i, layer in enumerate(layers)]
@@ -154,8 +155,13 @@ class LayerProbe:
     :param duplicate_threshold: cosine threshold of :func:`duplicate_units`
     """
 
-    def __init__(self, layers: Sequence[HiddenLayer], method: Method | None = None, tau: float = 0.025,
-                 duplicate_threshold: float = 0.99):
+    def __init__(
+        self,
+        layers: Sequence[HiddenLayer],
+        method: Method | None = None,
+        tau: float = 0.025,
+        duplicate_threshold: float = 0.99,
+    ):
         self.layers, self.method, self.tau, self.duplicate_threshold = list(layers), method, tau, duplicate_threshold
         self._previous: list[torch.Tensor] | None = None
 
@@ -184,8 +190,9 @@ class LayerProbe:
             out[key + "duplicate_units"] = duplicate_units(w, b, self.duplicate_threshold)
             if id(w) in offset_of:
                 lb = None if b is None else b - offset_of.get(id(b), 0)
-                out[key + "duplicate_units_learned"] = duplicate_units(w - offset_of[id(w)], lb,
-                                                                       self.duplicate_threshold)
+                out[key + "duplicate_units_learned"] = duplicate_units(
+                    w - offset_of[id(w)], lb, self.duplicate_threshold
+                )
             if self._previous is not None:
                 out[key + "weight_change"] = weight_change(self._previous[i], w)
         self._previous = weights

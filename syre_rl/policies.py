@@ -75,9 +75,15 @@ from syre_rl.settings import Settings, check_kwargs
 TARGET_MODULES = {
     "actor": ("mlp_extractor.policy_net.", "action_net.", "actor.latent_pi.", "actor.mu.", "actor.log_std."),
     "critic": ("mlp_extractor.value_net.", "value_net.", "critic.qf", "q_net.q_net.", "quantile_net.quantile_net."),
-    "features": ("features_extractor.", "pi_features_extractor.", "vf_features_extractor.",
-                 "actor.features_extractor.", "critic.features_extractor.", "q_net.features_extractor.",
-                 "quantile_net.features_extractor."),
+    "features": (
+        "features_extractor.",
+        "pi_features_extractor.",
+        "vf_features_extractor.",
+        "actor.features_extractor.",
+        "critic.features_extractor.",
+        "q_net.features_extractor.",
+        "quantile_net.features_extractor.",
+    ),
     "lstm": ("lstm_actor.", "lstm_critic."),
 }
 DEFAULT_TARGETS = ("actor", "critic")
@@ -116,8 +122,9 @@ def sb3_base(policy_class: type) -> type[BasePolicy]:
     return next(c for c in policy_class.__mro__ if issubclass(c, BasePolicy) and not issubclass(c, MethodPolicy))
 
 
-def check_policy_kwargs(kwargs: dict[str, Any], owner: str = "policy_kwargs",
-                        base: type[BasePolicy] = ActorCriticPolicy) -> None:
+def check_policy_kwargs(
+    kwargs: dict[str, Any], owner: str = "policy_kwargs", base: type[BasePolicy] = ActorCriticPolicy
+) -> None:
     """Refuse keyword arguments that the SB3 policy class ``base`` does not take or whose type is wrong, naming
     the key (and the closest valid one): a typo such as ``net_arc`` fails here, not deep inside SB3. None is
     taken as "the default", as SB3's own save/load passes it."""
@@ -151,12 +158,14 @@ def default_extractor(observation_space: spaces.Space, kwargs: dict[str, Any]) -
 def detached(value: Any) -> Any:
     """``value`` with every tensor in it detached from the autograd graph: tensors, lists, tuples and dicts of them,
     and the objects (SB3 and torch distributions) that hold them in their attributes, copied shallowly."""
+
     def one(item: Any) -> Any:
         if isinstance(item, torch.Tensor):
             return item.detach()
         twin = copy.copy(item)
         twin.__dict__.update({k: detached(v) for k, v in vars(item).items()})
         return twin
+
     return replaced(value, (torch.Tensor, Distribution, torch.distributions.Distribution), one)
 
 
@@ -222,9 +231,17 @@ class MethodPolicy:
     DEFAULT_TARGETS: ClassVar[tuple[str, ...]] = DEFAULT_TARGETS
     ALGORITHMS: ClassVar[tuple[type[BaseAlgorithm], ...]] = ()  # the SB3 algorithms of the family
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 *args: Any, method: str = "vanilla", method_kwargs: Settings | dict[str, Any] | None = None,
-                 method_targets: str | Iterable[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        *args: Any,
+        method: str = "vanilla",
+        method_kwargs: Settings | dict[str, Any] | None = None,
+        method_targets: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ):
         self._check_algorithm()
         kwargs = default_extractor(observation_space, kwargs)
         check_policy_kwargs(kwargs, type(self).__name__, sb3_base(type(self)))
@@ -243,9 +260,11 @@ class MethodPolicy:
         if needed is None or isinstance(self, sb3_base(needed)):
             return
         base = sb3_base(needed).__name__
-        raise ValueError(f"{type(self).__name__} is a policy for {algorithm_names(type(self))}; "
-                         f"{type(algorithm).__name__} needs a policy built on {base}: use "
-                         f"syre_rl.{needed.__name__} (or {needed.__name__.replace('Method', 'Syre', 1)})")
+        raise ValueError(
+            f"{type(self).__name__} is a policy for {algorithm_names(type(self))}; "
+            f"{type(algorithm).__name__} needs a policy built on {base}: use "
+            f"syre_rl.{needed.__name__} (or {needed.__name__.replace('Method', 'Syre', 1)})"
+        )
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer of the policy: its own and those of its networks (SAC's and TD3's actor and critic)."""
@@ -259,8 +278,10 @@ class MethodPolicy:
             names = target_params(self, target)
             if not names:
                 have = [t for t in TARGET_MODULES if target_params(self, t)]
-                raise ValueError(f"target {target!r} has no Linear, Conv or recurrent layer in this "
-                                 f"{type(self).__name__}; choose among {', '.join(have)}")
+                raise ValueError(
+                    f"target {target!r} has no Linear, Conv or recurrent layer in this "
+                    f"{type(self).__name__}; choose among {', '.join(have)}"
+                )
             groups: dict[int, list[str]] = {}
             for name in names:
                 if id(params[name]) not in owner:
@@ -308,8 +329,9 @@ class MethodPolicy:
 
     def method_stats(self) -> dict[str, float]:
         """``<method>/<target>/<figure>`` for every target, e.g. ``syre/actor/anchor_distance``."""
-        return {f"{m.name}/{target}/{key}": value
-                for target, m in self.methods.items() for key, value in m.stats().items()}
+        return {
+            f"{m.name}/{target}/{key}": value for target, m in self.methods.items() for key, value in m.stats().items()
+        }
 
 
 class SyrePolicy(MethodPolicy):
@@ -326,15 +348,32 @@ class SyrePolicy(MethodPolicy):
     :param args, kwargs: everything the SB3 policy class takes
     """
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 *args: Any, syre_gamma: float | None = None, syre_scale: float | None = None,
-                 syre_ar_eps: float | None = None, syre_decoupled: bool | None = None, syre_seed: int | None = None,
-                 syre_targets: str | Iterable[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        *args: Any,
+        syre_gamma: float | None = None,
+        syre_scale: float | None = None,
+        syre_ar_eps: float | None = None,
+        syre_decoupled: bool | None = None,
+        syre_seed: int | None = None,
+        syre_targets: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ):
         given = dict(gamma=syre_gamma, scale=syre_scale, ar_eps=syre_ar_eps, decoupled=syre_decoupled, seed=syre_seed)
         values = {k: v for k, v in given.items() if v is not None}
-        super().__init__(observation_space, action_space, lr_schedule, *args,
-                         method=canonical_name("syre", values), method_kwargs=values, method_targets=syre_targets,
-                         **kwargs)
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            *args,
+            method=canonical_name("syre", values),
+            method_kwargs=values,
+            method_targets=syre_targets,
+            **kwargs,
+        )
 
     @property
     def syre(self) -> dict[str, Method]:
@@ -404,8 +443,12 @@ class SyreDQNPolicy(SyrePolicy, MethodDQNPolicy):
     (https://stable-baselines3.readthedocs.io/en/master/modules/dqn.html#dqn-policies)."""
 
 
-for _pair in ((MethodActorCriticPolicy, SyreActorCriticPolicy), (MethodSACPolicy, SyreSACPolicy),
-              (MethodTD3Policy, SyreTD3Policy), (MethodDQNPolicy, SyreDQNPolicy)):
+for _pair in (
+    (MethodActorCriticPolicy, SyreActorCriticPolicy),
+    (MethodSACPolicy, SyreSACPolicy),
+    (MethodTD3Policy, SyreTD3Policy),
+    (MethodDQNPolicy, SyreDQNPolicy),
+):
     register_family(*_pair)
 
 # sb3-contrib's four families live in syre_rl.contrib (they need sb3-contrib, the `contrib` extra); the

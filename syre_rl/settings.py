@@ -57,11 +57,13 @@ def conforms(value: Any, annotation: Any) -> bool:
             return all(conforms(v, args[0]) for v in value)
         return len(args) == len(value) and all(conforms(v, a) for v, a in zip(value, args))
     if origin in (dict, collections.abc.Mapping):
-        return isinstance(value, dict) and (not args or all(conforms(k, args[0]) and conforms(v, args[1])
-                                                            for k, v in value.items()))
+        return isinstance(value, dict) and (
+            not args or all(conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items())
+        )
     if origin is type:
-        return isinstance(value, type) and (args[0] is Any or not isinstance(args[0], type)
-                                            or issubclass(value, args[0]))
+        return isinstance(value, type) and (
+            args[0] is Any or not isinstance(args[0], type) or issubclass(value, args[0])
+        )
     if origin is collections.abc.Callable or annotation is collections.abc.Callable:
         return callable(value)
     if isinstance(annotation, type):
@@ -111,8 +113,16 @@ def check_keys(owner: str, keys: Iterable[str], valid: Iterable[str]) -> None:
             raise ValueError(f"{owner} has no setting {key!r}{did_you_mean(key, valid)}")
 
 
-def check_range(owner: str, name: str, value: float, low: float = 0.0, high: float = math.inf, *,
-                low_open: bool = False, high_open: bool = False) -> None:
+def check_range(
+    owner: str,
+    name: str,
+    value: float,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """Raise ValueError unless ``value`` is finite and in the interval (closed unless said open)."""
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
@@ -132,12 +142,16 @@ def parameter_types(func: Any) -> dict[str, Any]:
     except (NameError, TypeError):
         hints = {}
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {name: hints.get(name, Any if p.annotation is p.empty or isinstance(p.annotation, str) else p.annotation)
-            for name, p in inspect.signature(func).parameters.items() if p.kind in kinds and name != "self"}
+    return {
+        name: hints.get(name, Any if p.annotation is p.empty or isinstance(p.annotation, str) else p.annotation)
+        for name, p in inspect.signature(func).parameters.items()
+        if p.kind in kinds and name != "self"
+    }
 
 
-def check_kwargs(owner: str, func: Any, kwargs: Mapping[str, Any], skip: Iterable[str] = (),
-                 none_is_default: bool = False) -> None:
+def check_kwargs(
+    owner: str, func: Any, kwargs: Mapping[str, Any], skip: Iterable[str] = (), none_is_default: bool = False
+) -> None:
     """Check keyword arguments for ``func`` before calling it: each must be one of its parameters (less
     ``skip``, those the caller sets itself) and have the parameter's annotated type.
 
@@ -188,8 +202,11 @@ class Settings:
             raise ValueError(f"{owner} must be a mapping of settings, got {data!r}")
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         check_keys(owner, data, fields)
-        missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = [
+            n
+            for n, f in fields.items()
+            if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             raise ValueError(f"{owner} needs {', '.join(repr(m) for m in missing)}; it has {sorted(data) or 'nothing'}")
         return cls(**data)

@@ -221,8 +221,14 @@ class Syre(Method):
                 owner._buffers.pop(attr + suffix, None)
 
 
-def attach_syre(module: nn.Module, optimizer: torch.optim.Optimizer, *, gamma: float,
-                params: Iterable[str] | None = None, **settings: Any) -> Syre:
+def attach_syre(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    gamma: float,
+    params: Iterable[str] | None = None,
+    **settings: Any,
+) -> Syre:
     """Apply syre to ``module`` trained by ``optimizer``: shift each chosen parameter by its anchor once, then
     decay it toward the anchor at every ``optimizer.step()``.
 

@@ -27,11 +27,18 @@ def test_presets_ship_and_hold_the_reference_settings():
     assert zoo.rollout(16) == 8192 and dohare.rollout(1) == 2048
 
 
-@pytest.mark.parametrize("kwargs,method", [
-    (dict(), "vanilla"), (dict(syre=True), "syre"), (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
-    (dict(weight_decay=1e-3), "l2"), (dict(method="redo"), "redo"), (dict(method="syre", syre_ar_eps=0.1), "syre-ar"),
-    (dict(method="syre", method_args={"ar_eps": 0.2}), "syre-ar"),
-])
+@pytest.mark.parametrize(
+    "kwargs,method",
+    [
+        (dict(), "vanilla"),
+        (dict(syre=True), "syre"),
+        (dict(syre=True, syre_ar_eps=0.01), "syre-ar"),
+        (dict(weight_decay=1e-3), "l2"),
+        (dict(method="redo"), "redo"),
+        (dict(method="syre", syre_ar_eps=0.1), "syre-ar"),
+        (dict(method="syre", method_args={"ar_eps": 0.2}), "syre-ar"),
+    ],
+)
 def test_method_names(kwargs, method):
     assert TrainConfig(preset=TINY, **kwargs).resolved().method == method
 
@@ -70,8 +77,9 @@ def test_twins_share_initial_weights(method):
 
 
 def test_train_writes_logs_model_and_summary(tmp_path):
-    summary = train(TrainConfig(preset=TINY, syre=True, n_envs=2, logdir=str(tmp_path), progress=False,
-                                syre_gamma=0.02))
+    summary = train(
+        TrainConfig(preset=TINY, syre=True, n_envs=2, logdir=str(tmp_path), progress=False, syre_gamma=0.02)
+    )
     run = tmp_path / "AntBulletEnv-v0" / "syre_s0"
     assert summary["run_dir"] == str(run) and summary["timesteps"] == 256 and summary["steps_per_s"] > 0
     assert json.loads((run / "summary.json").read_text()) == summary
@@ -97,8 +105,11 @@ def test_train_writes_logs_model_and_summary(tmp_path):
 def test_saved_model_and_normalization_reload(tmp_path):
     from stable_baselines3 import PPO
 
-    summary = train(TrainConfig(preset=TINY, syre=True, logdir=str(tmp_path), progress=False,
-                                save=str(tmp_path / "out" / "ant.zip")))
+    summary = train(
+        TrainConfig(
+            preset=TINY, syre=True, logdir=str(tmp_path), progress=False, save=str(tmp_path / "out" / "ant.zip")
+        )
+    )
     model = PPO.load(summary["model"], device="cpu")
     assert isinstance(model.policy, MethodActorCriticPolicy) and summary["model"].endswith("out/ant.zip")
     env = VecNormalize.load(str(tmp_path / "out" / "vecnormalize.pkl"), make_env("AntBulletEnv-v0"))
@@ -108,38 +119,41 @@ def test_saved_model_and_normalization_reload(tmp_path):
     env.close()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(syre_gamma=0.1), "--syre-gamma given without --syre; add --syre or drop them"),
-    (dict(syre_targets="actor", syre_scale=0.1), "--syre-scale, --syre-targets given without --syre"),
-    (dict(syre=True, weight_decay=1e-3), "--weight-decay is the l2 method; it cannot go with method syre"),
-    (dict(syre=True, method="redo"), "--syre and --method redo are different methods; choose one"),
-    (dict(weight_decay=-1.0), "l2 gamma must be a finite number >= 0, got -1.0"),
-    (dict(method="redo", method_args={"gamma": 0.1}), r"redo has no setting 'gamma' \(valid: tau, every"),
-    (dict(method="syre", method_args={"gama": 0.1}), "syre has no setting 'gama'; did you mean 'gamma'?"),
-    (dict(method="syre", method_args={"gamma": True}), "syre gamma must be a number, got True"),
-    (dict(method="syre", method_args={"seed": 1.7}), "syre seed must be an integer, got 1.7"),
-    (dict(timesteps=200), r"--timesteps 200 is not a whole number of rollouts of 128 steps .* use 128 or 256"),
-    (dict(timesteps=100), r"--timesteps 100 is not a whole number of rollouts of 128 steps .* use 128$"),
-    (dict(syre=True, syre_gamma=True), "train syre_gamma must be a number or null, got True"),
-    (dict(seed=1.5), "train seed must be an integer, got 1.5"),
-    (dict(method="l2", targets="legs"), "targets must be one or more of"),
-    (dict(friction_every=1000), "--friction-every needs a slippery env"),
-    (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
-    (dict(metrics_every=-1), "--metrics-every must be >= 0"),
-    (dict(torch_threads=-1), "--torch-threads must be >= 1"),
-    (dict(targets="actor"), "--targets given with the vanilla method"),
-    (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
-    (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
-    (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be a finite number in \[0, 1\), got 1.0"),
-    (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
-    (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, cartpole-tasks, dohare"),
-    (dict(preset="nope.yaml"), "unknown preset 'nope.yaml'; available: ant-zoo, cartpole-tasks, dohare"),
-    (dict(env="AntBullet-v9"), "unknown environment id 'AntBullet-v9'; PyBullet ids: .*AntBulletEnv-v0"),
-    (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
-    (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
-    (dict(device="gpu"), "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
-    (dict(syre=True, syre_targets="features"), "target 'features' has no Linear, Conv or recurrent layer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(syre_gamma=0.1), "--syre-gamma given without --syre; add --syre or drop them"),
+        (dict(syre_targets="actor", syre_scale=0.1), "--syre-scale, --syre-targets given without --syre"),
+        (dict(syre=True, weight_decay=1e-3), "--weight-decay is the l2 method; it cannot go with method syre"),
+        (dict(syre=True, method="redo"), "--syre and --method redo are different methods; choose one"),
+        (dict(weight_decay=-1.0), "l2 gamma must be a finite number >= 0, got -1.0"),
+        (dict(method="redo", method_args={"gamma": 0.1}), r"redo has no setting 'gamma' \(valid: tau, every"),
+        (dict(method="syre", method_args={"gama": 0.1}), "syre has no setting 'gama'; did you mean 'gamma'?"),
+        (dict(method="syre", method_args={"gamma": True}), "syre gamma must be a number, got True"),
+        (dict(method="syre", method_args={"seed": 1.7}), "syre seed must be an integer, got 1.7"),
+        (dict(timesteps=200), r"--timesteps 200 is not a whole number of rollouts of 128 steps .* use 128 or 256"),
+        (dict(timesteps=100), r"--timesteps 100 is not a whole number of rollouts of 128 steps .* use 128$"),
+        (dict(syre=True, syre_gamma=True), "train syre_gamma must be a number or null, got True"),
+        (dict(seed=1.5), "train seed must be an integer, got 1.5"),
+        (dict(method="l2", targets="legs"), "targets must be one or more of"),
+        (dict(friction_every=1000), "--friction-every needs a slippery env"),
+        (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
+        (dict(metrics_every=-1), "--metrics-every must be >= 0"),
+        (dict(torch_threads=-1), "--torch-threads must be >= 1"),
+        (dict(targets="actor"), "--targets given with the vanilla method"),
+        (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
+        (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
+        (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be a finite number in \[0, 1\), got 1.0"),
+        (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
+        (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, cartpole-tasks, dohare"),
+        (dict(preset="nope.yaml"), "unknown preset 'nope.yaml'; available: ant-zoo, cartpole-tasks, dohare"),
+        (dict(env="AntBullet-v9"), "unknown environment id 'AntBullet-v9'; PyBullet ids: .*AntBulletEnv-v0"),
+        (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
+        (dict(timesteps=0), "--timesteps must be >= 1, got 0"),
+        (dict(device="gpu"), "unknown --device 'gpu'; use auto, cpu, cuda or cuda:N"),
+        (dict(syre=True, syre_targets="features"), "target 'features' has no Linear, Conv or recurrent layer"),
+    ],
+)
 def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         train(TrainConfig(**{"logdir": str(tmp_path), "preset": TINY, **kwargs}))
@@ -147,8 +161,17 @@ def test_bad_input_is_refused_before_training(kwargs, match, tmp_path):
 
 
 def test_slippery_run_changes_friction_and_logs_it(tmp_path):
-    summary = train(TrainConfig(preset=TINY, env="SlipperyAntBulletEnv-v0", friction_every=128, timesteps=512,
-                                method="l2", logdir=str(tmp_path), progress=False))
+    summary = train(
+        TrainConfig(
+            preset=TINY,
+            env="SlipperyAntBulletEnv-v0",
+            friction_every=128,
+            timesteps=512,
+            method="l2",
+            logdir=str(tmp_path),
+            progress=False,
+        )
+    )
     events = EventAccumulator(summary["run_dir"])
     events.Reload()
     friction = [(e.step, e.value) for e in events.Scalars("env/friction")]
@@ -166,8 +189,16 @@ def test_slippery_run_changes_friction_and_logs_it(tmp_path):
 def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
     from syre_rl.envs import FrictionSchedule
 
-    common = dict(preset=TINY, env="SlipperyAntBulletEnv-v0", friction_every=256, method="syre",
-                  logdir=str(tmp_path), progress=False, checkpoint_every=128, metrics_every=0)
+    common = dict(
+        preset=TINY,
+        env="SlipperyAntBulletEnv-v0",
+        friction_every=256,
+        method="syre",
+        logdir=str(tmp_path),
+        progress=False,
+        checkpoint_every=128,
+        metrics_every=0,
+    )
     first = train(TrainConfig(timesteps=384, **common))
     run = Path(first["run_dir"])
     assert (run / "checkpoint.ckpt").is_file() and (run / "checkpoint.ckpt.prev").is_file()  # and the one before
@@ -204,11 +235,14 @@ def test_checkpoint_and_resume_continue_the_run_in_its_friction_phase(tmp_path):
         train(TrainConfig(**{**common, "method": "l2", "resume": True, "timesteps": 640}))
 
 
-@pytest.mark.parametrize("change,keys", [
-    (dict(syre_gamma=0.5, syre_scale=0.01), ["syre_gamma", "syre_scale", "method_settings"]),
-    (dict(n_envs=2), ["n_envs"]),
-    (dict(env="SlipperyAntBulletEnv-v0", friction_every=2000), ["env", "friction_every"]),
-])
+@pytest.mark.parametrize(
+    "change,keys",
+    [
+        (dict(syre_gamma=0.5, syre_scale=0.01), ["syre_gamma", "syre_scale", "method_settings"]),
+        (dict(n_envs=2), ["n_envs"]),
+        (dict(env="SlipperyAntBulletEnv-v0", friction_every=2000), ["env", "friction_every"]),
+    ],
+)
 def test_resume_refuses_every_changed_setting(tmp_path, change, keys):
     common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, syre=True)
     first = train(TrainConfig(**common))
@@ -258,8 +292,9 @@ def test_after_a_crash_each_step_is_logged_once(tmp_path):
         def _on_step(self):
             return True
 
-    common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, checkpoint_every=256,
-                  timesteps=768)
+    common = dict(
+        preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0, checkpoint_every=256, timesteps=768
+    )
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**common), callbacks=[Crash()])
     summary = train(TrainConfig(**common, resume=True))
@@ -269,8 +304,12 @@ def test_after_a_crash_each_step_is_logged_once(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 768  # each step once
     import csv
 
-    rows = [int(r["time/total_timesteps"]) for name in ("progress.csv", "progress_from_256.csv")
-            for r in csv.DictReader(open(Path(summary["run_dir"]) / name)) if r["time/total_timesteps"]]
+    rows = [
+        int(r["time/total_timesteps"])
+        for name in ("progress.csv", "progress_from_256.csv")
+        for r in csv.DictReader(open(Path(summary["run_dir"]) / name))
+        if r["time/total_timesteps"]
+    ]
     assert rows == sorted(set(rows))  # the CSV files do not overlap
 
 
@@ -294,10 +333,20 @@ def test_the_guard_stops_ppo_at_the_first_non_finite_gradient(tmp_path):
 
     if "NanRewardPendulum-v0" not in gym.registry:
         gym.register("NanRewardPendulum-v0", entry_point=NanReward)
-    common = dict(preset=TINY, env="NanRewardPendulum-v0", logdir=str(tmp_path), progress=False, metrics_every=0,
-                  checkpoint_every=128, timesteps=512)
-    with pytest.raises(ValueError, match=r"env step 256: non-finite gradient in .*training stopped, the last "
-                                         r"checkpoint is the last good state"):
+    common = dict(
+        preset=TINY,
+        env="NanRewardPendulum-v0",
+        logdir=str(tmp_path),
+        progress=False,
+        metrics_every=0,
+        checkpoint_every=128,
+        timesteps=512,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"env step 256: non-finite gradient in .*training stopped, the last "
+        r"checkpoint is the last good state",
+    ):
         train(TrainConfig(**common))
     run = tmp_path / "NanRewardPendulum-v0" / "vanilla_s0"
     assert not (run / "summary.json").exists() and (run / "checkpoint.ckpt").is_file()

@@ -30,13 +30,31 @@ ALGOS = {
     "td3": (TD3, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
     "ddpg": (DDPG, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
     "dqn": (DQN, "DQN", "MlpPolicy", "CartPole-v1", dict(OFF, target_update_interval=20), NET2),
-    "recurrent-ppo": (RecurrentPPO, "RecurrentActorCritic", "MlpLstmPolicy", "CartPole-v1",
-                      dict(n_steps=32, batch_size=16, n_epochs=1), dict(AC, lstm_hidden_size=8)),
-    "maskable-ppo": (MaskablePPO, "MaskableActorCritic", "MlpPolicy", "invalid-action",
-                     dict(n_steps=32, batch_size=16, n_epochs=1), AC),
+    "recurrent-ppo": (
+        RecurrentPPO,
+        "RecurrentActorCritic",
+        "MlpLstmPolicy",
+        "CartPole-v1",
+        dict(n_steps=32, batch_size=16, n_epochs=1),
+        dict(AC, lstm_hidden_size=8),
+    ),
+    "maskable-ppo": (
+        MaskablePPO,
+        "MaskableActorCritic",
+        "MlpPolicy",
+        "invalid-action",
+        dict(n_steps=32, batch_size=16, n_epochs=1),
+        AC,
+    ),
     "tqc": (TQC, "TQC", "MlpPolicy", "Pendulum-v1", OFF, dict(NET2, n_quantiles=5)),
-    "qrdqn": (QRDQN, "QRDQN", "MlpPolicy", "CartPole-v1", dict(OFF, target_update_interval=20),
-              dict(NET2, n_quantiles=5)),
+    "qrdqn": (
+        QRDQN,
+        "QRDQN",
+        "MlpPolicy",
+        "CartPole-v1",
+        dict(OFF, target_update_interval=20),
+        dict(NET2, n_quantiles=5),
+    ),
 }
 
 
@@ -114,8 +132,12 @@ def test_load_in_a_fresh_process_restores_the_anchors_exactly(algo, tmp_path):
     model.save(tmp_path / "m.zip")
     cls = ALGOS[algo][0]
     code = LOAD.format(module=cls.__module__.split(".")[0], cls=cls.__name__, env=ALGOS[algo][3])
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.zip"), str(tmp_path / "anchors.pt")],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.zip"), str(tmp_path / "anchors.pt")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == [type(model.policy).__name__, ",".join(sorted(model.policy.methods)), "True", "True"]
     saved = {k: v for k, v in model.policy.state_dict().items() if k.endswith("_syre_anchor")}
     loaded = torch.load(tmp_path / "anchors.pt")
@@ -123,17 +145,23 @@ def test_load_in_a_fresh_process_restores_the_anchors_exactly(algo, tmp_path):
     assert all(torch.equal(saved[k], loaded[k]) for k in saved)
 
 
-@pytest.mark.parametrize("algo,policy,use", [
-    ("sac", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodSACPolicy"),
-    ("ppo", syre_rl.SyreSACPolicy, "syre_rl.MethodActorCriticPolicy"),
-    ("dqn", syre_rl.SyreTD3Policy, "syre_rl.MethodDQNPolicy"),
-    ("maskable-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodMaskableActorCriticPolicy"),
-    ("recurrent-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodRecurrentActorCriticPolicy"),
-    ("qrdqn", syre_rl.SyreDQNPolicy, "syre_rl.MethodQRDQNPolicy"),
-])
+@pytest.mark.parametrize(
+    "algo,policy,use",
+    [
+        ("sac", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodSACPolicy"),
+        ("ppo", syre_rl.SyreSACPolicy, "syre_rl.MethodActorCriticPolicy"),
+        ("dqn", syre_rl.SyreTD3Policy, "syre_rl.MethodDQNPolicy"),
+        ("maskable-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodMaskableActorCriticPolicy"),
+        ("recurrent-ppo", syre_rl.SyreActorCriticPolicy, "syre_rl.MethodRecurrentActorCriticPolicy"),
+        ("qrdqn", syre_rl.SyreDQNPolicy, "syre_rl.MethodQRDQNPolicy"),
+    ],
+)
 def test_a_policy_class_of_another_algorithm_is_named_in_one_line(algo, policy, use):
-    with pytest.raises(ValueError, match=f"{policy.__name__} is a policy for .*; {ALGOS[algo][0].__name__} needs a "
-                                         f"policy built on [A-Za-z]+Policy: use {use}") as error:
+    with pytest.raises(
+        ValueError,
+        match=f"{policy.__name__} is a policy for .*; {ALGOS[algo][0].__name__} needs a "
+        f"policy built on [A-Za-z]+Policy: use {use}",
+    ) as error:
         build(algo, policy)
     assert "\n" not in str(error.value)
 
@@ -145,8 +173,9 @@ def test_the_method_figures_of_the_end_of_training_are_written(algo):
     model = build(algo, syre_gamma=0.05)
     model.set_logger(Logger(folder=None, output_formats=[capture]))
     model.learn(160, callback=MethodLoggerCallback())
-    assert {key: values[-1] for key, values in capture.values.items() if key in model.policy.method_stats()} == \
-        model.policy.method_stats()
+    assert {
+        key: values[-1] for key, values in capture.values.items() if key in model.policy.method_stats()
+    } == model.policy.method_stats()
 
 
 @pytest.mark.parametrize("algo", list(ALGOS))
@@ -162,16 +191,23 @@ def test_sb3_string_names_with_syre_and_method_for_every_family(algo):
 
 
 def test_string_names_pick_sb3s_extractor_for_images():
-    model = PPO("SyreCnnPolicy", FakeImageEnv(screen_height=40, screen_width=40, discrete=True), device="cpu",
-                n_steps=32, batch_size=16)
+    model = PPO(
+        "SyreCnnPolicy",
+        FakeImageEnv(screen_height=40, screen_width=40, discrete=True),
+        device="cpu",
+        n_steps=32,
+        batch_size=16,
+    )
     assert type(model.policy).__name__ == "SyreActorCriticPolicy"
     assert type(model.policy.features_extractor).__name__ == "NatureCNN"
 
 
 def test_importing_the_policies_registers_every_string_name_in_a_fresh_process():
-    code = ("import syre_rl.policies; from stable_baselines3 import PPO; from sb3_contrib import TQC\n"
-            "print(PPO('SyreMlpPolicy', 'Pendulum-v1').policy.__class__.__name__, "
-            "TQC('MethodMlpPolicy', 'Pendulum-v1').policy.__class__.__name__)")
+    code = (
+        "import syre_rl.policies; from stable_baselines3 import PPO; from sb3_contrib import TQC\n"
+        "print(PPO('SyreMlpPolicy', 'Pendulum-v1').policy.__class__.__name__, "
+        "TQC('MethodMlpPolicy', 'Pendulum-v1').policy.__class__.__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["SyreActorCriticPolicy", "MethodTQCPolicy"]
 
@@ -199,15 +235,36 @@ class PPOWithAliases(PPO):
 
 def test_a_users_own_algorithm_takes_our_policies():
     for algorithm in (MinimalOnPolicy, PPOWithAliases, type("MyPPO", (PPO,), {})):
-        kwargs = dict(learning_rate=1e-3, n_steps=32, gamma=0.99, gae_lambda=0.95, ent_coef=0.0, vf_coef=0.5,
-                      max_grad_norm=0.5, use_sde=False, sde_sample_freq=-1) if algorithm is MinimalOnPolicy else \
-            dict(n_steps=32, batch_size=16, n_epochs=1)
-        model = algorithm(syre_rl.SyreActorCriticPolicy, "Pendulum-v1", device="cpu", seed=0,
-                          policy_kwargs=dict(syre_gamma=0.05), **kwargs)
+        kwargs = (
+            dict(
+                learning_rate=1e-3,
+                n_steps=32,
+                gamma=0.99,
+                gae_lambda=0.95,
+                ent_coef=0.0,
+                vf_coef=0.5,
+                max_grad_norm=0.5,
+                use_sde=False,
+                sde_sample_freq=-1,
+            )
+            if algorithm is MinimalOnPolicy
+            else dict(n_steps=32, batch_size=16, n_epochs=1)
+        )
+        model = algorithm(
+            syre_rl.SyreActorCriticPolicy,
+            "Pendulum-v1",
+            device="cpu",
+            seed=0,
+            policy_kwargs=dict(syre_gamma=0.05),
+            **kwargs,
+        )
         model.learn(64)
         assert all(hook_acts(m, 0.05) for m in model.policy.methods.values())
-    with pytest.raises(ValueError, match="SyreSACPolicy is a policy for SAC; PPOWithAliases needs a policy "
-                                         "built on ActorCriticPolicy: use syre_rl.MethodActorCriticPolicy"):
+    with pytest.raises(
+        ValueError,
+        match="SyreSACPolicy is a policy for SAC; PPOWithAliases needs a policy "
+        "built on ActorCriticPolicy: use syre_rl.MethodActorCriticPolicy",
+    ):
         PPOWithAliases(syre_rl.SyreSACPolicy, "Pendulum-v1", device="cpu")
 
 
@@ -217,7 +274,7 @@ def test_recurrent_lstm_weights_are_a_target():
     assert "lstm_actor.weight_ih_l0" in names and "lstm_critic.bias_hh_l0" in names
     # an LSTM bias gets the anchor std of its layer's weight (1/sqrt(hidden size 8)), not 1 (no `weight` there)
     bias = dict(zip(names, model.policy.methods["lstm"].anchors()))["lstm_actor.bias_hh_l0"]
-    assert 0.5 / 8 ** 0.5 < float(bias.std()) < 1.5 / 8 ** 0.5
+    assert 0.5 / 8**0.5 < float(bias.std()) < 1.5 / 8**0.5
     model.learn(64)
     assert hook_acts(model.policy.methods["lstm"], 0.05)
 
@@ -261,14 +318,23 @@ def test_image_observations_put_conv_layers_under_the_features_target():
         assert any(n.endswith("cnn.0.weight") for n in names) and any(n.endswith("cnn.4.bias") for n in names)
         values = logged(model, 64, PlasticityCallback(probe_size=16))
         assert 0 <= values["plasticity/features/layer0/dead_units"][-1] <= 1  # conv1 -> conv2: channels as units
-        assert "plasticity/features/layer1/effective_rank" in values and "plasticity/features/layer2/dead_units" \
-            not in values  # conv3 -> flatten -> linear is not a hidden layer
+        assert (
+            "plasticity/features/layer1/effective_rank" in values
+            and "plasticity/features/layer2/dead_units" not in values
+        )  # conv3 -> flatten -> linear is not a hidden layer
 
 
 def test_redo_on_conv_features():
     env = FakeImageEnv(screen_height=40, screen_width=40, discrete=True)
-    model = PPO(syre_rl.MethodActorCriticPolicy, env, device="cpu", seed=0, n_steps=32, batch_size=16,
-                policy_kwargs=dict(method="redo", method_kwargs=dict(every=2), method_targets="features"))
+    model = PPO(
+        syre_rl.MethodActorCriticPolicy,
+        env,
+        device="cpu",
+        seed=0,
+        n_steps=32,
+        batch_size=16,
+        policy_kwargs=dict(method="redo", method_kwargs=dict(every=2), method_targets="features"),
+    )
     model.learn(64)
     redo = model.policy.methods["features"]
     assert [type(h.incoming).__name__ for h in redo.layers] == ["Conv2d", "Conv2d"] and redo.steps == 40
@@ -279,15 +345,23 @@ def test_dict_observations_get_sb3s_combined_extractor(cls, policy):
     env = SimpleMultiObsEnv(random_start=False)
     kwargs = dict(n_steps=32, batch_size=16) if cls is PPO else dict(OFF, buffer_size=200)
     model = cls(policy, env, device="cpu", seed=0, policy_kwargs=dict(syre_targets="features,critic"), **kwargs)
-    assert type(model.policy.features_extractor if cls is PPO else model.policy.q_net.features_extractor).__name__ \
+    assert (
+        type(model.policy.features_extractor if cls is PPO else model.policy.q_net.features_extractor).__name__
         == "CombinedExtractor"
+    )
     values = logged(model, 64, PlasticityCallback(probe_size=16))
     assert "plasticity/critic/layer0/effective_rank" in values and "plasticity/features/layer0/dead_units" in values
 
 
 def test_a_target_without_hidden_layers_is_said_once():
-    model = PPO(syre_rl.MethodActorCriticPolicy, "Pendulum-v1", device="cpu", n_steps=32, batch_size=16,
-        policy_kwargs=dict(net_arch=dict(pi=[], vf=[16, 16])))
+    model = PPO(
+        syre_rl.MethodActorCriticPolicy,
+        "Pendulum-v1",
+        device="cpu",
+        n_steps=32,
+        batch_size=16,
+        policy_kwargs=dict(net_arch=dict(pi=[], vf=[16, 16])),
+    )
     with pytest.warns(UserWarning, match="MethodActorCriticPolicy's actor has no hidden layer to measure") as record:
         values = logged(model, 64, PlasticityCallback())
     assert len(record) == 1 and "plasticity/critic/layer0/effective_rank" in values

@@ -129,13 +129,16 @@ def test_cbp_resumes_exactly_from_its_state():
     assert all(torch.equal(a, b) for a, b in zip(cbp.utility, twin_cbp.utility))
 
 
-@pytest.mark.parametrize("values,match", [
-    ({"replacement_rate": 1.5}, r"cbp replacement_rate must be a finite number in \[0, 1\], got 1.5"),
-    ({"decay": 1.0}, r"cbp decay must be a finite number in \[0, 1\), got 1.0"),
-    ({"maturity": -1}, "cbp maturity must be an integer >= 0, got -1"),
-    ({"maturity": 1.5}, "cbp maturity must be an integer, got 1.5"),
-    ({"rate": 0.1}, "cbp has no setting 'rate'"),
-])
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ({"replacement_rate": 1.5}, r"cbp replacement_rate must be a finite number in \[0, 1\], got 1.5"),
+        ({"decay": 1.0}, r"cbp decay must be a finite number in \[0, 1\), got 1.0"),
+        ({"maturity": -1}, "cbp maturity must be an integer >= 0, got -1"),
+        ({"maturity": 1.5}, "cbp maturity must be an integer, got 1.5"),
+        ({"rate": 0.1}, "cbp has no setting 'rate'"),
+    ],
+)
 def test_bad_cbp_settings(values, match):
     with pytest.raises(ValueError, match=match):
         make_method("cbp", **values)
@@ -152,9 +155,20 @@ def test_cbp_is_a_method_of_sb3_policies_and_the_harness(tmp_path):
 
     from syre_rl import MethodActorCriticPolicy
 
-    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", seed=0, device="cpu", n_steps=64, batch_size=32,
-                n_epochs=2, policy_kwargs={"net_arch": [16, 16], "method": "cbp",
-                                           "method_kwargs": {"replacement_rate": 0.1, "maturity": 2}})
+    model = PPO(
+        MethodActorCriticPolicy,
+        "Pendulum-v1",
+        seed=0,
+        device="cpu",
+        n_steps=64,
+        batch_size=32,
+        n_epochs=2,
+        policy_kwargs={
+            "net_arch": [16, 16],
+            "method": "cbp",
+            "method_kwargs": {"replacement_rate": 0.1, "maturity": 2},
+        },
+    )
     model.learn(128)
     critic = model.policy.methods["critic"]
     assert isinstance(critic, CBP) and critic.total_reset > 0 and critic.steps == 8

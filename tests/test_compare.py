@@ -48,12 +48,18 @@ def log(folder: Path, scalars: dict[str, list[tuple[int, float]]], config: dict 
 
 
 def rl_scalars(method: str, seed: int) -> dict[str, list[tuple[int, float]]]:
-    scalars = {"rollout/ep_rew_mean": [(s, OFFSET[method] + SPREAD[method] * seed + s / 1000) for s in STEPS],
-               "env/friction": [(s, next(f for start, f in reversed(FRICTION) if s >= start)) for s in STEPS],
-               "train/loss": [(s, 0.5 + seed) for s in STEPS]}
+    scalars = {
+        "rollout/ep_rew_mean": [(s, OFFSET[method] + SPREAD[method] * seed + s / 1000) for s in STEPS],
+        "env/friction": [(s, next(f for start, f in reversed(FRICTION) if s >= start)) for s in STEPS],
+        "train/loss": [(s, 0.5 + seed) for s in STEPS],
+    }
     for layer in (0, 1):  # effective rank 10 * (layer + 1) + seed + (5 for syre), others fixed fractions
-        base = {"effective_rank": 10.0 * (layer + 1) + seed + 5 * (method == "syre"), "dead_units": 0.1 * layer,
-                "duplicate_units": 0.2, "duplicate_units_learned": 0.1}
+        base = {
+            "effective_rank": 10.0 * (layer + 1) + seed + 5 * (method == "syre"),
+            "dead_units": 0.1 * layer,
+            "duplicate_units": 0.2,
+            "duplicate_units_learned": 0.1,
+        }
         for metric, value in base.items():
             scalars[f"plasticity/actor/layer{layer}/{metric}"] = [(s, value) for s in STEPS[::5]]
     return scalars
@@ -61,11 +67,13 @@ def rl_scalars(method: str, seed: int) -> dict[str, list[tuple[int, float]]]:
 
 def task_scalars(method: str, seed: int) -> dict[str, list[tuple[int, float]]]:
     acc = [a + 0.01 * seed for a in ACCURACY[method]]
-    return {"task/test_accuracy": list(enumerate(acc)),
-            "task/mean_seen_accuracy": [(t, float(np.mean(acc[:t + 1]))) for t in range(len(acc))],
-            "task/online_accuracy": [(t, 0.5) for t in range(len(acc))],
-            "plasticity/net/layer0/effective_rank": [(t, 8.0 + seed) for t in range(len(acc))],
-            "plasticity/net/layer1/dead_units": [(t, 0.25) for t in range(len(acc))]}
+    return {
+        "task/test_accuracy": list(enumerate(acc)),
+        "task/mean_seen_accuracy": [(t, float(np.mean(acc[: t + 1]))) for t in range(len(acc))],
+        "task/online_accuracy": [(t, 0.5) for t in range(len(acc))],
+        "plasticity/net/layer0/effective_rank": [(t, 8.0 + seed) for t in range(len(acc))],
+        "plasticity/net/layer1/dead_units": [(t, 0.25) for t in range(len(acc))],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +83,17 @@ def runs_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     for method in ("vanilla", "syre"):
         for seed in range(3):
-            log(root / "demo" / "AntBulletEnv-v0" / f"{method}_s{seed}", rl_scalars(method, seed),
-                {"method": method, "seed": seed, "env": "AntBulletEnv-v0"})
+            log(
+                root / "demo" / "AntBulletEnv-v0" / f"{method}_s{seed}",
+                rl_scalars(method, seed),
+                {"method": method, "seed": seed, "env": "AntBulletEnv-v0"},
+            )
     for seed in range(2):
-        log(root / "pm" / "permuted-mnist" / f"vanilla_s{seed}", task_scalars("vanilla", seed),
-            {"method": "vanilla", "seed": seed, "benchmark": "permuted-mnist"})
+        log(
+            root / "pm" / "permuted-mnist" / f"vanilla_s{seed}",
+            task_scalars("vanilla", seed),
+            {"method": "vanilla", "seed": seed, "benchmark": "permuted-mnist"},
+        )
     log(root / "pm" / "permuted-mnist" / "syre-ar_s0_2", task_scalars("syre-ar", 0))
     return root
 
@@ -96,10 +110,18 @@ def test_find_runs_reads_configs_and_folder_names(runs_dir):
     runs = find_runs(runs_dir)
     assert len(runs) == 9
     told_by_name = next(r for r in runs if r.path.name == "syre-ar_s0_2")
-    assert (told_by_name.experiment, told_by_name.method, told_by_name.seed, told_by_name.repeat) == \
-        ("permuted-mnist", "syre-ar", 0, 2)
-    assert {(r.experiment, r.method) for r in runs} == {("AntBulletEnv-v0", "vanilla"), ("AntBulletEnv-v0", "syre"),
-                                                        ("permuted-mnist", "vanilla"), ("permuted-mnist", "syre-ar")}
+    assert (told_by_name.experiment, told_by_name.method, told_by_name.seed, told_by_name.repeat) == (
+        "permuted-mnist",
+        "syre-ar",
+        0,
+        2,
+    )
+    assert {(r.experiment, r.method) for r in runs} == {
+        ("AntBulletEnv-v0", "vanilla"),
+        ("AntBulletEnv-v0", "syre"),
+        ("permuted-mnist", "vanilla"),
+        ("permuted-mnist", "syre-ar"),
+    }
     steps, values = load_scalars(runs[0])["rollout/ep_rew_mean"]
     assert len(steps) == len(STEPS)  # every point, not subsampled
 
@@ -124,11 +146,14 @@ def test_bootstrap_ci_is_reproducible_and_covers_the_mean():
     assert means.tolist() == [2.0, 10.0] and lows[0] < 2.0 < highs[0] and lows[1] == highs[1] == 10.0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(samples=[]), r"non-empty array of shape \(runs,\) or \(runs, points\), got shape \(0,\)"),
-    (dict(samples=[1.0, 2.0], confidence=95), r"confidence must be in \(0, 1\), got 95"),
-    (dict(samples=[1.0, 2.0], n_resamples=0), "n_resamples must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(samples=[]), r"non-empty array of shape \(runs,\) or \(runs, points\), got shape \(0,\)"),
+        (dict(samples=[1.0, 2.0], confidence=95), r"confidence must be in \(0, 1\), got 95"),
+        (dict(samples=[1.0, 2.0], n_resamples=0), "n_resamples must be >= 1, got 0"),
+    ],
+)
 def test_bootstrap_ci_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         bootstrap_ci(**kwargs)
@@ -177,8 +202,10 @@ def test_phase_returns_average_the_end_of_each_phase():
     # a change at step 95 makes a last phase of 6 steps, under 90% of the earlier ones' median: left out
     assert phase_returns(scalars).tolist() == [32.5, 87.5]
     early = steps <= 70  # a run stopped 30 steps into its second phase: only the first counts
-    short = {"rollout/ep_rew_mean": (steps[early], steps[early]),
-             "env/friction": (steps[early], np.where(steps[early] < 40, 1.0, 0.5))}
+    short = {
+        "rollout/ep_rew_mean": (steps[early], steps[early]),
+        "env/friction": (steps[early], np.where(steps[early] < 40, 1.0, 0.5)),
+    }
     assert phase_returns(short).tolist() == [32.5]
     assert phase_returns({"rollout/ep_rew_mean": (steps, steps)}).tolist() == [90.0]  # no friction: one phase
 
@@ -193,11 +220,15 @@ def test_summary_csv_has_the_known_means(summary):
         rank = rows["AntBulletEnv-v0", method, "actor/layer1/effective_rank"]  # the last hidden layer only
         assert float(rank["mean"]) == pytest.approx(20 + 1 + 5 * (method == "syre"))
         assert float(rows["AntBulletEnv-v0", method, "actor/layer1/dead_units"]["mean"]) == pytest.approx(0.1)
-        assert float(rows["AntBulletEnv-v0", method, "actor/layer1/duplicate_units_learned"]["mean"]) == \
-            pytest.approx(0.1)
+        assert float(rows["AntBulletEnv-v0", method, "actor/layer1/duplicate_units_learned"]["mean"]) == pytest.approx(
+            0.1
+        )
         assert float(rows["AntBulletEnv-v0", method, "train/loss"]["mean"]) == pytest.approx(1.5)
-    width = {m: float(rows["AntBulletEnv-v0", m, "return"]["ci_high"]) - float(rows["AntBulletEnv-v0", m, "return"]
-                                                                               ["ci_low"]) for m in OFFSET}
+    width = {
+        m: float(rows["AntBulletEnv-v0", m, "return"]["ci_high"])
+        - float(rows["AntBulletEnv-v0", m, "return"]["ci_low"])
+        for m in OFFSET
+    }
     assert width["syre"] == pytest.approx(3 * width["vanilla"], rel=1e-4)  # 3x spread, same resamples
     assert not any(q.startswith("actor/layer0") for _, _, q in rows)
     # friction phases [0, 1000), [1000, 1500): their last 25% of points are steps 800-900 and 1400; the last,
@@ -208,8 +239,9 @@ def test_summary_csv_has_the_known_means(summary):
             assert float(row["mean"]) == pytest.approx(OFFSET[method] + SPREAD[method] + end) and row["n_seeds"] == "3"
     assert ("AntBulletEnv-v0", "vanilla", "return_phase2") not in rows
     vanilla = {q: float(r["mean"]) for (e, m, q), r in rows.items() if (e, m) == ("permuted-mnist", "vanilla")}
-    assert vanilla["first_task_accuracy"] == pytest.approx(0.905) and vanilla["last_task_accuracy"] == \
-        pytest.approx(0.605)
+    assert vanilla["first_task_accuracy"] == pytest.approx(0.905) and vanilla["last_task_accuracy"] == pytest.approx(
+        0.605
+    )
     assert vanilla["last_task_mean_seen_accuracy"] == pytest.approx(0.755)
     # net's last hidden layer is layer1: its dead units are reported, layer0's effective rank is not
     assert vanilla["net/layer1/dead_units"] == 0.25 and "net/layer0/effective_rank" not in vanilla
@@ -219,8 +251,9 @@ def test_summary_csv_has_the_known_means(summary):
     assert [float(v) for v in ret["values"].split(";")] == pytest.approx([101.95, 104.95, 107.95])
     assert float(ret["iqm_low"]) < float(ret["iqm"]) < float(ret["iqm_high"])
     single = rows["permuted-mnist", "syre-ar", "last_task_accuracy"]  # one run: the interval is the point
-    assert single["n_seeds"] == "1" and float(single["mean"]) == float(single["ci_low"]) == \
-        float(single["ci_high"]) == pytest.approx(0.85)
+    assert single["n_seeds"] == "1" and float(single["mean"]) == float(single["ci_low"]) == float(
+        single["ci_high"]
+    ) == pytest.approx(0.85)
 
 
 def test_compare_is_reproducible(runs_dir, summary, tmp_path):
@@ -246,8 +279,10 @@ def test_summary_marks_what_a_method_did_not_log(tmp_path):
     # "a" logs only test accuracy; of "b"'s runs, one logs the mean seen accuracy (and on fewer tasks)
     log(tmp_path / "bench" / "a_s0", {"task/test_accuracy": [(0, 0.5), (1, 0.4)]})
     log(tmp_path / "bench" / "b_s0", {"task/test_accuracy": [(0, 0.9), (1, 0.8), (2, 0.7)]})
-    log(tmp_path / "bench" / "b_s1", {"task/test_accuracy": [(0, 0.7), (1, 0.6)],
-                                      "task/mean_seen_accuracy": [(0, 0.7), (1, 0.65)]})
+    log(
+        tmp_path / "bench" / "b_s1",
+        {"task/test_accuracy": [(0, 0.7), (1, 0.6)], "task/mean_seen_accuracy": [(0, 0.7), (1, 0.65)]},
+    )
     text = (compare(tmp_path, tmp_path / "out") / "summary.md").read_text()
     assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
     assert "| a | 1 | 0.5 [0.5, 0.5] | 0.4 [0.4, 0.4] | – |" in text
@@ -255,10 +290,19 @@ def test_summary_marks_what_a_method_did_not_log(tmp_path):
     assert (tmp_path / "out" / "accuracy.png").is_file()
 
 
-@pytest.mark.parametrize("name", ["return_AntBulletEnv-v0", "phases_AntBulletEnv-v0", "accuracy_permuted-mnist",
-                                  "effective_rank_AntBulletEnv-v0",
-                                  "effective_rank_permuted-mnist", "dead_units_AntBulletEnv-v0",
-                                  "dead_units_permuted-mnist", "duplicate_units_AntBulletEnv-v0"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "return_AntBulletEnv-v0",
+        "phases_AntBulletEnv-v0",
+        "accuracy_permuted-mnist",
+        "effective_rank_AntBulletEnv-v0",
+        "effective_rank_permuted-mnist",
+        "dead_units_AntBulletEnv-v0",
+        "dead_units_permuted-mnist",
+        "duplicate_units_AntBulletEnv-v0",
+    ],
+)
 def test_figures_are_valid_pngs(summary, name):
     image = imread(summary[0] / f"{name}.png")
     assert image.shape[0] > 200 and image.shape[1] > 300 and image.shape[2] in (3, 4) and image.std() > 0.05
@@ -275,16 +319,28 @@ def test_cli_writes_to_runs_dir_compare_without_suffixes(runs_dir, tmp_path, cap
     one = runs_dir / "demo"  # a single experiment: unsuffixed names, default output folder
     out = runpy.run_path(str(ROOT / "scripts" / "compare.py"))["main"]([str(one)])
     assert out == one / "compare" and f"in {one / 'compare'}" in capsys.readouterr().out
-    assert {"return.png", "phases.png", "effective_rank.png", "dead_units.png", "duplicate_units.png", "summary.md",
-            "summary.csv"} == {p.name for p in out.iterdir()}
+    assert {
+        "return.png",
+        "phases.png",
+        "effective_rank.png",
+        "dead_units.png",
+        "duplicate_units.png",
+        "summary.md",
+        "summary.csv",
+    } == {p.name for p in out.iterdir()}
 
 
-@pytest.mark.parametrize("args,message", [
-    (["{tmp}/nope"], "compare.py: error: runs folder '{tmp}/nope' does not exist or is not a folder"),
-    (["{tmp}"], "compare.py: error: no runs under '{tmp}': a run is a folder holding TensorBoard event files"),
-    (["{runs}", "--out", "{tmp}/o", "--tags", "nope/tag"], "compare.py: error: no run logged the tag(s) nope/tag; "
-                                                          "logged tags: env/friction,"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["{tmp}/nope"], "compare.py: error: runs folder '{tmp}/nope' does not exist or is not a folder"),
+        (["{tmp}"], "compare.py: error: no runs under '{tmp}': a run is a folder holding TensorBoard event files"),
+        (
+            ["{runs}", "--out", "{tmp}/o", "--tags", "nope/tag"],
+            "compare.py: error: no run logged the tag(s) nope/tag; logged tags: env/friction,",
+        ),
+    ],
+)
 def test_cli_bad_input_exits_with_one_clear_line(args, message, runs_dir, tmp_path):
     fill = dict(tmp=tmp_path, runs=runs_dir)
     with pytest.raises(SystemExit, match=None) as exit_info:
@@ -293,13 +349,16 @@ def test_cli_bad_input_exits_with_one_clear_line(args, message, runs_dir, tmp_pa
 
 
 def test_cli_error_and_help_in_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp_path / "nope")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == f"compare.py: error: runs folder '{tmp_path / 'nope'}' does not exist or is not a " \
-                                  f"folder"
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    assert (
+        proc.stderr.strip() == f"compare.py: error: runs folder '{tmp_path / 'nope'}' does not exist or is not a folder"
+    )
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "RUNS_DIR" in out and "--out DIR" in out and "--tags TAG" in out and "summary.csv" in out
 
 
@@ -340,8 +399,11 @@ def test_an_unreadable_event_file_is_an_error(tmp_path):
     (run / "events.out.tfevents.0.broken").write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ValueError, match=r"events.out.tfevents.0.broken is not a readable TensorBoard event file"):
         compare(tmp_path, tmp_path / "out")
-    proc = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "compare.py"),
-                           str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parent.parent / "scripts" / "compare.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("compare.py: error: ") and "broken" in proc.stderr
 
 
@@ -360,8 +422,10 @@ def test_iqm_and_its_stratified_bootstrap_interval_come_from_rliable():
 def test_five_seeds_get_a_performance_profile_and_a_per_seed_table(tmp_path):
     for method, base in (("vanilla", 0.0), ("syre", 2.0)):
         for seed in range(5):
-            log(tmp_path / "exp" / f"{method}_s{seed}", {"task/test_accuracy": [(0, 0.1 * seed + base / 10),
-                                                                               (1, 0.1 * seed + base / 10)]})
+            log(
+                tmp_path / "exp" / f"{method}_s{seed}",
+                {"task/test_accuracy": [(0, 0.1 * seed + base / 10), (1, 0.1 * seed + base / 10)]},
+            )
     out = compare(tmp_path, tmp_path / "out")
     image = imread(out / "profile.png")
     assert image.ndim == 3 and image.shape[0] > 100
@@ -374,11 +438,20 @@ def test_five_seeds_get_a_performance_profile_and_a_per_seed_table(tmp_path):
 
 def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     steps = range(0, 3000, 100)  # tasks 0, 1, 2 of 1000 steps; return = 10 * task + (step % 1000) / 100
-    log(tmp_path / "exp" / "vanilla_s0", {"rollout/ep_rew_mean": [(s, 10 * (s // 1000) + (s % 1000) / 100)
-                                                                  for s in steps],
-                                          "env/task": [(s, s // 1000) for s in steps]})
-    log(tmp_path / "exp" / "fresh-task2_s0", {"rollout/ep_rew_mean": [(s, 50 + s / 100) for s in range(0, 1000, 100)],
-                                              "env/task": [(s, 2) for s in range(0, 1000, 100)]})
+    log(
+        tmp_path / "exp" / "vanilla_s0",
+        {
+            "rollout/ep_rew_mean": [(s, 10 * (s // 1000) + (s % 1000) / 100) for s in steps],
+            "env/task": [(s, s // 1000) for s in steps],
+        },
+    )
+    log(
+        tmp_path / "exp" / "fresh-task2_s0",
+        {
+            "rollout/ep_rew_mean": [(s, 50 + s / 100) for s in range(0, 1000, 100)],
+            "env/task": [(s, 2) for s in range(0, 1000, 100)],
+        },
+    )
     compare(tmp_path, tmp_path / "out")
     with open(tmp_path / "out" / "summary.csv") as f:
         rows = {(r["method"], r["quantity"]): float(r["mean"]) for r in csv.DictReader(f)}
@@ -397,13 +470,26 @@ def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
 def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     """The gap is per seed (continual minus that seed's fresh run, averaged over the tasks both have), then its IQM
     over seeds; a task without a fresh run does not count."""
+
     def row(method, quantity, values):
-        return {"experiment": "E", "method": method, "quantity": quantity, "seeds": ";".join(map(str, values)),
-                "values": ";".join(map(str, values.values()))}
-    rows = [row("a", "return", {0: 1, 1: 1}), row("a", "return_task1", {0: 10, 1: 20}),
-            row("a", "return_task2", {0: 30, 1: 40}), row("a", "return_task3", {0: 99, 1: 99}),
-            row("b", "return", {0: 1}), row("b", "return_task1", {0: 16}),
-            row("fresh-task1", "return_task1", {0: 12, 1: 30}), row("fresh-task2", "return_task2", {0: 34, 1: 38})]
+        return {
+            "experiment": "E",
+            "method": method,
+            "quantity": quantity,
+            "seeds": ";".join(map(str, values)),
+            "values": ";".join(map(str, values.values())),
+        }
+
+    rows = [
+        row("a", "return", {0: 1, 1: 1}),
+        row("a", "return_task1", {0: 10, 1: 20}),
+        row("a", "return_task2", {0: 30, 1: 40}),
+        row("a", "return_task3", {0: 99, 1: 99}),
+        row("b", "return", {0: 1}),
+        row("b", "return_task1", {0: 16}),
+        row("fresh-task1", "return_task1", {0: 12, 1: 30}),
+        row("fresh-task2", "return_task2", {0: 34, 1: 38}),
+    ]
     [c] = plasticity_gaps(rows)
     assert c.tasks == [1, 2] and c.fresh[1] == (21.0, 12.0, 30.0)
     # a: seed 0 (10-12 + 30-34)/2 = -3, seed 1 (20-30 + 40-38)/2 = -4; b: seed 0 only, 16 - 12 = 4, task 2 missing

@@ -9,27 +9,47 @@ from syre_rl.agents.config import load_yaml, parse_assignments, parse_dataclass,
 from syre_rl.settings import Settings
 
 
-@pytest.mark.parametrize("text,value", [
-    ("1e-3", 0.001), ("1.0e-3", 0.001), ("+.5", 0.5), ("2.5E+2", 250.0), ("-.5e1", -5.0), ("16", 16), ("1.", 1.0),
-    ("true", True), ("x1e3", "x1e3"), ("1e", "1e"), (".inf", float("inf")), ("[1, 2]", [1, 2]),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("1e-3", 0.001),
+        ("1.0e-3", 0.001),
+        ("+.5", 0.5),
+        ("2.5E+2", 250.0),
+        ("-.5e1", -5.0),
+        ("16", 16),
+        ("1.", 1.0),
+        ("true", True),
+        ("x1e3", "x1e3"),
+        ("1e", "1e"),
+        (".inf", float("inf")),
+        ("[1, 2]", [1, 2]),
+    ],
+)
 def test_yaml_values_read_yaml_1_2_numbers(text, value):
     assert yaml_value(text) == value and type(yaml_value(text)) is type(value)
 
 
 def test_parse_assignments():
-    assert parse_assignments("gamma=1e-3, decoupled=true,every=100,moment_reset=mean") == \
-        {"gamma": 0.001, "decoupled": True, "every": 100, "moment_reset": "mean"}
+    assert parse_assignments("gamma=1e-3, decoupled=true,every=100,moment_reset=mean") == {
+        "gamma": 0.001,
+        "decoupled": True,
+        "every": 100,
+        "moment_reset": "mean",
+    }
     assert parse_assignments("") == {}
     with pytest.raises(ValueError, match="method setting 'gamma' is not key=value"):
         parse_assignments("gamma")
 
 
-@pytest.mark.parametrize("text,match", [
-    ("", r"x.yaml: this preset must hold a mapping of settings, but it holds nothing"),
-    ("a: 1\nb: [1, 2\nc: 3\n", r"x.yaml:3: malformed YAML in this preset: expected ',' or ']'"),
-    ("just text\n", "but it holds a str"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", r"x.yaml: this preset must hold a mapping of settings, but it holds nothing"),
+        ("a: 1\nb: [1, 2\nc: 3\n", r"x.yaml:3: malformed YAML in this preset: expected ',' or ']'"),
+        ("just text\n", "but it holds a str"),
+    ],
+)
 def test_load_yaml_refusals_are_one_line_with_file_and_line(tmp_path, text, match):
     path = tmp_path / "x.yaml"
     path.write_text(text)
@@ -56,21 +76,25 @@ class Flags(Settings):
 
 
 def test_parse_dataclass_builds_typed_settings():
-    flags = parse_dataclass(Flags, "", ["--timesteps", "5", "--rate", "1e-3", "--mode", "b", "--fast",
-                                        "--args", "gamma=0.5"])
+    flags = parse_dataclass(
+        Flags, "", ["--timesteps", "5", "--rate", "1e-3", "--mode", "b", "--fast", "--args", "gamma=0.5"]
+    )
     assert flags == Flags(timesteps=5, rate=0.001, mode="b", fast=True, args={"gamma": 0.5})
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--timestep", "5"], "unrecognized arguments: --timestep 5"),  # abbreviations are off
-    (["--timesteps", "1.7"], "argument --timesteps: invalid int value: '1.7'"),
-    (["--timesteps", "true"], "argument --timesteps: invalid int value: 'true'"),
-    (["--rate", "false"], "argument --rate: invalid float value: 'false'"),
-    (["--mode", "c"], "argument --mode: invalid choice: 'c'"),
-    (["--args", "gamma"], "argument --args: method setting 'gamma' is not key=value"),
-    (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
-    (["--filled", "3"], "unrecognized arguments: --filled 3"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--timestep", "5"], "unrecognized arguments: --timestep 5"),  # abbreviations are off
+        (["--timesteps", "1.7"], "argument --timesteps: invalid int value: '1.7'"),
+        (["--timesteps", "true"], "argument --timesteps: invalid int value: 'true'"),
+        (["--rate", "false"], "argument --rate: invalid float value: 'false'"),
+        (["--mode", "c"], "argument --mode: invalid choice: 'c'"),
+        (["--args", "gamma"], "argument --args: method setting 'gamma' is not key=value"),
+        (["--timesteps", "0"], "--timesteps must be >= 1, got 0"),
+        (["--filled", "3"], "unrecognized arguments: --filled 3"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_dataclass(Flags, "", argv)

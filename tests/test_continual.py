@@ -34,8 +34,9 @@ def strip_time(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-@pytest.mark.parametrize("method,args", [("syre", {"gamma": 0.01, "scale": 0.5}), ("redo", {"every": 5}),
-                                         ("vanilla", {})])
+@pytest.mark.parametrize(
+    "method,args", [("syre", {"gamma": 0.01, "scale": 0.5}), ("redo", {"every": 5}), ("vanilla", {})]
+)
 def test_records_logs_and_results_file(tmp_path, method, args):
     cfg = ContinualConfig(method=method, method_args=args, logdir=str(tmp_path), **TINY)
     records = run_continual(cfg, data=synthetic_digits())
@@ -61,8 +62,10 @@ def test_records_logs_and_results_file(tmp_path, method, args):
         assert "syre/net/anchor_distance" in events.Tags()["scalars"]
 
 
-@pytest.mark.parametrize("method,args", [("shrink-perturb", {"noise": 0.01}), ("redo", {"every": 7, "tau": 0.1}),
-                                         ("syre", {"gamma": 0.01, "scale": 0.5})])
+@pytest.mark.parametrize(
+    "method,args",
+    [("shrink-perturb", {"noise": 0.01}), ("redo", {"every": 7, "tau": 0.1}), ("syre", {"gamma": 0.01, "scale": 0.5})],
+)
 def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method, args):
     data = synthetic_digits()
     cfg = dict(method=method, method_args=args, **TINY)
@@ -77,8 +80,11 @@ def test_resume_gives_the_same_results_as_an_uninterrupted_run(tmp_path, method,
     run = tmp_path / "b" / "permuted-mnist" / f"{method}_s0"
     assert len((run / "results.jsonl").read_text().splitlines()) == 2  # finished tasks are kept
     seen = []
-    resumed = run_continual(ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **cfg), data=data,
-                            on_task_end=lambda r: seen.append(r["task"]))
+    resumed = run_continual(
+        ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **cfg),
+        data=data,
+        on_task_end=lambda r: seen.append(r["task"]),
+    )
     assert seen == [2]  # nothing redone
     assert strip_time(resumed) == strip_time(straight)
     events = EventAccumulator(str(run))
@@ -97,6 +103,7 @@ def stop_after(task):
     def stop(record):
         if record["task"] == task:
             raise KeyboardInterrupt
+
     return stop
 
 
@@ -104,8 +111,11 @@ def test_resume_refuses_other_settings_and_says_when_the_run_is_finished(tmp_pat
     cfg = dict(logdir=str(tmp_path), **TINY)
     with pytest.raises(KeyboardInterrupt):
         run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(0))
-    with pytest.raises(ValueError, match=r"--resume of .*vanilla_s0 with other settings than it was made with "
-                                         r"\(batch_size: the run has 32, now 16; lr: the run has 0.001, now 0.01\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"--resume of .*vanilla_s0 with other settings than it was made with "
+        r"\(batch_size: the run has 32, now 16; lr: the run has 0.001, now 0.01\)",
+    ):
         run_continual(ContinualConfig(**{**cfg, "batch_size": 16}, lr=0.01, resume=True), data=synthetic_digits())
     records = run_continual(ContinualConfig(**{**cfg, "progress": True}, resume=True), data=synthetic_digits())
     assert len(records) == 3
@@ -144,10 +154,13 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
     checkpoint = run / "checkpoint.pt"
     raw = bytearray(checkpoint.read_bytes())
-    raw[len(raw) // 2: len(raw) // 2 + 32] = bytes(32)  # 32 bytes overwritten in the middle
+    raw[len(raw) // 2 : len(raw) // 2 + 32] = bytes(32)  # 32 bytes overwritten in the middle
     checkpoint.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"checkpoint.pt is damaged .*the previous good checkpoint is kept as "
-                                         r".*checkpoint.pt.prev: move checkpoint.pt away to resume from it"):
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint.pt is damaged .*the previous good checkpoint is kept as "
+        r".*checkpoint.pt.prev: move checkpoint.pt away to resume from it",
+    ):
         run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
     for damage in (b"", raw[:100]):  # empty, truncated
         checkpoint.write_bytes(bytes(damage))
@@ -155,16 +168,19 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
             run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
     checkpoint.unlink()  # as the message says: the previous good checkpoint (after task 0) takes over
     seen = []
-    run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits(), on_task_end=lambda r: seen.append(
-        r["task"]))
+    run_continual(
+        ContinualConfig(**cfg, resume=True), data=synthetic_digits(), on_task_end=lambda r: seen.append(r["task"])
+    )
     assert seen == [1, 2]
 
 
 @contextlib.contextmanager
 def held_by_another_process(run):
     """``run`` owned by a second process (killed at the end: the OS releases its lock)."""
-    code = ("import sys, time\nfrom syre_rl.agents.runs import owned\n"
-            "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")
+    code = (
+        "import sys, time\nfrom syre_rl.agents.runs import owned\n"
+        "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -200,8 +216,9 @@ def test_the_guard_stops_at_the_first_non_finite_value(tmp_path, lr, match):
         run_continual(ContinualConfig(**cfg), data=synthetic_digits())
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
     assert not (run / "checkpoint.pt").exists() and (run / "results.jsonl").read_text() == ""  # nothing bad kept
-    records = run_continual(ContinualConfig(**{**cfg, "logdir": str(tmp_path / "off")}, guard=False),
-                            data=synthetic_digits())
+    records = run_continual(
+        ContinualConfig(**{**cfg, "logdir": str(tmp_path / "off")}, guard=False), data=synthetic_digits()
+    )
     assert not np.isfinite(records[0]["train_loss"])  # without the guard the run goes on with garbage
 
 
@@ -213,23 +230,28 @@ def test_labels_and_syre_ar_naming(tmp_path):
     assert (tmp_path / "permuted-mnist" / "l2-strong_s0" / "results.jsonl").is_file()
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(threads=0), "--threads must be >= 1"),
-    (dict(duplicate_threshold=1.5), r"--duplicate-threshold must be in \(0, 1\], got 1.5"),
-    (dict(tau=-1.0), "--tau must be >= 0, got -1.0"),
-    (dict(label="a/b"), "--label may use letters, digits"),
-    (dict(benchmark="cifar"),
-     "continual benchmark must be one of 'permuted-mnist', 'label-permuted-mnist', got 'cifar'"),
-    (dict(method_args={"gama": 0.1}), "vanilla has no setting 'gama' \\(valid: none\\)"),
-    (dict(method="redo", method_args={"every": 2.5}), "redo every must be an integer, got 2.5"),
-    (dict(lr=True), "continual lr must be a number, got True"),
-    (dict(tasks=0), "--tasks must be >= 1, got 0"),
-    (dict(method="syre", method_args={"gamma": -1}), "syre gamma must be a finite number >= 0, got -1"),
-    (dict(hidden="300,x"), "--hidden must be comma-separated positive widths"),
-    (dict(resume=True), "--resume: no run with a config.json"),
-    (dict(data_dir="/nonexistent"), "--data-dir /nonexistent does not exist"),
-    (dict(device="tpu"), "unknown --device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(threads=0), "--threads must be >= 1"),
+        (dict(duplicate_threshold=1.5), r"--duplicate-threshold must be in \(0, 1\], got 1.5"),
+        (dict(tau=-1.0), "--tau must be >= 0, got -1.0"),
+        (dict(label="a/b"), "--label may use letters, digits"),
+        (
+            dict(benchmark="cifar"),
+            "continual benchmark must be one of 'permuted-mnist', 'label-permuted-mnist', got 'cifar'",
+        ),
+        (dict(method_args={"gama": 0.1}), "vanilla has no setting 'gama' \\(valid: none\\)"),
+        (dict(method="redo", method_args={"every": 2.5}), "redo every must be an integer, got 2.5"),
+        (dict(lr=True), "continual lr must be a number, got True"),
+        (dict(tasks=0), "--tasks must be >= 1, got 0"),
+        (dict(method="syre", method_args={"gamma": -1}), "syre gamma must be a finite number >= 0, got -1"),
+        (dict(hidden="300,x"), "--hidden must be comma-separated positive widths"),
+        (dict(resume=True), "--resume: no run with a config.json"),
+        (dict(data_dir="/nonexistent"), "--data-dir /nonexistent does not exist"),
+        (dict(device="tpu"), "unknown --device 'tpu'"),
+    ],
+)
 def test_bad_settings(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_continual(ContinualConfig(logdir=str(tmp_path), **{**TINY, **kwargs}), data=synthetic_digits())
@@ -239,8 +261,7 @@ def test_bad_settings(tmp_path, kwargs, match):
 def test_gpu_run_matches_cpu_accuracy_closely(tmp_path):
     data = synthetic_digits()
     cpu = run_continual(ContinualConfig(logdir=str(tmp_path / "c"), method="syre", **TINY), data=data)
-    gpu = run_continual(ContinualConfig(logdir=str(tmp_path / "g"), method="syre", device="cuda", **TINY),
-                        data=data)
+    gpu = run_continual(ContinualConfig(logdir=str(tmp_path / "g"), method="syre", device="cuda", **TINY), data=data)
     assert [r["task"] for r in gpu] == [0, 1, 2]
     assert abs(gpu[-1]["mean_seen_accuracy"] - cpu[-1]["mean_seen_accuracy"]) < 0.1
 

@@ -43,8 +43,7 @@ def same(a, b) -> bool:
 
 
 def snapshot(module: nn.Module, methods) -> dict:
-    return {"module": copy.deepcopy(module.state_dict()),
-            "methods": [copy.deepcopy(m.state_dict()) for m in methods]}
+    return {"module": copy.deepcopy(module.state_dict()), "methods": [copy.deepcopy(m.state_dict()) for m in methods]}
 
 
 def test_same_can_fail():

@@ -48,11 +48,14 @@ def test_auto_vec_uses_processes_only_with_cores_to_spare():
     assert auto_vec(16, cpus=16) == "subproc"
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(env_id="NoSuchEnv-v0"), "unknown environment id 'NoSuchEnv-v0'; PyBullet ids: .*HopperBulletEnv-v0"),
-    (dict(env_id="AntBulletEnv-v0", vec="ray"), r"unknown vec kind 'ray'; choose one of \['dummy', 'subproc'\]"),
-    (dict(env_id="AntBulletEnv-v0", n_envs=0), "n_envs must be an integer >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(env_id="NoSuchEnv-v0"), "unknown environment id 'NoSuchEnv-v0'; PyBullet ids: .*HopperBulletEnv-v0"),
+        (dict(env_id="AntBulletEnv-v0", vec="ray"), r"unknown vec kind 'ray'; choose one of \['dummy', 'subproc'\]"),
+        (dict(env_id="AntBulletEnv-v0", n_envs=0), "n_envs must be an integer >= 1, got 0"),
+    ],
+)
 def test_bad_env_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_env(**kwargs)

@@ -23,8 +23,13 @@ def kill_and_resume(argv: list[str], started: Path, rng: random.Random, low: flo
     kills = 0
     while True:
         resume = ["--resume"] if started.is_file() else []
-        proc = subprocess.Popen([sys.executable, *argv, *resume], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *argv, *resume],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=rng.uniform(low, high))
         except subprocess.TimeoutExpired:
@@ -39,15 +44,33 @@ def kill_and_resume(argv: list[str], started: Path, rng: random.Random, low: flo
 
 
 def records(run: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
-            for line in (run / "results.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k != "wall_s"}
+        for line in (run / "results.jsonl").read_text().splitlines()
+    ]
 
 
 @pytest.mark.slow
 def test_continual_runs_killed_at_random_resume_to_the_uninterrupted_result(tmp_path):
     rng = random.Random(0)
-    base = [str(ROOT / "scripts" / "continual.py"), "--tasks", "4", "--examples-per-task", "500", "--hidden",
-            "32,32", "--probe-size", "100", "--batch-size", "32", "--method", "syre", "--no-progress", "--threads", "1"]
+    base = [
+        str(ROOT / "scripts" / "continual.py"),
+        "--tasks",
+        "4",
+        "--examples-per-task",
+        "500",
+        "--hidden",
+        "32,32",
+        "--probe-size",
+        "100",
+        "--batch-size",
+        "32",
+        "--method",
+        "syre",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     subprocess.run([sys.executable, *base, "--logdir", str(tmp_path / "straight")], check=True, capture_output=True)
     reference = records(tmp_path / "straight" / "permuted-mnist" / "syre_s0")
     kills, attempt = 0, 0
@@ -72,9 +95,23 @@ def test_ppo_runs_killed_at_random_resume_to_completion(tmp_path):
         attempt += 1
         logdir = tmp_path / f"killed{attempt}"
         run = logdir / "AntBulletEnv-v0" / "syre_s0"
-        argv = [str(ROOT / "scripts" / "train_ppo.py"), "--syre", "--preset", str(ROOT / "tests" / "tiny-preset.yaml"),
-                "--timesteps", "1280", "--checkpoint-every", "128", "--metrics-every", "0", "--no-progress",
-                "--device", "cpu", "--logdir", str(logdir)]
+        argv = [
+            str(ROOT / "scripts" / "train_ppo.py"),
+            "--syre",
+            "--preset",
+            str(ROOT / "tests" / "tiny-preset.yaml"),
+            "--timesteps",
+            "1280",
+            "--checkpoint-every",
+            "128",
+            "--metrics-every",
+            "0",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--logdir",
+            str(logdir),
+        ]
         kills += kill_and_resume(argv, run / "config.json", rng, 1.0, 8.0)
         summary = json.loads((run / "summary.json").read_text())
         assert summary["timesteps"] == 1280
@@ -90,8 +127,10 @@ def test_ppo_runs_killed_at_random_resume_to_completion(tmp_path):
 def test_kill_and_resume_counts_kills(tmp_path):
     """The harness of the slow tests: a process that outlives the wait is killed and started again."""
     flag = tmp_path / "flag"
-    code = ("import sys, time, pathlib\np = pathlib.Path(sys.argv[1])\n"
-            "if not p.exists():\n    p.write_text('1')\n    time.sleep(60)\n")
+    code = (
+        "import sys, time, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        "if not p.exists():\n    p.write_text('1')\n    time.sleep(60)\n"
+    )
     start = time.time()
     assert kill_and_resume(["-c", code, str(flag)], tmp_path / "never", random.Random(0), 1.0, 1.5) == 1
     assert time.time() - start < 30

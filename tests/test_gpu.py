@@ -32,8 +32,9 @@ def test_a_continual_run_on_the_gpu_keeps_data_and_state_there(tmp_path):
 
     continual._SeedRun.start = start
     try:
-        records = run_continual(ContinualConfig(**SMALL, method="syre", device="cuda", logdir=str(tmp_path)),
-                                data=synthetic_digits())
+        records = run_continual(
+            ContinualConfig(**SMALL, method="syre", device="cuda", logdir=str(tmp_path)), data=synthetic_digits()
+        )
     finally:
         continual._SeedRun.start = real
     assert seen["data"].type == "cuda" and seen["net"].type == "cuda"
@@ -45,8 +46,13 @@ def test_a_continual_run_on_the_gpu_keeps_data_and_state_there(tmp_path):
 @pytest.mark.parametrize("method", ["syre", "shrink-perturb", "redo"])
 def test_k_seeds_on_the_gpu_equal_their_single_gpu_runs(tmp_path, method):
     data = synthetic_digits()
-    cfg = ContinualConfig(**SMALL, method=method, device="cuda", logdir=str(tmp_path / "batched"),
-                          method_args={"every": 10, "tau": 0.3} if method == "redo" else {})
+    cfg = ContinualConfig(
+        **SMALL,
+        method=method,
+        device="cuda",
+        logdir=str(tmp_path / "batched"),
+        method_args={"every": 10, "tau": 0.3} if method == "redo" else {},
+    )
     batched = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1, 2]), data=data)
     for seed in (0, 1, 2):
         single = run_continual(dataclasses.replace(cfg, seed=seed, logdir=str(tmp_path / "single")), data=data)
@@ -55,8 +61,9 @@ def test_k_seeds_on_the_gpu_equal_their_single_gpu_runs(tmp_path, method):
 
 @pytest.mark.parametrize("preset", ["tiny-preset.yaml", "tiny-sac.yaml"])
 def test_ppo_and_sac_train_on_the_gpu(tmp_path, preset):
-    summary = train(TrainConfig(preset=str(TESTS / preset), syre=True, device="cuda", logdir=str(tmp_path),
-                                progress=False))
+    summary = train(
+        TrainConfig(preset=str(TESTS / preset), syre=True, device="cuda", logdir=str(tmp_path), progress=False)
+    )
     assert summary["timesteps"] == 256
     algo = {"tiny-preset.yaml": "ppo", "tiny-sac.yaml": "sac"}[preset]
     loaded = ALGORITHMS[algo][0].load(summary["model"], device="cuda")
@@ -65,10 +72,15 @@ def test_ppo_and_sac_train_on_the_gpu(tmp_path, preset):
 
 
 def test_sweep_runs_share_one_gpu_by_fractions(tmp_path):
-    spec = sweep.SweepSpec.from_dict({"logdir": str(tmp_path), "seeds": [0, 1], "gpus": 0.5,
-                                      "base": {**{k: v for k, v in SMALL.items() if k != "progress"},
-                                               "examples_per_task": 300, "device": "cuda"},
-                                      "grid": [{"method": "syre"}]})
+    spec = sweep.SweepSpec.from_dict(
+        {
+            "logdir": str(tmp_path),
+            "seeds": [0, 1],
+            "gpus": 0.5,
+            "base": {**{k: v for k, v in SMALL.items() if k != "progress"}, "examples_per_task": 300, "device": "cuda"},
+            "grid": [{"method": "syre"}],
+        }
+    )
     configs = sweep.expand(spec)
     lines = []
     done = sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)

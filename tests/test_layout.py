@@ -54,24 +54,33 @@ def test_the_library_never_imports_the_harness(path):
 
 @pytest.mark.parametrize("name", CORE)
 def test_the_method_core_imports_only_torch_numpy_and_the_standard_library(name):
-    outside = [f"{line}: {module}" for line, module in imported_modules(LIBRARY / f"{name}.py")
-               if module.split(".")[0] not in sys.stdlib_module_names | CORE_PACKAGES]
+    outside = [
+        f"{line}: {module}"
+        for line, module in imported_modules(LIBRARY / f"{name}.py")
+        if module.split(".")[0] not in sys.stdlib_module_names | CORE_PACKAGES
+    ]
     assert not outside, f"syre_rl/{name}.py imports {outside}"
 
 
 def test_the_direction_check_catches_a_wrong_import(tmp_path):
     """The checks above can fail: a library file with a lazy harness import is caught, an importlib string too."""
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from syre_rl.agents.runs import atomic_write\n"
-                   "TABLE = {'x': 'syre_rl.envs.vec'}\n")
+    bad.write_text("def f():\n    from syre_rl.agents.runs import atomic_write\nTABLE = {'x': 'syre_rl.envs.vec'}\n")
     assert [m for _, m in imported_modules(bad) if is_under(m, HARNESS)] == [
-        "syre_rl.agents.runs", "syre_rl.agents.runs.atomic_write", "syre_rl.envs.vec"]
+        "syre_rl.agents.runs",
+        "syre_rl.agents.runs.atomic_write",
+        "syre_rl.envs.vec",
+    ]
 
 
 @pytest.mark.parametrize("folder", ["agents", "envs", "scripts", "tests"])
 def test_nothing_imports_the_old_top_level_names(folder):
-    wrong = [f"{p.relative_to(ROOT)}:{line}: {m}" for p in sorted((ROOT / folder).rglob("*.py"))
-             for line, m in imported_modules(p) if m.split(".")[0] in ("agents", "envs")]
+    wrong = [
+        f"{p.relative_to(ROOT)}:{line}: {m}"
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        for line, m in imported_modules(p)
+        if m.split(".")[0] in ("agents", "envs")
+    ]
     assert not wrong
 
 
@@ -88,14 +97,17 @@ sys.meta_path.insert(0, Block())
 """
 
 
-BLOCKER = blocking({"pybullet", "pybullet_envs_gymnasium", "matplotlib", "tensorboard", "yaml", "stable_baselines3",
-                    "gymnasium"})
+BLOCKER = blocking(
+    {"pybullet", "pybullet_envs_gymnasium", "matplotlib", "tensorboard", "yaml", "stable_baselines3", "gymnasium"}
+)
 
 
 def test_import_syre_rl_and_attach_syre_work_without_the_harness_packages():
     """In a process where PyBullet, matplotlib, TensorBoard, PyYAML, SB3 and gymnasium cannot be imported,
     the method core works: every method by name, and syre trains a network toward its anchors."""
-    code = BLOCKER + """
+    code = (
+        BLOCKER
+        + """
 import torch, syre_rl
 from syre_rl.methods import METHODS, make_method
 net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -110,6 +122,7 @@ names = [make_method(n).name for n in METHODS]
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
 print(round(syre.anchor_distance() / before, 6), len(names), loaded)
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [f"{(1 - 0.1 * 0.5) ** 20:.6f}".rstrip("0"), "9", "[]"]
 
@@ -121,8 +134,13 @@ def project_files() -> list[str]:
     """The project's files, relative to its root: what git tracks or would (a checkout), or everything but what
     building and testing leave behind (an unpacked sdist, which has no git)."""
     if (ROOT / ".git").exists():
-        names = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.split()
+        names = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
     else:
         names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if not BUILT & set(p.relative_to(ROOT).parts)]
     return sorted(n for n in names if (ROOT / n).is_file())
@@ -147,8 +165,14 @@ def test_an_install_adds_one_top_level_name(tmp_path):
     YAML files, and ``py.typed``) and its metadata, nothing else: no ``agents`` or ``envs`` on the user's path."""
     names = zipfile.ZipFile(build(tmp_path, "wheel")).namelist()
     assert sorted({n.split("/")[0] for n in names}) == ["syre_rl", f"syre_rl-{syre_rl.__version__}.dist-info"]
-    assert {"syre_rl/agents/presets/dohare.yaml", "syre_rl/agents/experiments/pm-online.yaml", "syre_rl/py.typed",
-            "syre_rl/envs/slippery.py", "syre_rl/syre.py", "syre_rl/contrib.py"} <= set(names)
+    assert {
+        "syre_rl/agents/presets/dohare.yaml",
+        "syre_rl/agents/experiments/pm-online.yaml",
+        "syre_rl/py.typed",
+        "syre_rl/envs/slippery.py",
+        "syre_rl/syre.py",
+        "syre_rl/contrib.py",
+    } <= set(names)
 
 
 def test_the_sdist_holds_every_file_its_tests_need(tmp_path):
@@ -158,8 +182,13 @@ def test_the_sdist_holds_every_file_its_tests_need(tmp_path):
         held = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
     wanted = {f for f in project_files() if not f.startswith("results/") and f != ".gitignore"}
     assert wanted - held == set()
-    assert {"tests/conftest.py", "tests/tiny-preset.yaml", "scripts/train_ppo.py", "Makefile", "constraints.txt"} \
-        <= held
+    assert {
+        "tests/conftest.py",
+        "tests/tiny-preset.yaml",
+        "scripts/train_ppo.py",
+        "Makefile",
+        "constraints.txt",
+    } <= held
 
 
 def test_the_version_is_written_once():
@@ -187,20 +216,41 @@ def test_the_extras_table_is_pyprojects():
     assert declared["sb3"] == ["stable-baselines3>=2.3,<3", "gymnasium>=0.29.1,<2"]  # SB3's own, nothing more
 
 
-@pytest.mark.parametrize("blocked,code,message", [
-    ({"sb3_contrib"}, "import syre_rl.callbacks, syre_rl.policies; syre_rl.SyreTQCPolicy",
-     "syre_rl.SyreTQCPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'"),
-    ({"sb3_contrib"}, "from syre_rl.policies import MethodQRDQNPolicy",
-     "syre_rl.policies.MethodQRDQNPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'"),
-    ({"stable_baselines3"}, "import syre_rl; syre_rl.SyreSACPolicy",
-     "syre_rl.SyreSACPolicy needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'"),
-    ({"stable_baselines3"}, "import syre_rl.callbacks",
-     "syre_rl.callbacks needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'"),
-    ({"yaml", "ray"}, "import syre_rl.agents",
-     "syre_rl.agents needs pyyaml, ray, not installed here: pip install 'syre_rl[harness]'"),
-    ({"pybullet"}, "import syre_rl.envs",
-     "syre_rl.envs needs pybullet, not installed here: pip install 'syre_rl[harness]'"),
-])
+@pytest.mark.parametrize(
+    "blocked,code,message",
+    [
+        (
+            {"sb3_contrib"},
+            "import syre_rl.callbacks, syre_rl.policies; syre_rl.SyreTQCPolicy",
+            "syre_rl.SyreTQCPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'",
+        ),
+        (
+            {"sb3_contrib"},
+            "from syre_rl.policies import MethodQRDQNPolicy",
+            "syre_rl.policies.MethodQRDQNPolicy needs sb3-contrib, not installed here: pip install 'syre_rl[contrib]'",
+        ),
+        (
+            {"stable_baselines3"},
+            "import syre_rl; syre_rl.SyreSACPolicy",
+            "syre_rl.SyreSACPolicy needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'",
+        ),
+        (
+            {"stable_baselines3"},
+            "import syre_rl.callbacks",
+            "syre_rl.callbacks needs stable-baselines3, not installed here: pip install 'syre_rl[sb3]'",
+        ),
+        (
+            {"yaml", "ray"},
+            "import syre_rl.agents",
+            "syre_rl.agents needs pyyaml, ray, not installed here: pip install 'syre_rl[harness]'",
+        ),
+        (
+            {"pybullet"},
+            "import syre_rl.envs",
+            "syre_rl.envs needs pybullet, not installed here: pip install 'syre_rl[harness]'",
+        ),
+    ],
+)
 def test_a_missing_extra_is_named_in_one_line(blocked, code, message):
     """Each part of syre_rl, its optional packages missing, says in one line which extra to install; the SB3
     policies and callbacks need no sb3-contrib."""
@@ -211,7 +261,9 @@ def test_a_missing_extra_is_named_in_one_line(blocked, code, message):
 
 def test_the_sb3_extra_alone_is_enough_for_the_policies_and_callbacks():
     """Without sb3-contrib, TensorBoard and the harness's packages, the SB3 policies train with every callback."""
-    code = blocking({"sb3_contrib", "tensorboard", "yaml", "pybullet", "matplotlib", "ray"}) + """
+    code = (
+        blocking({"sb3_contrib", "tensorboard", "yaml", "pybullet", "matplotlib", "ray"})
+        + """
 from stable_baselines3 import PPO
 from syre_rl import SyreActorCriticPolicy
 from syre_rl.callbacks import HParamsCallback, MethodLoggerCallback, PlasticityCallback
@@ -219,6 +271,7 @@ model = PPO(SyreActorCriticPolicy, "Pendulum-v1", n_steps=32, batch_size=16, n_e
 model.learn(64, callback=[HParamsCallback(), MethodLoggerCallback(), PlasticityCallback()])
 print(sorted(model.policy.methods), model.num_timesteps)
 """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[-2] == "['actor', 'critic'] 64"
 

@@ -19,8 +19,10 @@ import syre_rl  # noqa: E402
 def installed(python: Path) -> dict[str, str]:
     """Distribution (normalised name) -> version in the environment of ``python``."""
     frozen = run(python, "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check")
-    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in re.findall(r"^(\S+)==(\S+)$", frozen,
-                                                                                           re.MULTILINE)}
+    return {
+        re.sub(r"[-_.]+", "-", name).lower(): version
+        for name, version in re.findall(r"^(\S+)==(\S+)$", frozen, re.MULTILINE)
+    }
 
 
 def test_the_lowest_version_of_a_range():
@@ -28,19 +30,31 @@ def test_the_lowest_version_of_a_range():
     assert lowest("gymnasium>=0.29.1,<2") == "gymnasium==0.29.1"
     with pytest.raises(ValueError, match="has no single >= lower bound"):
         lowest("pandas<3")
-    assert lower_bounds() == {"torch": "torch==2.1.0", "numpy": "numpy==1.24.0",
-                              "stable-baselines3": "stable-baselines3==2.3.0", "gymnasium": "gymnasium==0.29.1",
-                              "sb3-contrib": "sb3-contrib==2.3.0", "tensorboard": "tensorboard==2.14.0"}
+    assert lower_bounds() == {
+        "torch": "torch==2.1.0",
+        "numpy": "numpy==1.24.0",
+        "stable-baselines3": "stable-baselines3==2.3.0",
+        "gymnasium": "gymnasium==0.29.1",
+        "sb3-contrib": "sb3-contrib==2.3.0",
+        "tensorboard": "tensorboard==2.14.0",
+    }
 
 
 @pytest.mark.slow
 def test_the_library_passes_its_tests_at_the_lower_bounds():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_lower_bounds.py")], capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_lower_bounds.py")], capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     installed = dict(re.findall(r"(\S+) (\S+?)(?:,|$)", proc.stdout.splitlines()[0].removeprefix("installed: ")))
-    assert installed == {"torch": "2.13.0+cpu", "numpy": "1.24.0", "stable-baselines3": "2.3.0",
-                         "gymnasium": "0.29.1", "sb3-contrib": "2.3.0", "tensorboard": "2.14.0"}
+    assert installed == {
+        "torch": "2.13.0+cpu",
+        "numpy": "1.24.0",
+        "stable-baselines3": "2.3.0",
+        "gymnasium": "0.29.1",
+        "sb3-contrib": "2.3.0",
+        "tensorboard": "2.14.0",
+    }
     assert re.search(r"\d+ passed", proc.stdout) and "failed" not in proc.stdout.splitlines()[1]
 
 

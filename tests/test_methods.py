@@ -13,9 +13,17 @@ from syre_rl.methods import method_defaults
 from syre_rl.metrics import hidden_activations
 
 # settings under which every method changes a run within a few steps
-ACTIVE = {"vanilla": {}, "l2": dict(gamma=0.1), "syre": dict(gamma=0.1), "syre-ar": dict(gamma=0.1, ar_eps=0.5),
-          "l2-init": dict(gamma=0.1), "jitter": dict(gamma=0.1), "shrink-perturb": dict(shrink=0.01, noise=0.01),
-          "redo": dict(tau=0.9, every=2), "cbp": dict(replacement_rate=0.2, maturity=2)}
+ACTIVE = {
+    "vanilla": {},
+    "l2": dict(gamma=0.1),
+    "syre": dict(gamma=0.1),
+    "syre-ar": dict(gamma=0.1, ar_eps=0.5),
+    "l2-init": dict(gamma=0.1),
+    "jitter": dict(gamma=0.1),
+    "shrink-perturb": dict(shrink=0.01, noise=0.01),
+    "redo": dict(tau=0.9, every=2),
+    "cbp": dict(replacement_rate=0.2, maturity=2),
+}
 
 
 def mlp(seed=0):
@@ -43,8 +51,9 @@ def test_registry_names_and_defaults():
     assert method_defaults("syre") == dict(gamma=1e-3, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
     assert method_defaults("redo") == dict(tau=0.025, every=1000, moment_reset="zero", seed=0)
     assert method_defaults("shrink-perturb") == dict(shrink=1e-4, noise=1e-5, seed=0)
-    assert method_defaults("cbp") == dict(replacement_rate=1e-4, maturity=10_000, decay=0.99, moment_reset="zero",
-                                          seed=0)
+    assert method_defaults("cbp") == dict(
+        replacement_rate=1e-4, maturity=10_000, decay=0.99, moment_reset="zero", seed=0
+    )
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -61,9 +70,18 @@ def test_every_method_trains_a_network_and_an_sb3_policy(name):
     step(plain, plain_opt, 5)  # the same steps without the method: only vanilla leaves them as they were
     same = all(torch.equal(a, b) for a, b in zip(net.parameters(), plain.parameters()))
     assert same == (name == "vanilla")
-    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, seed=0,
-                device="cpu", policy_kwargs=dict(method=name, net_arch=dict(pi=[16, 16], vf=[16, 16]),
-                                                  method_kwargs={"every": 1} if name == "redo" else {}))
+    model = PPO(
+        MethodActorCriticPolicy,
+        "Pendulum-v1",
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(
+            method=name, net_arch=dict(pi=[16, 16], vf=[16, 16]), method_kwargs={"every": 1} if name == "redo" else {}
+        ),
+    )
     model.learn(128, callback=MethodLoggerCallback())
     assert set(model.policy.methods) == {"actor", "critic"}
     assert all(m.name == name for m in model.policy.methods.values())
@@ -249,7 +267,7 @@ def test_redo_moment_reset_sets_the_size_of_a_reset_weights_first_adam_step(mome
     ratio = ((net[2].weight.detach() - w).abs() / lr)[moved & cols]  # |update| in units of lr
     assert ratio.numel() >= 4
     if moment_reset == "zero":
-        assert torch.allclose(ratio, torch.full_like(ratio, 0.1 / 0.001 ** 0.5), rtol=1e-3)
+        assert torch.allclose(ratio, torch.full_like(ratio, 0.1 / 0.001**0.5), rtol=1e-3)
     else:  # m = 0.1 g, v = 0.999 v_reset + 0.001 g^2: a step below 3.16 lr, typically well below lr
         g = net[2].weight.grad[moved & cols]
         expected = 0.1 * g.abs() / ((0.999 * v_reset[moved & cols] + 0.001 * g * g).sqrt() + 1e-8)
@@ -271,24 +289,31 @@ def test_redo_ignores_evaluation_passes():
     assert redo._counts == [8, 8]
 
 
-@pytest.mark.parametrize("name,settings,match", [
-    ("sgdw", {}, r"unknown method 'sgdw' \(valid: vanilla, l2, syre, syre-ar, l2-init, jitter, "
-                 r"shrink-perturb, redo, cbp\)"),
-    ("syre_ar", {}, "unknown method 'syre_ar'; did you mean 'syre-ar'?"),
-    ("l2", {"scale": 0.1}, r"l2 has no setting 'scale' \(valid: gamma, decoupled\)"),
-    ("vanilla", {"gamma": 0.1}, r"vanilla has no setting 'gamma' \(valid: none\)"),
-    ("redo", {"tua": 0.1}, "redo has no setting 'tua'; did you mean 'tau'?"),
-    ("redo", {"every": 10.0}, "redo every must be an integer, got 10.0"),
-    ("redo", {"every": True}, "redo every must be an integer, got True"),
-    ("syre", {"decoupled": 1}, "syre decoupled must be true or false, got 1"),
-    ("syre", {"gamma": "1e-3"}, "syre gamma must be a number, got '1e-3' \\(text, not a number"),
-    ("shrink-perturb", {"shrink": 1.0}, r"shrink must be a finite number in \[0, 1\), got 1.0"),
-    ("shrink-perturb", {"noise": -1.0}, "noise must be a finite number >= 0, got -1.0"),
-    ("redo", {"every": 0}, "redo every must be an integer >= 1, got 0"),
-    ("redo", {"tau": -0.1}, "redo tau must be a finite number >= 0"),
-    ("redo", {"moment_reset": "keep"}, "redo moment_reset must be one of 'zero', 'mean', got 'keep'"),
-    ("jitter", {"gamma": -1.0}, "gamma must be a finite number >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "name,settings,match",
+    [
+        (
+            "sgdw",
+            {},
+            r"unknown method 'sgdw' \(valid: vanilla, l2, syre, syre-ar, l2-init, jitter, "
+            r"shrink-perturb, redo, cbp\)",
+        ),
+        ("syre_ar", {}, "unknown method 'syre_ar'; did you mean 'syre-ar'?"),
+        ("l2", {"scale": 0.1}, r"l2 has no setting 'scale' \(valid: gamma, decoupled\)"),
+        ("vanilla", {"gamma": 0.1}, r"vanilla has no setting 'gamma' \(valid: none\)"),
+        ("redo", {"tua": 0.1}, "redo has no setting 'tua'; did you mean 'tau'?"),
+        ("redo", {"every": 10.0}, "redo every must be an integer, got 10.0"),
+        ("redo", {"every": True}, "redo every must be an integer, got True"),
+        ("syre", {"decoupled": 1}, "syre decoupled must be true or false, got 1"),
+        ("syre", {"gamma": "1e-3"}, "syre gamma must be a number, got '1e-3' \\(text, not a number"),
+        ("shrink-perturb", {"shrink": 1.0}, r"shrink must be a finite number in \[0, 1\), got 1.0"),
+        ("shrink-perturb", {"noise": -1.0}, "noise must be a finite number >= 0, got -1.0"),
+        ("redo", {"every": 0}, "redo every must be an integer >= 1, got 0"),
+        ("redo", {"tau": -0.1}, "redo tau must be a finite number >= 0"),
+        ("redo", {"moment_reset": "keep"}, "redo moment_reset must be one of 'zero', 'mean', got 'keep'"),
+        ("jitter", {"gamma": -1.0}, "gamma must be a finite number >= 0, got -1.0"),
+    ],
+)
 def test_bad_method_settings(name, settings, match):
     with pytest.raises(ValueError, match=match):
         make_method(name, **settings)
@@ -298,6 +323,7 @@ def test_bad_method_settings(name, settings, match):
 def test_a_saved_method_continues_identically_in_a_fresh_network(name):
     """Save the weights (anchors included), the optimizer and the method's own state; a fresh network of another
     seed with a fresh method and optimizer, loaded from them, takes bit-identical next steps."""
+
     def attached(seed: int):
         net = mlp(seed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-2)

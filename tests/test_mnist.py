@@ -15,8 +15,10 @@ from syre_rl.envs.mnist import IDX_FILES, MIRRORS, default_data_dir, packaged_mn
 
 RNG = np.random.default_rng(0)
 # tiny stand-in for MNIST: 7 training and 3 test images of 4x3 pixels
-BYTES = {"train": RNG.integers(0, 256, (7, 4, 3), dtype=np.uint8),
-         "t10k": RNG.integers(0, 256, (3, 4, 3), dtype=np.uint8)}
+BYTES = {
+    "train": RNG.integers(0, 256, (7, 4, 3), dtype=np.uint8),
+    "t10k": RNG.integers(0, 256, (3, 4, 3), dtype=np.uint8),
+}
 LABELS = {"train": np.array([5, 0, 4, 1, 9, 2, 1], dtype=np.uint8), "t10k": np.array([7, 2, 1], dtype=np.uint8)}
 BYTES["train"][0, 0, 0], BYTES["train"][0, 0, 1] = 0, 255  # both ends of the pixel range
 

@@ -55,8 +55,17 @@ def test_pixel_tasks_permute_train_and_test_alike(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_label_tasks_permute_classes(device):
     x_train, y_train, x_test, y_test = tiny_data()
-    tasks = PermutedTasks(torch.from_numpy(x_train), torch.from_numpy(y_train), x_test, y_test, n_tasks=4,
-                          kind="labels", seed=1, n_classes=10, device=device)
+    tasks = PermutedTasks(
+        torch.from_numpy(x_train),
+        torch.from_numpy(y_train),
+        x_test,
+        y_test,
+        n_tasks=4,
+        kind="labels",
+        seed=1,
+        n_classes=10,
+        device=device,
+    )
     perm = tasks.permutation(3).cpu().numpy()
     assert sorted(perm) == list(range(10)) and not np.array_equal(perm, np.arange(10))
     np.testing.assert_array_equal(perm, task_permutation(10, 3, seed=1))
@@ -86,17 +95,23 @@ def test_batch_equals_slice_of_task_and_data_is_not_copied():
     assert np.shares_memory(tasks.task(1, "test")[1].numpy(), y_test)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(n_tasks=0), "n_tasks must be an integer >= 1, got 0"),
-    (dict(kind="rows"), r"unknown kind 'rows'; choose one of \['pixels', 'labels'\]"),
-    (dict(examples_per_task=9), r"examples_per_task must be None or an integer in \[1, 8\]"),
-    (dict(examples_per_task=0), r"examples_per_task must be None or an integer in \[1, 8\]"),
-    (dict(n_classes=4), r"labels must lie in \[0, n_classes=4\), found labels from 0 to 4"),
-    (dict(y_test=np.array([1, 2])), r"test data must be x of shape \(N, D\) and y of shape \(N,\), got x \(3, 20\)"),
-    (dict(x_test=np.zeros((3, 5))), "same number of features, got 20 and 5"),
-    (dict(x_train=np.zeros(8)), r"train data must be x of shape \(N, D\)"),
-    (dict(y_train=np.zeros(8)), "train labels must be integers, got dtype torch.float64"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(n_tasks=0), "n_tasks must be an integer >= 1, got 0"),
+        (dict(kind="rows"), r"unknown kind 'rows'; choose one of \['pixels', 'labels'\]"),
+        (dict(examples_per_task=9), r"examples_per_task must be None or an integer in \[1, 8\]"),
+        (dict(examples_per_task=0), r"examples_per_task must be None or an integer in \[1, 8\]"),
+        (dict(n_classes=4), r"labels must lie in \[0, n_classes=4\), found labels from 0 to 4"),
+        (
+            dict(y_test=np.array([1, 2])),
+            r"test data must be x of shape \(N, D\) and y of shape \(N,\), got x \(3, 20\)",
+        ),
+        (dict(x_test=np.zeros((3, 5))), "same number of features, got 20 and 5"),
+        (dict(x_train=np.zeros(8)), r"train data must be x of shape \(N, D\)"),
+        (dict(y_train=np.zeros(8)), "train labels must be integers, got dtype torch.float64"),
+    ],
+)
 def test_arguments_are_validated(change, message):
     args = dict(zip(["x_train", "y_train", "x_test", "y_test"], tiny_data()))
     with pytest.raises(ValueError, match=message):
@@ -164,8 +179,9 @@ def test_observation_wrapper_refuses_other_spaces():
 
 def test_observation_wrapper_on_pendulum_through_vec_env():
     plain = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
-    permuted = make_vec_env("Pendulum-v1", n_envs=2, seed=0, wrapper_class=PermutedObservation,
-                            wrapper_kwargs=dict(seed=1))
+    permuted = make_vec_env(
+        "Pendulum-v1", n_envs=2, seed=0, wrapper_class=PermutedObservation, wrapper_kwargs=dict(seed=1)
+    )
     actions = np.array([[0.5], [-1.0]], dtype=np.float32)
     np.testing.assert_array_equal(permuted.reset(), plain.reset())  # task 0
     task = 1

@@ -43,9 +43,12 @@ def covered(model, target):
 def test_default_targets_cover_actor_and_critic_but_not_log_std():
     model = ppo(syre_gamma=0.01)
     assert covered(model, "actor") == [
-        "mlp_extractor.policy_net.0.weight", "mlp_extractor.policy_net.0.bias",
-        "mlp_extractor.policy_net.2.weight", "mlp_extractor.policy_net.2.bias",
-        "action_net.weight", "action_net.bias",
+        "mlp_extractor.policy_net.0.weight",
+        "mlp_extractor.policy_net.0.bias",
+        "mlp_extractor.policy_net.2.weight",
+        "mlp_extractor.policy_net.2.bias",
+        "action_net.weight",
+        "action_net.bias",
     ]
     assert covered(model, "critic")[-2:] == ["value_net.weight", "value_net.bias"]
     assert set(model.policy.syre) == {"actor", "critic"}
@@ -53,18 +56,24 @@ def test_default_targets_cover_actor_and_critic_but_not_log_std():
 
 
 def test_numbers_written_as_text_are_refused_with_the_fix():  # YAML 1.1 (rl-zoo3's loader) reads 1e-3 as text
-    with pytest.raises(ValueError, match=r"syre gamma must be a number, got '1e-3' \(text, not a number: write "
-                                         r"1.0e-3 rather than 1e-3 in YAML 1.1 files, or !!float 1e-3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"syre gamma must be a number, got '1e-3' \(text, not a number: write "
+        r"1.0e-3 rather than 1e-3 in YAML 1.1 files, or !!float 1e-3\)",
+    ):
         ppo(syre_gamma="1e-3")
     method = ppo(syre_gamma=1e-3, syre_scale=0.5, syre_ar_eps=0.0).policy.syre["actor"]
     assert (method.name, method.settings) == ("syre", SyreSettings(gamma=0.001, scale=0.5, ar_eps=0.0, seed=0))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(net_arc=[8]), "SyreActorCriticPolicy has no setting 'net_arc'; did you mean 'net_arch'?"),
-    (dict(ortho_init=1), "SyreActorCriticPolicy ortho_init must be true or false, got 1"),
-    (dict(syre_seed=1.5), None),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(net_arc=[8]), "SyreActorCriticPolicy has no setting 'net_arc'; did you mean 'net_arch'?"),
+        (dict(ortho_init=1), "SyreActorCriticPolicy ortho_init must be true or false, got 1"),
+        (dict(syre_seed=1.5), None),
+    ],
+)
 def test_policy_kwargs_are_checked_before_sb3_sees_them(kwargs, match):
     if match is None:
         with pytest.raises(ValueError, match="syre seed must be an integer, got 1.5"):
@@ -76,14 +85,17 @@ def test_policy_kwargs_are_checked_before_sb3_sees_them(kwargs, match):
 
 @pytest.mark.parametrize("share", [True, False])
 def test_features_target_with_shared_or_separate_extractors(share):
-    model = ppo(syre_targets="features,actor", features_extractor_class=LinearExtractor,
-                share_features_extractor=share)
+    model = ppo(syre_targets="features,actor", features_extractor_class=LinearExtractor, share_features_extractor=share)
     names = covered(model, "features")
     if share:
         assert names == ["features_extractor.linear.weight", "features_extractor.linear.bias"]
     else:  # pi's extractor is registered as `features_extractor` too; the value extractor is separate
-        assert names == ["features_extractor.linear.weight", "features_extractor.linear.bias",
-                         "vf_features_extractor.linear.weight", "vf_features_extractor.linear.bias"]
+        assert names == [
+            "features_extractor.linear.weight",
+            "features_extractor.linear.bias",
+            "vf_features_extractor.linear.weight",
+            "vf_features_extractor.linear.bias",
+        ]
     assert "critic" not in model.policy.syre
 
 
@@ -162,15 +174,28 @@ def test_policy_save_load_round_trip(tmp_path):
 
 
 def test_evaluate_predict_gsde_and_a2c():
-    model = PPO(SyreActorCriticPolicy, "Pendulum-v1", use_sde=True, seed=0, device="cpu",
-                policy_kwargs={**NET, "syre_gamma": 0.01}, **SMALL)
+    model = PPO(
+        SyreActorCriticPolicy,
+        "Pendulum-v1",
+        use_sde=True,
+        seed=0,
+        device="cpu",
+        policy_kwargs={**NET, "syre_gamma": 0.01},
+        **SMALL,
+    )
     model.learn(64)
     mean, std = evaluate_policy(model, model.get_env(), n_eval_episodes=2)
     assert np.isfinite(mean) and -2000 < mean <= 0  # Pendulum's returns are negative
     action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert action.shape == (1,)
-    a2c = A2C(SyreActorCriticPolicy, "CartPole-v1", n_steps=8, seed=0, device="cpu",
-              policy_kwargs=dict(syre_gamma=0.01, syre_scale=0.2))
+    a2c = A2C(
+        SyreActorCriticPolicy,
+        "CartPole-v1",
+        n_steps=8,
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(syre_gamma=0.01, syre_scale=0.2),
+    )
     before = a2c.policy.syre["actor"].anchor_distance()
     a2c.learn(64)
     assert a2c.policy.syre["actor"].anchor_distance() != before  # RMSprop trains the syre policy
@@ -201,8 +226,12 @@ def test_logger_callback_records_syre_figures(tmp_path):
         (dict(syre_gamma=-1.0), "Pendulum-v1", "gamma must be a finite number >= 0, got -1.0"),
         (dict(syre_scale=-0.1), "Pendulum-v1", "scale must be a finite number >= 0, got -0.1"),
         (dict(syre_ar_eps=1.5), "Pendulum-v1", r"ar_eps must be a finite number in \[0, 1\)"),
-        (dict(syre_targets="actor,value"), "Pendulum-v1", r"targets must be one or more of \['actor', 'critic', "
-                                                          r"'features', 'lstm'\], got 'actor,value'"),
+        (
+            dict(syre_targets="actor,value"),
+            "Pendulum-v1",
+            r"targets must be one or more of \['actor', 'critic', "
+            r"'features', 'lstm'\], got 'actor,value'",
+        ),
         (dict(syre_targets=[]), "Pendulum-v1", "targets must be one or more of"),
         (dict(syre_targets="features"), "Pendulum-v1", "target 'features' has no Linear, Conv or recurrent layer"),
     ],
@@ -214,8 +243,14 @@ def test_bad_policy_kwargs(kwargs, env, match):
 
 @pytest.mark.gpu
 def test_policy_trains_on_gpu_with_anchors_on_the_device(tmp_path):
-    model = PPO(SyreActorCriticPolicy, "Pendulum-v1", seed=0, device="cuda",
-                policy_kwargs={**NET, "syre_gamma": 0.01, "syre_scale": 0.2}, **SMALL)
+    model = PPO(
+        SyreActorCriticPolicy,
+        "Pendulum-v1",
+        seed=0,
+        device="cuda",
+        policy_kwargs={**NET, "syre_gamma": 0.01, "syre_scale": 0.2},
+        **SMALL,
+    )
     assert all(a.is_cuda for h in model.policy.syre.values() for a in h.anchors())
     model.learn(128)
     check_hook_active(model, 0.01)
@@ -228,8 +263,14 @@ def test_policy_trains_on_gpu_with_anchors_on_the_device(tmp_path):
 def test_method_state_travels_with_the_model(tmp_path):
     from syre_rl import MethodActorCriticPolicy
 
-    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", seed=0, device="cpu", **SMALL,
-                policy_kwargs={**NET, "method": "redo", "method_kwargs": {"every": 3, "tau": 1e-1}})
+    model = PPO(
+        MethodActorCriticPolicy,
+        "Pendulum-v1",
+        seed=0,
+        device="cpu",
+        **SMALL,
+        policy_kwargs={**NET, "method": "redo", "method_kwargs": {"every": 3, "tau": 1e-1}},
+    )
     model.learn(128)
     redo = model.policy.methods["critic"]
     assert redo.settings.tau == 0.1 and redo.steps == 8  # 2 epochs x 2 minibatches x 2 rollouts
@@ -243,12 +284,23 @@ def test_method_state_travels_with_the_model(tmp_path):
 def test_shrink_perturb_draws_independent_noise_for_actor_and_critic():
     from syre_rl import MethodActorCriticPolicy
 
-    model = PPO(MethodActorCriticPolicy, "Pendulum-v1", seed=0, device="cpu", **SMALL,
-                policy_kwargs={"net_arch": dict(pi=[16], vf=[16]), "method": "shrink-perturb",
-                               "method_kwargs": {"shrink": 0.0, "noise": 0.1}})
+    model = PPO(
+        MethodActorCriticPolicy,
+        "Pendulum-v1",
+        seed=0,
+        device="cpu",
+        **SMALL,
+        policy_kwargs={
+            "net_arch": dict(pi=[16], vf=[16]),
+            "method": "shrink-perturb",
+            "method_kwargs": {"shrink": 0.0, "noise": 0.1},
+        },
+    )
     policy = model.policy
-    before = [p.detach().clone() for p in (policy.mlp_extractor.policy_net[0].weight,
-                                           policy.mlp_extractor.value_net[0].weight)]
+    before = [
+        p.detach().clone()
+        for p in (policy.mlp_extractor.policy_net[0].weight, policy.mlp_extractor.value_net[0].weight)
+    ]
     for p in policy.parameters():
         p.grad = torch.zeros_like(p)
     policy.optimizer.param_groups[0]["lr"] = 0.0

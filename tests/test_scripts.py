@@ -18,8 +18,25 @@ def script(name):
 
 def test_train_ppo_flags_reach_the_run(tmp_path, capsys):
     summary = script("train_ppo.py")["main"](
-        ["--syre", "--preset", TINY, "--syre-gamma", "0.03", "--syre-ar-eps", "0.01", "--syre-targets", "critic",
-         "--seed", "4", "--logdir", str(tmp_path), "--no-progress", "--device", "cpu"])
+        [
+            "--syre",
+            "--preset",
+            TINY,
+            "--syre-gamma",
+            "0.03",
+            "--syre-ar-eps",
+            "0.01",
+            "--syre-targets",
+            "critic",
+            "--seed",
+            "4",
+            "--logdir",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert summary["method"] == "syre-ar" and summary["seed"] == 4
     assert summary["run_dir"] == str(tmp_path / "AntBulletEnv-v0" / "syre-ar_s4")
     from stable_baselines3 import PPO
@@ -41,29 +58,47 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
 }
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--syre-gamma", "0.1"], "train_ppo.py: error: --syre-gamma given without --syre"),
-    (["--syre", "--syre-targets", "legs"], "train_ppo.py: error: targets must be one or more of"),
-    (["--env", "Nope-v0"], "train_ppo.py: error: unknown environment id 'Nope-v0'"),
-    (["--preset", "fast"], "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, cartpole-tasks, dohare"),
-    (["--timestep", "10"], "train_ppo.py: error: unrecognized arguments: --timestep 10"),
-    (["--method", "syre", "--method-args", "gamma=true"], "train_ppo.py: error: syre gamma must be a number, got True"),
-    (["--method", "syre", "--method-args", "seed=1.7"], "train_ppo.py: error: syre seed must be an integer, got 1.7"),
-    (["--method", "syre", "--method-args", "gama=0.5"], "syre has no setting 'gama'; did you mean 'gamma'?"),
-    (["--method", "syre", "--method-args", "gamma"], "argument --method-args: method setting 'gamma' is not key=value"),
-    (["--seed", "1.7"], "train_ppo.py: error: argument --seed: invalid int value: '1.7'"),
-    (["--syre", "--syre-gamma", "true"], "train_ppo.py: error: argument --syre-gamma: invalid float value: 'true'"),
-    (["--timesteps", "4096", "--preset", "ant-zoo"], "train_ppo.py: error: --timesteps 4096 is not a whole number of "
-                                                     "rollouts of 8192 steps (512 x 16 envs), and ppo only stops "
-                                                     "between rollouts; use 8192"),
-    (["--preset", "timestep"], "tiny.yaml: preset has no setting 'timestep'; did you mean 'timesteps'?"),
-    (["--preset", "normalise"], "tiny.yaml: preset has no setting 'normalise'; did you mean 'normalize'?"),
-    (["--preset", "gama"], "tiny.yaml: preset method_settings has no setting 'gama'; did you mean 'gamma'?"),
-    (["--preset", "n_step"], "tiny.yaml: preset algo_kwargs has no setting 'n_step'; did you mean 'n_steps'?"),
-    (["--preset", "net_arc"], "tiny.yaml: preset policy_kwargs has no setting 'net_arc'; did you mean 'net_arch'?"),
-    (["--preset", "relu6"], "activation_fn must be one of relu, tanh, elu, leaky_relu, gelu, got 'relu6'"),
-    (["--preset", "malformed"], "tiny.yaml:8: malformed YAML in this preset"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--syre-gamma", "0.1"], "train_ppo.py: error: --syre-gamma given without --syre"),
+        (["--syre", "--syre-targets", "legs"], "train_ppo.py: error: targets must be one or more of"),
+        (["--env", "Nope-v0"], "train_ppo.py: error: unknown environment id 'Nope-v0'"),
+        (
+            ["--preset", "fast"],
+            "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, cartpole-tasks, dohare",
+        ),
+        (["--timestep", "10"], "train_ppo.py: error: unrecognized arguments: --timestep 10"),
+        (
+            ["--method", "syre", "--method-args", "gamma=true"],
+            "train_ppo.py: error: syre gamma must be a number, got True",
+        ),
+        (
+            ["--method", "syre", "--method-args", "seed=1.7"],
+            "train_ppo.py: error: syre seed must be an integer, got 1.7",
+        ),
+        (["--method", "syre", "--method-args", "gama=0.5"], "syre has no setting 'gama'; did you mean 'gamma'?"),
+        (
+            ["--method", "syre", "--method-args", "gamma"],
+            "argument --method-args: method setting 'gamma' is not key=value",
+        ),
+        (["--seed", "1.7"], "train_ppo.py: error: argument --seed: invalid int value: '1.7'"),
+        (["--syre", "--syre-gamma", "true"], "train_ppo.py: error: argument --syre-gamma: invalid float value: 'true'"),
+        (
+            ["--timesteps", "4096", "--preset", "ant-zoo"],
+            "train_ppo.py: error: --timesteps 4096 is not a whole number of "
+            "rollouts of 8192 steps (512 x 16 envs), and ppo only stops "
+            "between rollouts; use 8192",
+        ),
+        (["--preset", "timestep"], "tiny.yaml: preset has no setting 'timestep'; did you mean 'timesteps'?"),
+        (["--preset", "normalise"], "tiny.yaml: preset has no setting 'normalise'; did you mean 'normalize'?"),
+        (["--preset", "gama"], "tiny.yaml: preset method_settings has no setting 'gama'; did you mean 'gamma'?"),
+        (["--preset", "n_step"], "tiny.yaml: preset algo_kwargs has no setting 'n_step'; did you mean 'n_steps'?"),
+        (["--preset", "net_arc"], "tiny.yaml: preset policy_kwargs has no setting 'net_arc'; did you mean 'net_arch'?"),
+        (["--preset", "relu6"], "activation_fn must be one of relu, tanh, elu, leaky_relu, gelu, got 'relu6'"),
+        (["--preset", "malformed"], "tiny.yaml:8: malformed YAML in this preset"),
+    ],
+)
 def test_train_ppo_bad_input_exits_with_one_clear_line(argv, message, tmp_path):
     if argv[-1] in BAD_PRESETS:
         old, new = BAD_PRESETS[argv[-1]]
@@ -72,8 +107,11 @@ def test_train_ppo_bad_input_exits_with_one_clear_line(argv, message, tmp_path):
         (tmp_path / "tiny.yaml").write_text(text.replace(old, new))
         argv = [*argv[:-1], str(tmp_path / "tiny.yaml")]
     logdir = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--preset", TINY, *argv,
-                           "--logdir", str(logdir)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--preset", TINY, *argv, "--logdir", str(logdir)],
+        capture_output=True,
+        text=True,
+    )
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("pybullet build time")]  # PyBullet's C
     assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("train_ppo.py: error: "), proc.stderr
     assert message in lines[0]
@@ -92,17 +130,34 @@ def test_a_setting_is_text_only_on_the_command_line(tmp_path):
 
 
 def test_train_ppo_help_lists_every_option():
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--help"], capture_output=True,
-                         text=True, check=True).stdout
-    for flag in ("--env", "--timesteps", "--seed", "--n-envs", "--vec", "--preset", "--device", "--logdir",
-                 "--save", "--syre", "--syre-gamma", "--syre-scale", "--syre-ar-eps", "--syre-targets",
-                 "--weight-decay", "--progress"):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in (
+        "--env",
+        "--timesteps",
+        "--seed",
+        "--n-envs",
+        "--vec",
+        "--preset",
+        "--device",
+        "--logdir",
+        "--save",
+        "--syre",
+        "--syre-gamma",
+        "--syre-scale",
+        "--syre-ar-eps",
+        "--syre-targets",
+        "--weight-decay",
+        "--progress",
+    ):
         assert f"{flag} " in out or f"{flag}," in out or f"{flag}\n" in out, flag
 
 
 def test_demo_trains_both_twins_and_prints_the_table(tmp_path, capsys):
-    summaries = script("demo.py")["main"](["--preset", TINY, "--timesteps", "256", "--logdir", str(tmp_path),
-                                           "--no-progress"])
+    summaries = script("demo.py")["main"](
+        ["--preset", TINY, "--timesteps", "256", "--logdir", str(tmp_path), "--no-progress"]
+    )
     assert [s["method"] for s in summaries] == ["vanilla", "syre"]
     out = capsys.readouterr().out
     assert "vanilla     0" in out and "syre        0" in out and f"--logdir {tmp_path}" in out
@@ -116,40 +171,83 @@ def test_train_runs_sac_with_hparams_metrics_and_a_model_sac_loads(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-    summary = script("train.py")["main"](["--algo", "sac", "--preset", TINY_SAC, "--syre", "--syre-gamma", "0.02",
-                                          "--logdir", str(tmp_path), "--no-progress", "--device", "cpu",
-                                          "--metrics-every", "1"])
+    summary = script("train.py")["main"](
+        [
+            "--algo",
+            "sac",
+            "--preset",
+            TINY_SAC,
+            "--syre",
+            "--syre-gamma",
+            "0.02",
+            "--logdir",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--metrics-every",
+            "1",
+        ]
+    )
     assert (summary["algo"], summary["method"], summary["timesteps"]) == ("sac", "syre", 256)
     model = SAC.load(summary["model"], device="cpu")
     assert type(model.policy).__name__ == "MethodSACPolicy" and model.policy.method_settings.gamma == 0.02
     events = EventAccumulator(summary["run_dir"])
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"syre/actor/anchor_distance", "syre/critic/penalty", "plasticity/critic/layer0/effective_rank",
-            "plasticity/actor/layer1/dead_units", "train/critic_loss"} <= tags
+    assert {
+        "syre/actor/anchor_distance",
+        "syre/critic/penalty",
+        "plasticity/critic/layer0/effective_rank",
+        "plasticity/actor/layer1/dead_units",
+        "train/critic_loss",
+    } <= tags
     start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hparams = HParamsPluginData.FromString(start).session_start_info.hparams
     assert hparams["algo"].string_value == "SAC" and hparams["method"].string_value == "syre"
     assert hparams["method/gamma"].number_value == 0.02 and hparams["seed"].number_value == 0
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--algo", "dqn"], "dqn on AntBulletEnv-v0: The algorithm only supports"),
-    (["--algo", "sac", "--preset", "ant-zoo"], "--algo sac with preset ant-zoo of algorithm ppo: give a sac preset"),
-    (["--algo", "sac", "--timesteps", "100"], "--timesteps 100 is not a whole number of rollouts of 8 steps"),
-    (["--algo", "ppo2"], "argument --algo: invalid choice: 'ppo2'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--algo", "dqn"], "dqn on AntBulletEnv-v0: The algorithm only supports"),
+        (
+            ["--algo", "sac", "--preset", "ant-zoo"],
+            "--algo sac with preset ant-zoo of algorithm ppo: give a sac preset",
+        ),
+        (["--algo", "sac", "--timesteps", "100"], "--timesteps 100 is not a whole number of rollouts of 8 steps"),
+        (["--algo", "ppo2"], "argument --algo: invalid choice: 'ppo2'"),
+    ],
+)
 def test_train_refuses_algorithm_mismatches(argv, message, tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *argv, "--logdir", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *argv, "--logdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("pybullet build time")]
     assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr
     assert not any(tmp_path.iterdir())
 
 
 def test_train_runs_dqn_on_sb3_defaults(tmp_path):
-    summary = script("train.py")["main"](["--algo", "dqn", "--env", "CartPole-v1", "--timesteps", "200", "--syre",
-                                          "--logdir", str(tmp_path), "--no-progress", "--device", "cpu"])
+    summary = script("train.py")["main"](
+        [
+            "--algo",
+            "dqn",
+            "--env",
+            "CartPole-v1",
+            "--timesteps",
+            "200",
+            "--syre",
+            "--logdir",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert (summary["algo"], summary["timesteps"]) == ("dqn", 200)
     config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
     assert config["targets"] == "critic" and config["hyperparameters"]["algo"] == "dqn"
@@ -161,8 +259,21 @@ def test_sac_resumes_with_its_replay_buffer(tmp_path):
 
     from syre_rl.agents.runs import read_verified
 
-    argv = ["--algo", "sac", "--preset", TINY_SAC, "--logdir", str(tmp_path), "--no-progress", "--device", "cpu",
-            "--metrics-every", "0", "--checkpoint-every", "64"]
+    argv = [
+        "--algo",
+        "sac",
+        "--preset",
+        TINY_SAC,
+        "--logdir",
+        str(tmp_path),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--metrics-every",
+        "0",
+        "--checkpoint-every",
+        "64",
+    ]
     first = script("train.py")["main"](argv)
     payload = pickle.loads(read_verified(Path(first["run_dir"]) / "checkpoint.ckpt"))
     from stable_baselines3 import SAC

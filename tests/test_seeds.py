@@ -20,10 +20,16 @@ from tests.test_continual import synthetic_digits
 
 SMALL = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False, online=True)
 METHOD_CASES = [
-    ("vanilla", {}), ("l2", {"gamma": 1e-2}), ("l2", {"gamma": 1e-2, "decoupled": True}),
-    ("syre", {"gamma": 1e-2}), ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}), ("l2-init", {"gamma": 1e-2}),
-    ("jitter", {"gamma": 1e-2}), ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
-    ("redo", {"every": 10, "tau": 0.3}), ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
+    ("vanilla", {}),
+    ("l2", {"gamma": 1e-2}),
+    ("l2", {"gamma": 1e-2, "decoupled": True}),
+    ("syre", {"gamma": 1e-2}),
+    ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}),
+    ("l2-init", {"gamma": 1e-2}),
+    ("jitter", {"gamma": 1e-2}),
+    ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
+    ("redo", {"every": 10, "tau": 0.3}),
+    ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
     ("cbp", {"replacement_rate": 0.05, "maturity": 5}),
 ]
 RTOL = 1e-5
@@ -37,8 +43,11 @@ def close(a, b, path="") -> list[str]:
     if isinstance(a, list):
         assert len(a) == len(b), path
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in close(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) and not (math.isnan(a) and math.isnan(b)) and not math.isclose(a, b, rel_tol=RTOL,
-                                                                                            abs_tol=1e-7):
+    if (
+        isinstance(a, float)
+        and not (math.isnan(a) and math.isnan(b))
+        and not math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-7)
+    ):
         return [f"{path}: {a} != {b}"]
     return [] if isinstance(a, float) or a == b else [f"{path}: {a} != {b}"]
 
@@ -47,8 +56,9 @@ def without_wall(records):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
-@pytest.mark.parametrize("method,settings", METHOD_CASES, ids=[f"{m}-{'-'.join(map(str, s.values()))}"
-                                                                  for m, s in METHOD_CASES])
+@pytest.mark.parametrize(
+    "method,settings", METHOD_CASES, ids=[f"{m}-{'-'.join(map(str, s.values()))}" for m, s in METHOD_CASES]
+)
 def test_each_seed_of_a_batched_run_equals_its_single_run(tmp_path, method, settings):
     data = synthetic_digits()
     cfg = ContinualConfig(**SMALL, method=method, method_args=settings, logdir=str(tmp_path / "batched"))
@@ -58,14 +68,17 @@ def test_each_seed_of_a_batched_run_equals_its_single_run(tmp_path, method, sett
         single = run_continual(dataclasses.replace(cfg, seed=seed, logdir=str(tmp_path / "single")), data=data)
         assert close(without_wall(batched[seed]), without_wall(single)) == []
         label = cfg.checked().label
-        states = [load_checkpoint(tmp_path / kind / "permuted-mnist" / f"{label}_s{seed}")["learner"]
-                  for kind in ("batched", "single")]
+        states = [
+            load_checkpoint(tmp_path / kind / "permuted-mnist" / f"{label}_s{seed}")["learner"]
+            for kind in ("batched", "single")
+        ]
         for name, tensor in states[1]["net"].items():  # weights and anchors, relative to their scale
             torch.testing.assert_close(states[0]["net"][name], tensor, rtol=RTOL, atol=RTOL * float(tensor.abs().max()))
         for i, entry in states[1]["optimizer"]["state"].items():  # Adam's moments (relative to their scale), steps
             for key, value in entry.items():
-                torch.testing.assert_close(states[0]["optimizer"]["state"][i][key], value, rtol=RTOL,
-                                           atol=RTOL * float(value.abs().max()))
+                torch.testing.assert_close(
+                    states[0]["optimizer"]["state"][i][key], value, rtol=RTOL, atol=RTOL * float(value.abs().max())
+                )
         assert states[0]["method"].keys() == states[1]["method"].keys()
     if method in ("redo", "cbp"):  # the case is meant to reset units, in every seed
         key = {"redo": "redo/reset_units_total", "cbp": "cbp/replaced_units_total"}[method]
@@ -115,8 +128,11 @@ def test_a_seed_behind_the_others_trains_alone_until_it_catches_up(tmp_path):
     run_dir = tmp_path / "a" / "permuted-mnist"
     assert [len(load_checkpoint(run_dir / f"shrink-perturb_s{s}")["records"]) for s in (0, 1)] == [2, 1]
     trained = []
-    resumed = run_continual_seeds(dataclasses.replace(cfg, seeds=[0, 1], resume=True), data=data,
-                                  on_task_end=lambda seed, record: trained.append((seed, record["task"])))
+    resumed = run_continual_seeds(
+        dataclasses.replace(cfg, seeds=[0, 1], resume=True),
+        data=data,
+        on_task_end=lambda seed, record: trained.append((seed, record["task"])),
+    )
     assert trained == [(1, 1), (0, 2), (1, 2)]  # seed 1 alone on task 1, then both
     for seed in (0, 1):
         assert close(without_wall(resumed[seed]), without_wall(straight[seed])) == []
@@ -159,8 +175,22 @@ def test_bench_seeds_reports_both_sides_of_one_measurement(capsys):
     import runpy
 
     bench = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "bench_seeds.py"))
-    rows = bench["main"](["--nets", "8", "--batch-sizes", "16", "--ks", "2", "--examples", "64", "--repeats", "1",
-                          "--fused", "false,true"])
+    rows = bench["main"](
+        [
+            "--nets",
+            "8",
+            "--batch-sizes",
+            "16",
+            "--ks",
+            "2",
+            "--examples",
+            "64",
+            "--repeats",
+            "1",
+            "--fused",
+            "false,true",
+        ]
+    )
     assert [(r["k"], r["fused"]) for r in rows] == [(2, False), (2, True)]
     for r in rows:
         assert r["sequential_s"] > 0 and r["batched_s"] > 0

@@ -8,16 +8,35 @@ import pytest
 from syre_rl.settings import Settings, check_kwargs, conforms, describe
 
 
-@pytest.mark.parametrize("value,annotation,ok", [
-    (1.5, float, True), (2, float, True), (True, float, False), ("1e-3", float, False),
-    (3, int, True), (3.0, int, False), (False, int, False), (True, bool, True), (1, bool, False),
-    (None, int | None, True), (2, int | None, True), (2.5, int | None, False),
-    ("mean", Literal["zero", "mean"], True), ("keep", Literal["zero", "mean"], False), (1, Literal[True], False),
-    ([1, 2], list[int], True), ([1, 2.5], list[int], False), ((1, 2), list[int], False),
-    ((1, 2), tuple[int, ...], True), ({"a": [1]}, dict[str, list[int]], True),
-    ({"a": [1.5]}, dict[str, list[int]], False),
-    (dict, type[dict], True), (int, type[dict], False), (len, Any, True),
-])
+@pytest.mark.parametrize(
+    "value,annotation,ok",
+    [
+        (1.5, float, True),
+        (2, float, True),
+        (True, float, False),
+        ("1e-3", float, False),
+        (3, int, True),
+        (3.0, int, False),
+        (False, int, False),
+        (True, bool, True),
+        (1, bool, False),
+        (None, int | None, True),
+        (2, int | None, True),
+        (2.5, int | None, False),
+        ("mean", Literal["zero", "mean"], True),
+        ("keep", Literal["zero", "mean"], False),
+        (1, Literal[True], False),
+        ([1, 2], list[int], True),
+        ([1, 2.5], list[int], False),
+        ((1, 2), list[int], False),
+        ((1, 2), tuple[int, ...], True),
+        ({"a": [1]}, dict[str, list[int]], True),
+        ({"a": [1.5]}, dict[str, list[int]], False),
+        (dict, type[dict], True),
+        (int, type[dict], False),
+        (len, Any, True),
+    ],
+)
 def test_conforms_is_strict(value, annotation, ok):
     assert conforms(value, annotation) is ok
 
@@ -41,16 +60,19 @@ class Example(Settings):
             raise ValueError(f"example steps must be >= 1, got {self.steps}")
 
 
-@pytest.mark.parametrize("data,match", [
-    ({"rat": 0.1}, r"example has no setting 'rat'; did you mean 'rate'\? \(valid: rate, steps, mode, widths\)"),
-    ({"zzz": 1}, r"example has no setting 'zzz' \(valid: rate, steps, mode, widths\)"),
-    ({"rate": True}, "example rate must be a number, got True"),
-    ({"steps": 2.0}, "example steps must be an integer, got 2.0"),
-    ({"steps": 0}, "example steps must be >= 1, got 0"),
-    ({"mode": "c"}, "example mode must be one of 'a', 'b', got 'c'"),
-    ({"widths": [4, "8"]}, "example widths must be a list of integers, got \\[4, '8'\\]"),
-    ([1, 2], "example must be a mapping of settings"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        ({"rat": 0.1}, r"example has no setting 'rat'; did you mean 'rate'\? \(valid: rate, steps, mode, widths\)"),
+        ({"zzz": 1}, r"example has no setting 'zzz' \(valid: rate, steps, mode, widths\)"),
+        ({"rate": True}, "example rate must be a number, got True"),
+        ({"steps": 2.0}, "example steps must be an integer, got 2.0"),
+        ({"steps": 0}, "example steps must be >= 1, got 0"),
+        ({"mode": "c"}, "example mode must be one of 'a', 'b', got 'c'"),
+        ({"widths": [4, "8"]}, "example widths must be a list of integers, got \\[4, '8'\\]"),
+        ([1, 2], "example must be a mapping of settings"),
+    ],
+)
 def test_from_dict_refuses_bad_keys_and_values(data, match):
     with pytest.raises(ValueError, match=match):
         Example.from_dict(data)

@@ -30,8 +30,9 @@ class Recorder(BaseCallback):
         self.rows = []
 
     def _on_step(self) -> bool:
-        self.rows.append((self.num_timesteps, [i["friction"] for i in self.locals["infos"]],
-                          self.locals["dones"].copy()))
+        self.rows.append(
+            (self.num_timesteps, [i["friction"] for i in self.locals["infos"]], self.locals["dones"].copy())
+        )
         return True
 
 
@@ -158,8 +159,9 @@ def test_callback_switches_each_env_at_its_episode_boundary_logs_and_resumes(tmp
     resumed = PPO.load(tmp_path / "ppo", env=venv2, device="cpu")
     assert resumed.num_timesteps == 384
     rec2 = Recorder()
-    resumed.learn(128, reset_num_timesteps=False, callback=[FrictionScheduleCallback(FrictionSchedule(**schedule_args)),
-                                                            rec2])
+    resumed.learn(
+        128, reset_num_timesteps=False, callback=[FrictionScheduleCallback(FrictionSchedule(**schedule_args)), rec2]
+    )
     assert schedule.phase(384) == 3 and rec2.rows[0][0] == 386 and rec2.rows[0][1] == [schedule.value(384)] * 2
 
 
@@ -183,14 +185,17 @@ def test_subproc_workers_set_request_and_read_back_their_own_friction():
         venv.close()
 
 
-@pytest.mark.parametrize("bad,match", [
-    (0, "friction must be a finite number > 0, got 0"),
-    (-1.0, r"friction must be a finite number > 0, got -1.0"),
-    (float("nan"), "friction must be a finite number > 0, got nan"),
-    (float("inf"), "friction must be a finite number > 0, got inf"),
-    ("1.5", "friction must be a finite number > 0, got '1.5'"),
-    (True, "friction must be a finite number > 0, got True"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (0, "friction must be a finite number > 0, got 0"),
+        (-1.0, r"friction must be a finite number > 0, got -1.0"),
+        (float("nan"), "friction must be a finite number > 0, got nan"),
+        (float("inf"), "friction must be a finite number > 0, got inf"),
+        ("1.5", "friction must be a finite number > 0, got '1.5'"),
+        (True, "friction must be a finite number > 0, got True"),
+    ],
+)
 def test_bad_friction(bad, match):
     with pytest.raises(ValueError, match=match):
         SlipperyAntBulletEnv(friction=bad)
@@ -203,14 +208,17 @@ def test_bad_friction(bad, match):
     assert env.friction == 1.5
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(every=0), "every must be an integer >= 1 \\(steps per phase\\), got 0"),
-    (dict(every=2.5), "every must be an integer >= 1 \\(steps per phase\\), got 2.5"),
-    (dict(every=10, low=0), "low must be a finite number > 0, got 0"),
-    (dict(every=10, high=float("inf")), "high must be a finite number > 0, got inf"),
-    (dict(every=10, low=3.0, high=2.0), "low must be <= high, got low=3.0 > high=2.0"),
-    (dict(every=10, initial=-0.5), "initial must be a finite number > 0, got -0.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(every=0), "every must be an integer >= 1 \\(steps per phase\\), got 0"),
+        (dict(every=2.5), "every must be an integer >= 1 \\(steps per phase\\), got 2.5"),
+        (dict(every=10, low=0), "low must be a finite number > 0, got 0"),
+        (dict(every=10, high=float("inf")), "high must be a finite number > 0, got inf"),
+        (dict(every=10, low=3.0, high=2.0), "low must be <= high, got low=3.0 > high=2.0"),
+        (dict(every=10, initial=-0.5), "initial must be a finite number > 0, got -0.5"),
+    ],
+)
 def test_bad_schedule(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FrictionSchedule(**kwargs)

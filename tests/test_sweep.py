@@ -37,9 +37,15 @@ SPEC = {
 def test_expand_makes_every_run_with_readable_labels():
     configs = sweep.expand(sweep.SweepSpec.from_dict(SPEC))
     assert [(c.label, c.seed) for c in configs] == [
-        ("vanilla-lr0.001", 0), ("vanilla-lr0.001", 1), ("vanilla-lr0.01", 0), ("vanilla-lr0.01", 1),
-        ("syre-gamma0.001-scale0.1-decoupledtrue", 0), ("syre-gamma0.001-scale0.1-decoupledtrue", 1),
-        ("syre-gamma0.01-scale0.1-decoupledtrue", 0), ("syre-gamma0.01-scale0.1-decoupledtrue", 1)]
+        ("vanilla-lr0.001", 0),
+        ("vanilla-lr0.001", 1),
+        ("vanilla-lr0.01", 0),
+        ("vanilla-lr0.01", 1),
+        ("syre-gamma0.001-scale0.1-decoupledtrue", 0),
+        ("syre-gamma0.001-scale0.1-decoupledtrue", 1),
+        ("syre-gamma0.01-scale0.1-decoupledtrue", 0),
+        ("syre-gamma0.01-scale0.1-decoupledtrue", 1),
+    ]
     assert configs[2].lr == 0.01 and configs[2].tasks == 2 and configs[2].logdir == "RUNS"
     assert configs[-1].method_settings == SyreSettings(gamma=0.01, scale=0.1, ar_eps=0.0, decoupled=True, seed=1)
 
@@ -47,48 +53,69 @@ def test_expand_makes_every_run_with_readable_labels():
 GRID = [{"method": "vanilla"}]
 
 
-@pytest.mark.parametrize("spec,match", [
-    ({"grid": GRID}, "sweep needs 'seeds'"),
-    ({"seeds": [0], "grid": [{"lr": 0.1}]}, "needs a 'method'"),
-    ({"seeds": [0], "grid": []}, "sweep grid is empty"),
-    ({"seeds": [], "grid": GRID}, "seeds must be a non-empty list"),
-    ({"seeds": [0, 0.5], "grid": GRID}, r"sweep seeds must be a list of integers, got \[0, 0.5\]"),
-    ({"seeds": [0], "grid": GRID, "seed": 1}, "sweep has no setting 'seed'; did you mean 'seeds'?"),
-    ({"seeds": [0], "base": {"batchsize": 1}, "grid": GRID},
-     "sweep base has no setting 'batchsize'; did you mean 'batch_size'?"),
-    ({"seeds": [0], "base": {"method": "l2"}, "grid": GRID}, "sweep base has no setting 'method'"),
-    ({"seeds": [0], "grid": [{"method": "syre", "every": 5}]},
-     "grid entry for syre has key 'every', neither a run field nor a setting of syre"),
-    ({"seeds": [0], "grid": [{"method": "syre", "gama": 5.0}]}, "did you mean 'gamma'?"),
-    ({"seeds": [0], "grid": [{"method": "syre", "gamma": "1e-2"}]}, "syre gamma must be a number, got '1e-2'"),
-    ({"seeds": [0], "grid": [{"method": "syre", "gamma": True}]}, "syre gamma must be a number, got True"),
-    ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
-    ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
-    ({"seeds": [0], "grid": [{"method": "vanilla", "label": ["a", "b"]}]}, "label must be one text"),
-    ({"seeds": [0], "grid": GRID, "runs": "supervised"},
-     "sweep runs must be one of 'continual', 'rl', got 'supervised'"),
-    ({"seeds": [0], "grid": GRID, "cpus": 0}, "sweep cpus must be a finite number > 0, got 0"),
-    ({"seeds": [0], "grid": GRID, "gpus": 1.5}, "sweep gpus above 1 must be a whole number, got 1.5"),
-    ({"seeds": [0], "grid": GRID, "gpus": 0.5}, "sweep gpus 0.5 with runs on device cpu; set base device: cuda"),
-    ({"seeds": [0], "grid": GRID, "retries": -1}, "sweep retries must be >= 0"),
-    ({"seeds": [0], "grid": GRID, "runs": "rl", "base": {"benchmark": "permuted-mnist"}},
-     "sweep base has no setting 'benchmark'"),
-    ({"seeds": [0], "grid": GRID, "runs": "rl", "base": {"syre": True}}, "sweep base has no setting 'syre'"),
-    ({"seeds": [0], "grid": [{"method": "vanilla", "timesteps": 100}], "runs": "rl", "base": {"preset": TINY_PRESET}},
-     "--timesteps 100 is not a whole number of rollouts of 128 steps"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ({"grid": GRID}, "sweep needs 'seeds'"),
+        ({"seeds": [0], "grid": [{"lr": 0.1}]}, "needs a 'method'"),
+        ({"seeds": [0], "grid": []}, "sweep grid is empty"),
+        ({"seeds": [], "grid": GRID}, "seeds must be a non-empty list"),
+        ({"seeds": [0, 0.5], "grid": GRID}, r"sweep seeds must be a list of integers, got \[0, 0.5\]"),
+        ({"seeds": [0], "grid": GRID, "seed": 1}, "sweep has no setting 'seed'; did you mean 'seeds'?"),
+        (
+            {"seeds": [0], "base": {"batchsize": 1}, "grid": GRID},
+            "sweep base has no setting 'batchsize'; did you mean 'batch_size'?",
+        ),
+        ({"seeds": [0], "base": {"method": "l2"}, "grid": GRID}, "sweep base has no setting 'method'"),
+        (
+            {"seeds": [0], "grid": [{"method": "syre", "every": 5}]},
+            "grid entry for syre has key 'every', neither a run field nor a setting of syre",
+        ),
+        ({"seeds": [0], "grid": [{"method": "syre", "gama": 5.0}]}, "did you mean 'gamma'?"),
+        ({"seeds": [0], "grid": [{"method": "syre", "gamma": "1e-2"}]}, "syre gamma must be a number, got '1e-2'"),
+        ({"seeds": [0], "grid": [{"method": "syre", "gamma": True}]}, "syre gamma must be a number, got True"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "label": ["a", "b"]}]}, "label must be one text"),
+        (
+            {"seeds": [0], "grid": GRID, "runs": "supervised"},
+            "sweep runs must be one of 'continual', 'rl', got 'supervised'",
+        ),
+        ({"seeds": [0], "grid": GRID, "cpus": 0}, "sweep cpus must be a finite number > 0, got 0"),
+        ({"seeds": [0], "grid": GRID, "gpus": 1.5}, "sweep gpus above 1 must be a whole number, got 1.5"),
+        ({"seeds": [0], "grid": GRID, "gpus": 0.5}, "sweep gpus 0.5 with runs on device cpu; set base device: cuda"),
+        ({"seeds": [0], "grid": GRID, "retries": -1}, "sweep retries must be >= 0"),
+        (
+            {"seeds": [0], "grid": GRID, "runs": "rl", "base": {"benchmark": "permuted-mnist"}},
+            "sweep base has no setting 'benchmark'",
+        ),
+        ({"seeds": [0], "grid": GRID, "runs": "rl", "base": {"syre": True}}, "sweep base has no setting 'syre'"),
+        (
+            {
+                "seeds": [0],
+                "grid": [{"method": "vanilla", "timesteps": 100}],
+                "runs": "rl",
+                "base": {"preset": TINY_PRESET},
+            },
+            "--timesteps 100 is not a whole number of rollouts of 128 steps",
+        ),
+    ],
+)
 def test_bad_specifications(spec, match):
     with pytest.raises(ValueError, match=match):
         sweep.expand(sweep.SweepSpec.from_dict(spec))
 
 
-@pytest.mark.parametrize("text,match", [
-    ("", r"spec.yaml: this sweep specification must hold a mapping of settings, but it holds nothing"),
-    ("- 1\n- 2\n", "but it holds a list"),
-    ("seeds: [0\ngrid: []\n", r"spec.yaml:2: malformed YAML in this sweep specification"),
-    ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2, scal: 0.1}\n", "has key 'scal'.*did you mean 'scale'"),
-    ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2}\n", None),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", r"spec.yaml: this sweep specification must hold a mapping of settings, but it holds nothing"),
+        ("- 1\n- 2\n", "but it holds a list"),
+        ("seeds: [0\ngrid: []\n", r"spec.yaml:2: malformed YAML in this sweep specification"),
+        ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2, scal: 0.1}\n", "has key 'scal'.*did you mean 'scale'"),
+        ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2}\n", None),
+    ],
+)
 def test_bad_sweep_files_are_one_line_with_file_and_line(tmp_path, text, match):
     path = tmp_path / "spec.yaml"
     path.write_text(text)
@@ -101,13 +128,22 @@ def test_bad_sweep_files_are_one_line_with_file_and_line(tmp_path, text, match):
 
 
 def test_rl_sweeps_make_resolved_train_configs_labelled_like_continual_ones():
-    spec = sweep.SweepSpec.from_dict({"runs": "rl", "seeds": [3], "logdir": "RUNS", "base": {"preset": TINY_PRESET},
-                                      "grid": [{"method": "vanilla", "label": "plain"},
-                                               {"method": "syre", "scale": [0.1, 1.0], "n_envs": 2}]})
+    spec = sweep.SweepSpec.from_dict(
+        {
+            "runs": "rl",
+            "seeds": [3],
+            "logdir": "RUNS",
+            "base": {"preset": TINY_PRESET},
+            "grid": [{"method": "vanilla", "label": "plain"}, {"method": "syre", "scale": [0.1, 1.0], "n_envs": 2}],
+        }
+    )
     configs = sweep.expand(spec)
     assert all(isinstance(c, TrainConfig) for c in configs)
     assert [(c.label, c.seed, c.n_envs, c.torch_threads) for c in configs] == [
-        ("plain", 3, 1, 1), ("syre-scale0.1-nenvs2", 3, 2, 1), ("syre-scale1-nenvs2", 3, 2, 1)]
+        ("plain", 3, 1, 1),
+        ("syre-scale0.1-nenvs2", 3, 2, 1),
+        ("syre-scale1-nenvs2", 3, 2, 1),
+    ]
     assert configs[2].method_settings == SyreSettings(gamma=0.01, scale=1.0, seed=3)  # the preset's gamma
     assert all(c.resolved() is c for c in configs)  # what the worker resolves again is what was checked here
     assert sweep.status(configs[0]) == "new"
@@ -128,8 +164,9 @@ def test_status_follows_the_run_folder(tmp_path):
 
 
 def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified_records(tmp_path):
-    spec = sweep.SweepSpec.from_dict({**SPEC, "logdir": str(tmp_path), "seeds": [0],
-                                      "grid": [{"method": "vanilla", "lr": 1e-3}]})
+    spec = sweep.SweepSpec.from_dict(
+        {**SPEC, "logdir": str(tmp_path), "seeds": [0], "grid": [{"method": "vanilla", "lr": 1e-3}]}
+    )
     cfg = sweep.expand(spec)[0]
     run = tmp_path / "permuted-mnist" / "vanilla-lr0.001_s0"
     from syre_rl.agents import continual
@@ -162,16 +199,29 @@ def ray_cluster(port: int, nodes: int = 1):
     started: list[subprocess.Popen] = []
     try:
         for i in range(nodes):
-            args = ["--head", f"--port={port}", "--include-dashboard=false"] if i == 0 else \
-                [f"--address=127.0.0.1:{port}"]
-            started.append(subprocess.Popen([ray, "start", "--block", *args, "--num-cpus=1"], env=RAY_ENV,
-                                            start_new_session=True, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
+            args = (
+                ["--head", f"--port={port}", "--include-dashboard=false"] if i == 0 else [f"--address=127.0.0.1:{port}"]
+            )
+            started.append(
+                subprocess.Popen(
+                    [ray, "start", "--block", *args, "--num-cpus=1"],
+                    env=RAY_ENV,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             # Wait for readiness, not a fixed time: a cold `ray start` on a fresh machine (first import, unpacking)
             # took over 90 s. Fail at once if the node's process ended; give up only after READY_S.
             deadline = time.time() + READY_S
-            while subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"], env=RAY_ENV, capture_output=True,
-                                 text=True).stdout.split("Pending:")[0].count("node_") < i + 1:
+            while (
+                subprocess.run(
+                    [ray, "status", f"--address=127.0.0.1:{port}"], env=RAY_ENV, capture_output=True, text=True
+                )
+                .stdout.split("Pending:")[0]
+                .count("node_")
+                < i + 1
+            ):
                 assert started[-1].poll() is None, f"ray start of node {i + 1} exited with {started[-1].returncode}"
                 assert time.time() < deadline, f"the Ray cluster did not reach {i + 1} node(s) in {READY_S} s"
                 time.sleep(1)
@@ -194,8 +244,10 @@ def ray_cluster(port: int, nodes: int = 1):
 
 
 def records(run: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "wall_s"}
-            for line in (run / "results.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k != "wall_s"}
+        for line in (run / "results.jsonl").read_text().splitlines()
+    ]
 
 
 SMALL = {"tasks": 3, "examples_per_task": 300, "hidden": "32,32", "probe_size": 100, "batch_size": 32}
@@ -203,8 +255,9 @@ SMALL = {"tasks": 3, "examples_per_task": 300, "hidden": "32,32", "probe_size": 
 
 @pytest.mark.slow  # about a minute: a `ray start` cluster beside the sweep's own instance
 def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_runs_would(tmp_path):
-    spec = sweep.SweepSpec.from_dict({"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL,
-                                      "grid": [{"method": "syre", "gamma": 1e-2}]})
+    spec = sweep.SweepSpec.from_dict(
+        {"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL, "grid": [{"method": "syre", "gamma": 1e-2}]}
+    )
     configs = sweep.expand(spec)
     lines = []
     # a Ray cluster started with `ray start` on this machine, which ray.init() without an address would join: the
@@ -216,13 +269,20 @@ def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_ru
     assert lines[0].startswith("2 runs, 0 done, 2 to run on this machine (2 CPUs")
     straight = run_continual(dataclasses.replace(configs[1], logdir=str(tmp_path / "straight")))
     assert records(tmp_path / "permuted-mnist" / "syre-gamma0.01_s1") == [
-        {k: v for k, v in r.items() if k != "wall_s"} for r in straight]
+        {k: v for k, v in r.items() if k != "wall_s"} for r in straight
+    ]
     assert sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append) == []  # nothing left to run
     assert lines[-1] == "2 runs, all done"
 
-    rl = sweep.SweepSpec.from_dict({"runs": "rl", "logdir": str(tmp_path), "seeds": [0],
-                                    "base": {"preset": TINY_PRESET, "metrics_every": 0},
-                                    "grid": [{"method": "vanilla"}]})  # vanilla: it once failed when resolved twice
+    rl = sweep.SweepSpec.from_dict(
+        {
+            "runs": "rl",
+            "logdir": str(tmp_path),
+            "seeds": [0],
+            "base": {"preset": TINY_PRESET, "metrics_every": 0},
+            "grid": [{"method": "vanilla"}],
+        }
+    )  # vanilla: it once failed when resolved twice
     [cfg] = sweep.expand(rl)
     [out] = sweep.run_sweep([cfg], rl, cpus=1, progress=False, log=lines.append)
     summary = json.loads((tmp_path / "AntBulletEnv-v0" / "vanilla_s0" / "summary.json").read_text())
@@ -231,8 +291,9 @@ def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_ru
 
 
 def test_failed_runs_are_reported_and_the_others_finish(tmp_path):
-    spec = sweep.SweepSpec.from_dict({"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL,
-                                      "grid": [{"method": "vanilla"}]})
+    spec = sweep.SweepSpec.from_dict(
+        {"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL, "grid": [{"method": "vanilla"}]}
+    )
     configs = sweep.expand(spec)
     run_continual(configs[0], data=synthetic_digits())
     (tmp_path / "permuted-mnist" / "vanilla_s0" / "checkpoint.pt").write_bytes(b"broken")
@@ -260,14 +321,28 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
     port = 6400 + os.getpid() % 500
     env = RAY_ENV
     with ray_cluster(port, nodes=2):
-        spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1],
-                "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
-                "grid": [{"method": "syre"}, {"method": "redo", "every": 20}]}
+        spec = {
+            "logdir": str(tmp_path / "runs"),
+            "seeds": [0, 1],
+            "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
+            "grid": [{"method": "syre"}, {"method": "redo", "every": 20}],
+        }
         path = tmp_path / "spec.yaml"
         path.write_text(json.dumps(spec))  # JSON is YAML
-        proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--address",
-                                 f"127.0.0.1:{port}", "--no-progress"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "sweep.py"),
+                str(path),
+                "--address",
+                f"127.0.0.1:{port}",
+                "--no-progress",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         run = tmp_path / "runs" / "permuted-mnist" / "syre_s0"
         deadline, killed = time.time() + 240, None
         while killed is None and time.time() < deadline and proc.poll() is None:
@@ -287,21 +362,32 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
         assert [sweep.status(c) for c in configs] == ["done"] * 4
         straight = run_continual(dataclasses.replace(configs[0], logdir=str(tmp_path / "straight")))
         assert records(run) == [{k: v for k, v in r.items() if k != "wall_s"} for r in straight]
-        print(f"worker killed after {killed} of 6 tasks; the run resumed to the uninterrupted result; "
-              f"runs on {len(used)} nodes")
+        print(
+            f"worker killed after {killed} of 6 tasks; the run resumed to the uninterrupted result; "
+            f"runs on {len(used)} nodes"
+        )
 
 
 @pytest.mark.slow
 def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
-    spec = {"logdir": str(tmp_path / "runs"), "seeds": [0, 1, 2],
-            "base": {**SMALL, "tasks": 4, "examples_per_task": 3000, "hidden": "300,300"}, "grid": [{"method": "syre"}]}
+    spec = {
+        "logdir": str(tmp_path / "runs"),
+        "seeds": [0, 1, 2],
+        "base": {**SMALL, "tasks": 4, "examples_per_task": 3000, "hidden": "300,300"},
+        "grid": [{"method": "syre"}],
+    }
     path = tmp_path / "spec.yaml"
     path.write_text(json.dumps(spec))
     argv = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--cpus", "1", "--no-progress"]
     # SIGINT as a terminal delivers it: a test session started in the background (`cmd &`) ignores SIGINT, and a
     # child would inherit that
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.pt"
     deadline = time.time() + 120
     while not first.is_file() and time.time() < deadline:
@@ -316,8 +402,7 @@ def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert f"3 runs, {before.count('done')} done" in again.stdout
     assert [sweep.status(c) for c in configs] == ["done"] * 3
-    assert sorted(p.name for p in (tmp_path / "runs" / "permuted-mnist").iterdir()) == ["syre_s0", "syre_s1",
-                                                                                         "syre_s2"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "permuted-mnist").iterdir()) == ["syre_s0", "syre_s1", "syre_s2"]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "agents" / "experiments").glob("*.yaml")))

@@ -285,10 +285,17 @@ def test_parameters_outside_the_optimizer_and_double_attach_are_refused():
     assert [k for k in net.state_dict() if "_syre_" in k] == ["0.weight_syre_anchor"]  # the refusals added nothing
 
 
-@pytest.mark.parametrize("module,params,match", [
-    (nn.Sequential(nn.ReLU()), None, "syre: no parameters to act on \\(Sequential has no Linear, Conv or recurrent"),
-    (nn.Sequential(nn.Linear(2, 2)), [], "syre: no parameters to act on \\(params is empty\\)"),
-])
+@pytest.mark.parametrize(
+    "module,params,match",
+    [
+        (
+            nn.Sequential(nn.ReLU()),
+            None,
+            "syre: no parameters to act on \\(Sequential has no Linear, Conv or recurrent",
+        ),
+        (nn.Sequential(nn.Linear(2, 2)), [], "syre: no parameters to act on \\(params is empty\\)"),
+    ],
+)
 def test_nothing_to_act_on_is_refused_at_attach(module, params, match):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match=match):

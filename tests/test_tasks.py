@@ -48,11 +48,22 @@ def test_a_permuted_env_sees_the_permutation_of_its_task():
 
 
 def test_train_logs_the_task_and_resumes_in_it(tmp_path):
-    kwargs = dict(algo="ppo", env="CartPole-v1", timesteps=256, n_envs=1, permute_every=96, logdir=str(tmp_path),
-                  progress=False, metrics_every=0, checkpoint_every=64)
+    kwargs = dict(
+        algo="ppo",
+        env="CartPole-v1",
+        timesteps=256,
+        n_envs=1,
+        permute_every=96,
+        logdir=str(tmp_path),
+        progress=False,
+        metrics_every=0,
+        checkpoint_every=64,
+    )
     preset = tmp_path / "cartpole.yaml"
-    preset.write_text("algo: ppo\nenv: CartPole-v1\ntimesteps: 256\nn_envs: 1\nnormalize: false\n"
-                      "algo_kwargs: {n_steps: 32, batch_size: 32, n_epochs: 1}\n")
+    preset.write_text(
+        "algo: ppo\nenv: CartPole-v1\ntimesteps: 256\nn_envs: 1\nnormalize: false\n"
+        "algo_kwargs: {n_steps: 32, batch_size: 32, n_epochs: 1}\n"
+    )
     summary = train(TrainConfig(preset=str(preset), **kwargs))
     run = tmp_path / "CartPole-v1" / "vanilla_s0"
     rows = (run / "progress.csv").read_text().splitlines()
@@ -69,10 +80,13 @@ def test_train_logs_the_task_and_resumes_in_it(tmp_path):
     assert [float(c[last[0].index("env/task")]) for c in last[1:] if c[last[0].index("env/task")]][-1] == 3.0
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(permute_every=0), "--permute-every must be >= 1, got 0"),
-    (dict(first_task=-2), "--first-task must be >= 0, got -2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(permute_every=0), "--permute-every must be >= 1, got 0"),
+        (dict(first_task=-2), "--first-task must be >= 0, got -2"),
+    ],
+)
 def test_bad_task_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)

@@ -44,8 +44,10 @@ def test_weight_decay_keeps_the_copies_and_syre_separates_them():
 
 def test_summary_gives_the_iqm_of_the_middle_seeds():
     """5 seeds: the IQM trims one from each end (scipy's trim_mean(x, 0.25)), the mean does not."""
-    rows = [{"method": "syre", "seed": s, "step": 9, **{q: v for q in QUANTITIES}}
-            for s, v in enumerate([0.0, 1.0, 2.0, 3.0, 100.0])]
+    rows = [
+        {"method": "syre", "seed": s, "step": 9, **{q: v for q in QUANTITIES}}
+        for s, v in enumerate([0.0, 1.0, 2.0, 3.0, 100.0])
+    ]
     final = {row["quantity"]: row for row in summarize(rows)}["loss"]
     assert final["mean"] == 21.2 and final["iqm"] == 2.0 and final["iqm_low"] <= 2.0 <= final["iqm_high"]
 
@@ -55,11 +57,16 @@ def test_bad_copy_groups():
         TeacherStudent(copies=5, groups=4).copy_groups()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--scale", "-1"], "symmetric_init.py: error: syre scale must be a finite number >= 0, got -1.0"),
-    (["--seeds", "0"], "symmetric_init.py: error: seeds must be at least one and steps >= 1, got 0 seed(s) and "
-                       "3000 step(s)"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--scale", "-1"], "symmetric_init.py: error: syre scale must be a finite number >= 0, got -1.0"),
+        (
+            ["--seeds", "0"],
+            "symmetric_init.py: error: seeds must be at least one and steps >= 1, got 0 seed(s) and 3000 step(s)",
+        ),
+    ],
+)
 def test_script_refuses_bad_input_in_one_line(args, message, tmp_path):
     main = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "symmetric_init.py"))["main"]
     with pytest.raises(SystemExit) as exit_info:
@@ -72,5 +79,9 @@ def test_method_table_sets_the_offset_scale():
 
     table = method_table(1.0)
     assert table["vanilla"] == ("l2", {"gamma": 0.01})
-    assert {label: settings.get("scale") for label, (_, settings) in table.items()} == \
-        {"vanilla": None, "syre": 1.0, "syre-ar": 1.0, "jitter": 1.0}
+    assert {label: settings.get("scale") for label, (_, settings) in table.items()} == {
+        "vanilla": None,
+        "syre": 1.0,
+        "syre-ar": 1.0,
+        "jitter": 1.0,
+    }

@@ -12,25 +12,62 @@ import yaml
 
 ROOT = Path(__file__).parent.parent
 CASES = {  # name: (algo, env, hyperparameters)
-    "ppo-syre": ("ppo", "CartPole-v1", {
-        "policy": "syre_rl.SyreActorCriticPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32,
-        "n_epochs": 1, "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))"}),
-    "ppo-redo": ("ppo", "CartPole-v1", {
-        "policy": "syre_rl.MethodActorCriticPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32,
-        "n_epochs": 1, "policy_kwargs": "dict(method='redo', method_kwargs=dict(tau=0.1, every=2), "
-                                        "net_arch=dict(pi=[16, 16], vf=[16, 16]))"}),
-    "ppo-syre-by-name": ("ppo", "CartPole-v1", {  # SB3's string name; --gym-packages imports syre_rl.policies
-        "policy": "SyreMlpPolicy", "n_timesteps": 256, "n_steps": 64, "batch_size": 32, "n_epochs": 1,
-        "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))"}),
-    "sac-syre": ("sac", "Pendulum-v1", {
-        "policy": "syre_rl.SyreSACPolicy", "n_timesteps": 300, "learning_starts": 100, "buffer_size": 1000,
-        "batch_size": 32, "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=[16, 16])"}),
+    "ppo-syre": (
+        "ppo",
+        "CartPole-v1",
+        {
+            "policy": "syre_rl.SyreActorCriticPolicy",
+            "n_timesteps": 256,
+            "n_steps": 64,
+            "batch_size": 32,
+            "n_epochs": 1,
+            "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))",
+        },
+    ),
+    "ppo-redo": (
+        "ppo",
+        "CartPole-v1",
+        {
+            "policy": "syre_rl.MethodActorCriticPolicy",
+            "n_timesteps": 256,
+            "n_steps": 64,
+            "batch_size": 32,
+            "n_epochs": 1,
+            "policy_kwargs": "dict(method='redo', method_kwargs=dict(tau=0.1, every=2), "
+            "net_arch=dict(pi=[16, 16], vf=[16, 16]))",
+        },
+    ),
+    "ppo-syre-by-name": (
+        "ppo",
+        "CartPole-v1",
+        {  # SB3's string name; --gym-packages imports syre_rl.policies
+            "policy": "SyreMlpPolicy",
+            "n_timesteps": 256,
+            "n_steps": 64,
+            "batch_size": 32,
+            "n_epochs": 1,
+            "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=dict(pi=[16], vf=[16]))",
+        },
+    ),
+    "sac-syre": (
+        "sac",
+        "Pendulum-v1",
+        {
+            "policy": "syre_rl.SyreSACPolicy",
+            "n_timesteps": 300,
+            "learning_starts": 100,
+            "buffer_size": 1000,
+            "batch_size": 32,
+            "policy_kwargs": "dict(syre_gamma=1e-3, net_arch=[16, 16])",
+        },
+    ),
 }
 
 
 def zoo(module, *args, cwd):
-    proc = subprocess.run([sys.executable, "-m", f"rl_zoo3.{module}", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"rl_zoo3.{module}", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -43,14 +80,43 @@ def test_rl_zoo3_trains_continues_enjoys_and_reloads_our_policies(case, tmp_path
 
     algo, env, hyperparameters = CASES[case]
     (tmp_path / "hp.yml").write_text(yaml.safe_dump({env: hyperparameters}))
-    common = ["--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu",
-              "--gym-packages", "syre_rl.policies"]
+    common = [
+        "--algo",
+        algo,
+        "--env",
+        env,
+        "-conf",
+        "hp.yml",
+        "-f",
+        "logs",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--gym-packages",
+        "syre_rl.policies",
+    ]
     zoo("train", *common, cwd=tmp_path)
     first = tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip"
     zoo("train", *common, "-i", first, cwd=tmp_path)  # continue training from the saved agent
     second = tmp_path / "logs" / algo / f"{env}_2" / f"{env}.zip"
-    out = zoo("enjoy", "--algo", algo, "--env", env, "-f", "logs", "--exp-id", 2, "-n", 400, "--no-render",
-              "--device", "cpu", cwd=tmp_path)
+    out = zoo(
+        "enjoy",
+        "--algo",
+        algo,
+        "--env",
+        env,
+        "-f",
+        "logs",
+        "--exp-id",
+        2,
+        "-n",
+        400,
+        "--no-render",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert "Episode Reward:" in out  # enjoy loaded the continued agent and played at least one whole episode
     model_class = {"ppo": PPO, "sac": SAC}[algo]
     before, after = (model_class.load(path, device="cpu").policy for path in (first, second))
@@ -82,8 +148,12 @@ EVERY_ALGO = {  # rl-zoo3 name: (env, policy, model class, hyperparameters)
     "dqn": ("CartPole-v1", "SyreDQNPolicy", "stable_baselines3.DQN", OFF_POLICY),
     "tqc": ("Pendulum-v1", "SyreTQCPolicy", "sb3_contrib.TQC", OFF_POLICY),
     "qrdqn": ("CartPole-v1", "SyreQRDQNPolicy", "sb3_contrib.QRDQN", OFF_POLICY),
-    "ppo_lstm": ("CartPole-v1", "SyreRecurrentActorCriticPolicy", "sb3_contrib.RecurrentPPO",
-                 {"n_timesteps": 128, "n_steps": 64, "batch_size": 32, "n_epochs": 1}),
+    "ppo_lstm": (
+        "CartPole-v1",
+        "SyreRecurrentActorCriticPolicy",
+        "sb3_contrib.RecurrentPPO",
+        {"n_timesteps": 128, "n_steps": 64, "batch_size": 32, "n_epochs": 1},
+    ),
 }  # rl-zoo3 2.9.2 has no MaskablePPO
 
 
@@ -94,10 +164,25 @@ def test_rl_zoo3_trains_and_reloads_every_algorithm(algo, tmp_path):
 
     env, policy, model_class, hyperparameters = EVERY_ALGO[algo]
     (tmp_path / "hp.yml").write_text(yaml.safe_dump({env: {"policy": f"syre_rl.{policy}", **hyperparameters}}))
-    zoo("train", "--algo", algo, "--env", env, "-conf", "hp.yml", "-f", "logs", "--seed", "0", "--device", "cpu",
-        cwd=tmp_path)
+    zoo(
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        env,
+        "-conf",
+        "hp.yml",
+        "-f",
+        "logs",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     module, name = model_class.rsplit(".", 1)
-    model = getattr(importlib.import_module(module), name).load(tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip",
-                                                                 device="cpu")
+    model = getattr(importlib.import_module(module), name).load(
+        tmp_path / "logs" / algo / f"{env}_1" / f"{env}.zip", device="cpu"
+    )
     assert type(model.policy).__name__ == policy and model.num_timesteps >= hyperparameters["n_timesteps"]
     assert any(k.endswith("_syre_anchor") for k in model.policy.state_dict())

@@ -18,11 +18,22 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 VALUE = 0.000123457
 # functions that only look at the value (checks) or write it down (records) rather than pass it on
-CHECKS = {"check_value", "conforms", "check_keys", "check_range", "canonical_name", "__instancecheck__",
-          "check_syre_settings"}
+CHECKS = {
+    "check_value",
+    "conforms",
+    "check_keys",
+    "check_range",
+    "canonical_name",
+    "__instancecheck__",
+    "check_syre_settings",
+}
 # (file, function) that write the settings down: config.json, the HParams tab, the run's logging
-RECORDS = {("runs.py", "write_json_atomic"), ("runs.py", "new_run_dir"), ("callbacks.py", "__init__"),
-           ("rl.py", "_train")}
+RECORDS = {
+    ("runs.py", "write_json_atomic"),
+    ("runs.py", "new_run_dir"),
+    ("callbacks.py", "__init__"),
+    ("rl.py", "_train"),
+}
 TEXTS = ("0.000123457", "1.23457e-04")
 
 
@@ -61,8 +72,9 @@ def trace(script: str, argv: list[str]) -> list[tuple[str, str, str]]:
             return
         if code.co_filename.startswith(stdlib) and "site-packages" not in code.co_filename:
             return
-        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4)
-                                 + bool(code.co_flags & 8)]
+        names = code.co_varnames[
+            : code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
+        ]
         try:
             how = {holds(frame.f_locals.get(n)) for n in names if n not in ("self", "cls")} - {None}
         except Exception:  # a half-built object whose dataclass fields are not all set yet
@@ -81,9 +93,25 @@ def trace(script: str, argv: list[str]) -> list[tuple[str, str, str]]:
 
 def train_ppo_gamma(logdir: str) -> list[tuple[str, str, str]]:
     """The trace of ``--syre-gamma`` in a short ``train_ppo.py --syre`` run on the tiny test preset."""
-    return trace("train_ppo.py", ["--syre", "--syre-gamma", str(VALUE), "--preset", str(ROOT / "tests" /
-                                  "tiny-preset.yaml"), "--timesteps", "128", "--logdir", logdir, "--no-progress",
-                                  "--metrics-every", "0", "--device", "cpu"])
+    return trace(
+        "train_ppo.py",
+        [
+            "--syre",
+            "--syre-gamma",
+            str(VALUE),
+            "--preset",
+            str(ROOT / "tests" / "tiny-preset.yaml"),
+            "--timesteps",
+            "128",
+            "--logdir",
+            logdir,
+            "--no-progress",
+            "--metrics-every",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
 
 
 if __name__ == "__main__":
@@ -94,6 +122,8 @@ if __name__ == "__main__":
     ours = [c for c in calls if c[0] != "decay" and "site-packages" not in c[1]]
     records = [c for c in ours if (Path(c[1]).name, c[2]) in RECORDS]
     checks = [c for c in ours if c[2] in CHECKS]
-    print(f"{len(calls) - 1} functions before the decay, {len(ours)} of them ours in {len({c[1] for c in ours})} "
-          f"files: {len(ours) - len(records) - len(checks)} hand it on, {len(checks)} check it, {len(records)} record "
-          f"it; {sum(c[0] == 'text' for c in calls)} received it as text")
+    print(
+        f"{len(calls) - 1} functions before the decay, {len(ours)} of them ours in {len({c[1] for c in ours})} "
+        f"files: {len(ours) - len(records) - len(checks)} hand it on, {len(checks)} check it, {len(records)} record "
+        f"it; {sum(c[0] == 'text' for c in calls)} received it as text"
+    )
