@@ -16,11 +16,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
 import torch
+
+from syre_rl.files import atomic_write
 
 LOCK = ".lock"
 TRAILER = b"SYRECKPT"  # a verified file ends with TRAILER + sha256(payload)
@@ -31,23 +33,6 @@ def check_label(label: str | None) -> str | None:
     if label is not None and not re.fullmatch(r"[\w.+=-]+", label):
         raise ValueError(f"--label may use letters, digits and . + = - _ only, got {label!r}")
     return label
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a fresh temporary path beside ``path`` (unique to this call), then rename it over
-    ``path``: readers never see half a file, and two writers never share a temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the suffix stays last: some writers (SB3's .zip) add theirs when it is missing
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_verified(path: Path, payload: bytes) -> None:

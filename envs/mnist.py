@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from syre_rl.agents.runs import atomic_write
+from syre_rl.files import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-from syre_rl.agents.runs import atomic_write
+from syre_rl.files import atomic_write
 
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NORMALIZE_FILE = "vecnormalize.pkl"
@@ -112,8 +112,8 @@ def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env
 
 
 def auto_vec(n_envs: int, cpus: int | None = None) -> str:
-    """``subproc`` when there are cores to spare for several env processes, else ``dummy`` (faster on 2 cores:
-    see shared/platform.md, SubprocVecEnv on 2 cores is oversubscribed)."""
+    """``subproc`` when there are cores to spare for several env processes, else ``dummy`` (faster on 2 cores,
+    where SubprocVecEnv's processes oversubscribe the cores: scripts/bench_throughput.py measures both)."""
     cpus = cpus or os.cpu_count() or 1
     return "subproc" if n_envs >= 4 and cpus >= 4 else "dummy"
 

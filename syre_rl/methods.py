@@ -344,7 +344,7 @@ class ReDo(Method):
 
 @dataclass(frozen=True)
 class CBPSettings(Settings):
-    """Settings of :class:`CBP` (defaults: Dohare et al.'s PPO settings, ``shared/method.md``).
+    """Settings of :class:`CBP` (defaults: Dohare et al.'s PPO settings).
 
     :param replacement_rate: fraction of the mature units replaced per step, in [0, 1] (default 1e-4)
     :param maturity: steps a unit must have lived before it can be replaced (>= 0, default 10,000)

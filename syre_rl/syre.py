@@ -26,12 +26,9 @@ With ``scale = 0`` (anchor 0) and ``ar_eps = 0`` both are bit-identical to the o
 
 **Anchor scale.** ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` per layer, ``fan_in`` of the layer that owns the
 parameter. The default ``scale = 1.0`` (anchor std equal to the usual init scale ``1/sqrt(fan_in)``, absolute
-std 0.03-0.06 for widths 300-784, inside the paper's harmless range sigma0 < ~0.2) follows our permuted-MNIST
-sweep (results/pm-paper): at scales 0.01 and 0.1 syre was indistinguishable from L2 in rank and dead units;
-at 1.0 it kept the last hidden layer's effective rank 2-5x higher and its dead units 5-20x lower than L2 at the
-same decay, where the jitter control did not. ``gamma`` is the experiment's decay strength: :class:`SyreSettings`
-defaults to 1e-3 (the L2 strength Dohare et al. used for PPO), :func:`attach_syre` asks for it explicitly (the
-paper sweeps 0.1 .. 10 for supervised nets).
+std 0.03-0.06 for widths 300-784, inside the paper's harmless range sigma0 < ~0.2). ``gamma`` is the decay
+strength: :class:`SyreSettings` defaults to 1e-3 (the L2 strength Dohare et al. used for PPO), :func:`attach_syre`
+asks for it explicitly (the paper sweeps 0.1 .. 10 for supervised nets).
 
 :class:`Syre` is a :class:`syre_rl.base.Method` whose settings are one typed object, :class:`SyreSettings`: the
 L2, L2-init and jitter baselines (``syre_rl.methods``) are the same mechanism with other offsets

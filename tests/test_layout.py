@@ -20,7 +20,16 @@ from syre_rl.extras import EXTRAS, INCLUDES
 ROOT = Path(__file__).parent.parent
 LIBRARY = ROOT / "syre_rl"  # the folder holds the library only; agents/ and envs/ install as syre_rl.agents/.envs
 HARNESS = ("syre_rl.agents", "syre_rl.envs", "agents", "envs")
-CORE = ("__init__", "settings", "base", "syre", "methods", "metrics", "extras")  # needs torch and numpy, nothing else
+CORE = (
+    "__init__",
+    "settings",
+    "base",
+    "syre",
+    "methods",
+    "metrics",
+    "extras",
+    "files",
+)  # needs torch and numpy, nothing else
 CORE_PACKAGES = {"torch", "numpy", "syre_rl"}
 
 
@@ -50,6 +59,13 @@ def is_under(module: str, packages) -> bool:
 def test_the_library_never_imports_the_harness(path):
     wrong = [f"{path.name}:{line}: {module}" for line, module in imported_modules(path) if is_under(module, HARNESS)]
     assert not wrong, f"the library imports the harness: {wrong}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "envs").glob("*.py")), ids=lambda p: p.name)
+def test_the_environments_never_import_the_rest_of_the_harness(path):
+    """Imports go one way: agents builds on envs, envs only on the library."""
+    wrong = [f"{path.name}:{line}: {m}" for line, m in imported_modules(path) if is_under(m, ("syre_rl.agents",))]
+    assert not wrong, f"envs imports agents: {wrong}"
 
 
 @pytest.mark.parametrize("name", CORE)
