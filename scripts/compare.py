@@ -7,7 +7,7 @@ python scripts/compare.py runs --out results --tags train/entropy_loss
 import argparse
 from pathlib import Path
 
-from syre_rl.agents.compare import compare
+from syre_rl.agents.analysis import compare
 from syre_rl.agents.config import StrictParser
 
 EPILOG = """\

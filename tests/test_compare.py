@@ -13,21 +13,14 @@ import pytest
 from matplotlib.image import imread
 from torch.utils.tensorboard import SummaryWriter
 
-from syre_rl.agents.compare import (
-    aggregate,
-    align,
-    bootstrap_ci,
-    compare,
-    find_runs,
-    fresh_comparison,
-    friction_changes,
-    friction_marks,
-    iqm_ci,
-    load_scalars,
-    method_colors,
-    phase_returns,
-    plasticity_gaps,
-)
+from syre_rl.agents.analysis import compare
+from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns
+from syre_rl.agents.analysis.plots import method_colors
+from syre_rl.agents.analysis.report import fresh_comparison, summary_csv
+from syre_rl.agents.analysis.runs import RETURN, find_runs, group_runs, latest_repeats, load_scalars
+from syre_rl.agents.analysis.stats import Bootstrap, aggregate, align, bootstrap_ci, iqm_ci
+from syre_rl.agents.analysis.summary import SummaryRow, summarize
+from syre_rl.agents.analysis.tasks import plasticity_gaps
 
 ROOT = Path(__file__).parent.parent
 OFFSET = {"vanilla": 0.0, "syre": 100.0}
@@ -256,6 +249,20 @@ def test_summary_csv_has_the_known_means(summary):
     ) == pytest.approx(0.85)
 
 
+def test_summary_rows_hold_each_seeds_value_as_a_number(runs_dir):
+    """Per-seed values are numbers keyed by seed; they become ``;``-joined text only in summary.csv."""
+    runs, _ = latest_repeats(find_runs(runs_dir))
+    rows = summarize(group_runs(runs), {run: load_scalars(run) for run in runs}, bootstrap=Bootstrap(n_resamples=100))
+    row = next(r for r in rows if (r.experiment, r.method, r.quantity) == ("AntBulletEnv-v0", "syre", "return"))
+    assert list(row.values) == [0, 1, 2] and all(type(s) is int and type(v) is float for s, v in row.values.items())
+    assert row.values == pytest.approx({0: 101.95, 1: 104.95, 2: 107.95}) and row.n_seeds == 3
+    assert row.mean == pytest.approx(104.95) and row.iqm == pytest.approx(104.95)
+    assert summary_csv([row]).splitlines()[1].endswith(",3,0;1;2,101.95;104.95;107.95")
+    import syre_rl.agents.compare as moved  # the old module re-exports the package's names
+
+    assert moved.compare is compare and moved.SummaryRow is SummaryRow
+
+
 def test_compare_is_reproducible(runs_dir, summary, tmp_path):
     out, _ = summary
     again = compare(runs_dir, tmp_path, extra_tags=["train/loss"])
@@ -365,8 +372,6 @@ def test_cli_error_and_help_in_a_subprocess(tmp_path):
 def test_repeats_of_a_seed_count_once(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
-    from syre_rl.agents.compare import compare
-
     for name, value in (("l2_s0", 1.0), ("l2_s0_2", 3.0), ("l2_s1", 5.0)):
         with SummaryWriter(str(tmp_path / "exp" / name)) as writer:
             for task in range(2):
@@ -472,13 +477,7 @@ def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     over seeds; a task without a fresh run does not count."""
 
     def row(method, quantity, values):
-        return {
-            "experiment": "E",
-            "method": method,
-            "quantity": quantity,
-            "seeds": ";".join(map(str, values)),
-            "values": ";".join(map(str, values.values())),
-        }
+        return SummaryRow.of("E", method, quantity, RETURN, {s: float(v) for s, v in values.items()}, Bootstrap())
 
     rows = [
         row("a", "return", {0: 1, 1: 1}),
@@ -496,7 +495,7 @@ def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     assert c.gap_per_seed == {"a": {0: -3.0, 1: -4.0}, "b": {0: 4.0}}
     assert c.gap["a"] == (-3.5, -4.0, -3.0) and c.gap["b"] == (4.0, 4.0, 4.0)
     assert set(c.returns["b"]) == {1}
-    assert plasticity_gaps([r for r in rows if not r["method"].startswith("fresh")]) == []
+    assert plasticity_gaps([r for r in rows if not r.method.startswith("fresh")]) == []
     # paired by seed against a reference: b - a on seed 0 only (4 - -3 = 7); a has no partner but itself
     [c] = plasticity_gaps(rows, reference="a")
     assert c.versus == {"b": (7.0, 7.0, 7.0)}

@@ -1,0 +1,143 @@
+"""Compare runs: mean curves over seeds with 95% bootstrap bands, and a summary table, from TensorBoard logs.
+
+A run is a folder holding TensorBoard event files (``events.out.tfevents.*``), at any depth under the runs
+folder. Its method and seed come from its ``config.json`` (``method``, ``seed``), else from the folder name
+``METHOD_sSEED`` or ``METHOD_sSEED_K`` (K: repeat index); its experiment is the config's ``env`` or
+``benchmark``, else the parent folder's name. Runs are grouped by (experiment, method); every run is one sample,
+so repeats of a seed count separately. Curves of one tag are put on common x values (:func:`align`), and each
+point gets the mean over runs and a percentile-bootstrap confidence interval of that mean (:func:`bootstrap_ci`).
+
+``compare(root, out)`` writes to ``out`` (each file atomically; with several experiments every figure is written
+once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulletEnv-v0.png``):
+
+- ``return.png``: ``rollout/ep_rew_mean`` vs env steps; dashed vertical lines where ``env/friction`` changes
+  (:func:`friction_marks`), annotated with the new friction when all runs share it
+- ``phases.png`` (runs that logged ``env/friction``): each method's return at the end of every friction phase
+  (:func:`phase_returns`), mean and interval over seeds; the summary's ``return_phase<k>`` columns
+- ``accuracy.png``: ``task/test_accuracy`` per task (dashed: ``task/mean_seen_accuracy``), and
+  ``task/online_accuracy`` in a second panel when logged
+- ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
+  one panel per ``plasticity/<target>/layer<i>``
+- ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
+- ``tasks.md`` (runs labelled ``fresh-task<k>`` beside permuted-observation task runs): each method's return at the
+  end of task k against a fresh network's on task k, and the plasticity gap with each seed's value and its
+  difference from vanilla's, paired by seed (:func:`plasticity_gaps`); ``tasks.png`` draws the returns per task
+  and the gaps with their intervals
+- ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
+  stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
+  ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
+  percentile-bootstrap interval, and every run's value
+
+Modules, by job: ``runs`` (finding and reading runs), ``stats`` (intervals), ``phases`` (friction phases and
+tasks), ``summary`` (the rows, numbers keyed by seed), ``tasks`` (against fresh networks), ``report`` (the text
+files), ``plots`` (the figures).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns, task_returns
+from syre_rl.agents.analysis.plots import method_colors, plot_experiment, plot_tasks
+from syre_rl.agents.analysis.report import fresh_comparison, summary_csv, summary_markdown
+from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, latest_repeats, load_scalars
+from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
+from syre_rl.agents.analysis.summary import SummaryRow, summarize, summary_quantities
+from syre_rl.agents.analysis.tasks import TaskComparison, plasticity_gaps
+from syre_rl.agents.runs import atomic_write
+
+__all__ = [
+    "Bootstrap",
+    "Curve",
+    "Run",
+    "Scalars",
+    "SummaryRow",
+    "TaskComparison",
+    "aggregate",
+    "align",
+    "bootstrap_ci",
+    "compare",
+    "final_value",
+    "find_runs",
+    "fresh_comparison",
+    "friction_changes",
+    "friction_marks",
+    "group_runs",
+    "iqm_ci",
+    "latest_repeats",
+    "load_scalars",
+    "method_colors",
+    "phase_returns",
+    "plasticity_gaps",
+    "summarize",
+    "summary_quantities",
+    "task_returns",
+]
+
+
+def compare(
+    root: str | Path,
+    out: str | Path | None = None,
+    extra_tags: Sequence[str] = (),
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    only: Sequence[str] = (),
+) -> Path:
+    """Find the runs under ``root`` and write the figures, ``summary.md`` and ``summary.csv`` (module docstring).
+
+    :param root: folder searched at any depth for runs
+    :param out: output folder, created if needed (default: ``root/compare``)
+    :param extra_tags: more scalar tags for the summary (each run's last value)
+    :param confidence, n_resamples, seed: of the bootstrap intervals (:func:`bootstrap_ci`)
+    :param only: shell-style patterns (``fnmatch``); when given, only runs whose method (or label) matches one
+    :return: the output folder
+    :raise ValueError: no runs under ``root`` (matching ``only``), or an extra tag that no run logged
+    """
+    runs, repeats = latest_repeats(_select(root, only))
+    scalars = {run: load_scalars(run) for run in runs}
+    logged = set().union(*scalars.values())
+    if missing := [tag for tag in extra_tags if tag not in logged]:
+        raise ValueError(f"no run logged the tag(s) {', '.join(missing)}; logged tags: {', '.join(sorted(logged))}")
+    out = Path(out) if out is not None else Path(root) / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    bootstrap = Bootstrap(confidence, n_resamples, seed)
+    colors = method_colors({run.method for run in runs})
+    rows = summarize(groups, scalars, extra_tags, bootstrap)
+    for experiment, methods in groups.items():
+        own = [r for r in rows if r.experiment == experiment]
+        plot_experiment(out, _suffix(experiment, groups), methods, scalars, own, colors, bootstrap)
+    _write(out / "summary.csv", summary_csv(rows))
+    _write(out / "summary.md", summary_markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats))
+    comparisons = plasticity_gaps(rows, confidence, n_resamples, seed)
+    if comparisons:
+        _write(out / "tasks.md", fresh_comparison(comparisons, confidence))
+    for c in comparisons:
+        plot_tasks(out / f"tasks{_suffix(c.experiment, groups)}.png", c, colors)
+    return out
+
+
+def _select(root: str | Path, only: Sequence[str]) -> list[Run]:
+    """The runs under ``root`` whose method matches a pattern of ``only`` (all, without patterns)."""
+    runs = find_runs(root)
+    if only:
+        runs = [run for run in runs if any(fnmatch.fnmatchcase(run.method, p) for p in only)]
+    if not runs:
+        raise ValueError(
+            f"no runs under '{root}'{' matching ' + ', '.join(only) if only else ''}: a run is a "
+            f"folder holding TensorBoard event files (events.out.tfevents.*)"
+        )
+    return runs
+
+
+def _suffix(experiment: str, groups: dict) -> str:
+    """A figure's file name suffix: none for a single experiment, else ``_<experiment>`` (safe characters)."""
+    return "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+
+
+def _write(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))

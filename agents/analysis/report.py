@@ -1,0 +1,180 @@
+"""The text files of a comparison: ``summary.md``, ``summary.csv`` and ``tasks.md``. Numbers become text here,
+and only here."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from syre_rl.agents.analysis.phases import PHASE_TAIL
+from syre_rl.agents.analysis.runs import Methods, Run
+from syre_rl.agents.analysis.stats import TAIL_FRACTION
+from syre_rl.agents.analysis.summary import SummaryRow
+from syre_rl.agents.analysis.tasks import TaskComparison
+
+CSV_COLUMNS = (
+    "experiment",
+    "method",
+    "quantity",
+    "tag",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "iqm",
+    "iqm_low",
+    "iqm_high",
+    "n_seeds",
+    "seeds",
+    "values",
+)
+
+
+def summary_csv(rows: Sequence[SummaryRow]) -> str:
+    """``summary.csv``: one line per row, :data:`CSV_COLUMNS`; ``seeds`` and ``values`` (6 significant digits)
+    ``;``-separated, in the same order."""
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        seeds = ";".join(str(seed) for seed in r.values)
+        values = ";".join(f"{v:.6g}" for v in r.values.values())
+        writer.writerow(
+            [r.experiment, r.method, r.quantity, r.tag, r.mean, r.ci_low, r.ci_high, r.iqm, r.iqm_low, r.iqm_high]
+            + [r.n_seeds, seeds, values]
+        )
+    return table.getvalue()
+
+
+def summary_markdown(
+    root: Path,
+    runs: Sequence[Run],
+    groups: dict[str, Methods],
+    rows: Sequence[SummaryRow],
+    confidence: float,
+    n_resamples: int,
+    repeats: Sequence[Run] = (),
+) -> str:
+    """``summary.md``: the inputs (runs found, repeats left out), what a cell means, then per experiment a table
+    of IQM [interval] per method and quantity, and each run's value of the headline quantities."""
+    lines = _inputs(root, runs, repeats) + ["", _legend(confidence, n_resamples)]
+    for experiment, methods in groups.items():
+        cells = {(row.method, row.quantity): row for row in rows if row.experiment == experiment}
+        lines += _experiment_table(experiment, methods, cells) + _per_seed_table(experiment, methods, cells)
+    return "\n".join(lines) + "\n"
+
+
+def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str]:
+    lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
+    lines += [
+        f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
+        + (f", repeat {run.repeat}" if run.repeat > 1 else "")
+        for run in runs
+    ]
+    if repeats:
+        lines += [
+            "",
+            "Left out, as earlier repeats of a method and seed that a later run replaces (a seed counts once):",
+            "",
+        ] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
+    return lines
+
+
+def _legend(confidence: float, n_resamples: int) -> str:
+    return (
+        f"Cells: interquartile mean (IQM) over runs [{confidence:.0%} stratified-bootstrap confidence "
+        f"interval, {n_resamples} resamples], from rliable (with fewer than 4 runs the IQM is the mean); with "
+        f"a single seed the interval is the point itself. `summary.csv` also holds the mean with its "
+        f"percentile-bootstrap interval, and every run's value. `seeds`: runs of the method, one run per "
+        f"seed; `(n=...)` where fewer logged that column. `return`: mean over the last {TAIL_FRACTION:.0%} of "
+        f"each run's points; `return_phase<k>`: mean over the last {PHASE_TAIL:.0%} of the points of friction "
+        f"phase k (0 = the first); accuracies: each run's first or last task; `<target>/layer<i>/<metric>`: "
+        f"last hidden layer, each run's last point."
+    )
+
+
+def _experiment_table(experiment: str, methods: Methods, cells: dict[tuple[str, str], SummaryRow]) -> list[str]:
+    quantities = list(dict.fromkeys(quantity for _, quantity in cells))
+    lines = [
+        "",
+        f"## {experiment}",
+        "",
+        "| " + " | ".join(["method", "seeds", *quantities]) + " |",
+        "|" + "---|" * (2 + len(quantities)),
+    ]
+    for method, method_runs in methods.items():
+        row = [method, str(len(method_runs))]
+        for c in (cells.get((method, quantity)) for quantity in quantities):
+            row.append(
+                "–"
+                if c is None
+                else f"{c.iqm:.4g} [{c.iqm_low:.4g}, {c.iqm_high:.4g}]"
+                + (f" (n={c.n_seeds})" if c.n_seeds < len(method_runs) else "")
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _per_seed_table(experiment: str, methods: Methods, cells: dict[tuple[str, str], SummaryRow]) -> list[str]:
+    """Each run's value of the headline columns (the first four that are no plasticity metric)."""
+    headline = [q for q in dict.fromkeys(quantity for _, quantity in cells) if "/" not in q][:4]
+    if not headline:
+        return []
+    lines = [
+        "",
+        f"Per seed ({experiment}): each run's value, seeds in order.",
+        "",
+        "| " + " | ".join(["method", *headline]) + " |",
+        "|" + "---|" * (1 + len(headline)),
+    ]
+    for method in methods:
+        values = []
+        for quantity in headline:
+            c = cells.get((method, quantity))
+            values.append("–" if c is None else ", ".join(f"s{seed}: {v:.4g}" for seed, v in c.values.items()))
+        lines.append("| " + " | ".join([method, *values]) + " |")
+    return lines
+
+
+def fresh_comparison(comparisons: Sequence[TaskComparison], confidence: float = 0.95) -> str:
+    """``tasks.md``: :func:`~.tasks.plasticity_gaps` as tables, task by task, then the gap with every seed's
+    value."""
+    if not comparisons:
+        return ""
+    lines = [
+        "# Continual runs against fresh networks, task by task",
+        "",
+        f"Return at the end of each task (mean of `rollout/ep_rew_mean` over the task's last {PHASE_TAIL:.0%}), "
+        f"IQM over seeds [{confidence:.0%} stratified-bootstrap interval, rliable]. Gap: per seed, the continual "
+        "run's return minus the fresh network's on the same task, averaged over the tasks both have; below 0 "
+        "the continual network learns new tasks worse than a fresh one (a loss of plasticity).",
+    ]
+    for c in comparisons:
+        lines += _task_table(c) + _gap_table(c)
+    return "\n".join(lines) + "\n"
+
+
+def _cell(cell: tuple[float, float, float]) -> str:
+    return "{:.1f} [{:.1f}, {:.1f}]".format(*cell)
+
+
+def _task_table(c: TaskComparison) -> list[str]:
+    methods = list(c.returns)
+    lines = ["", f"## {c.experiment}", "", "| task | fresh | " + " | ".join(methods) + " |"]
+    lines.append("|" + "---|" * (2 + len(methods)))
+    for k in c.tasks:
+        row = [str(k), _cell(c.fresh[k])] + [_cell(c.returns[m][k]) if k in c.returns[m] else "–" for m in methods]
+        lines.append("| " + " | ".join(row) + " |")
+    gaps = [_cell(c.gap[m]) + f" (n={len(c.gap_per_seed[m])})" if m in c.gap else "–" for m in methods]
+    return lines + ["| **gap** |  | " + " | ".join(gaps) + " |"]
+
+
+def _gap_table(c: TaskComparison) -> list[str]:
+    lines = ["", f"| method | gap | gap by seed | gap minus {c.reference}'s, paired by seed |", "|---|---|---|---|"]
+    for m in sorted(c.gap, key=lambda m: -c.gap[m][0]):
+        by_seed = ", ".join(f"s{s}: {v:.1f}" for s, v in c.gap_per_seed[m].items())
+        paired = len(set(c.gap_per_seed[m]) & set(c.gap_per_seed.get(c.reference, {})))
+        versus = _cell(c.versus[m]) + f" (n={paired})" if m in c.versus else "–"
+        lines.append(f"| {m} | {_cell(c.gap[m])} | {by_seed} | {versus} |")
+    return lines

@@ -1,0 +1,137 @@
+"""The summary: per experiment, method and quantity, each run's final value keyed by seed, the mean with its
+percentile-bootstrap interval and the IQM with its stratified-bootstrap interval (rliable)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from syre_rl.agents.analysis.phases import phase_samples, task_samples
+from syre_rl.agents.analysis.runs import (
+    FRICTION,
+    ONLINE_ACCURACY,
+    PLASTICITY,
+    RETURN,
+    SEEN_ACCURACY,
+    TASK,
+    TEST_ACCURACY,
+    Methods,
+    Run,
+    Scalars,
+    logged,
+)
+from syre_rl.agents.analysis.stats import Bootstrap, final_value
+
+SUMMARY_METRICS = ("effective_rank", "dead_units", "duplicate_units", "duplicate_units_learned")
+
+Column = dict[str, dict[int, float]]  # one summary column of an experiment: method -> seed -> value
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One quantity of one method of one experiment, over its runs.
+
+    :param experiment: env id or benchmark name
+    :param method: method or run label
+    :param quantity: the summary column, e.g. ``return``, ``return_phase1``, ``actor/layer1/effective_rank``
+    :param tag: the scalar tag it reduces
+    :param values: each run's value, keyed by seed, seeds in order
+    :param mean: mean over runs; ``ci_low``, ``ci_high``: its percentile-bootstrap interval
+    :param iqm: interquartile mean over runs; ``iqm_low``, ``iqm_high``: its stratified-bootstrap interval
+    """
+
+    experiment: str
+    method: str
+    quantity: str
+    tag: str
+    values: dict[int, float]
+    mean: float
+    ci_low: float
+    ci_high: float
+    iqm: float
+    iqm_low: float
+    iqm_high: float
+
+    @classmethod
+    def of(
+        cls, experiment: str, method: str, quantity: str, tag: str, values: dict[int, float], bootstrap: Bootstrap
+    ) -> SummaryRow:
+        """The row of ``values`` (seed -> value, at least one), its intervals from ``bootstrap``."""
+        mean, low, high = bootstrap.mean(list(values.values()))
+        iqm = bootstrap.iqm(list(values.values()))
+        return cls(experiment, method, quantity, tag, dict(values), float(mean), float(low), float(high), *iqm)
+
+    @property
+    def n_seeds(self) -> int:
+        """The number of runs (one per seed)."""
+        return len(self.values)
+
+
+def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> list[tuple[str, str, str]]:
+    """The summary's columns for an experiment that logged ``tags``: (quantity, tag, reduction of each run).
+
+    Plasticity metrics are those of each target's last logged (i.e. last hidden) layer.
+    """
+    tags = set(tags)
+    wanted = [
+        ("return", RETURN, "tail"),
+        ("first_task_accuracy", TEST_ACCURACY, "first"),
+        ("last_task_accuracy", TEST_ACCURACY, "last"),
+        ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last"),
+        ("online_accuracy_first10pct", ONLINE_ACCURACY, "head"),
+        ("online_accuracy_last10pct", ONLINE_ACCURACY, "tail"),
+    ]
+    last_layer: dict[str, int] = {}
+    for match in filter(None, map(PLASTICITY.match, tags)):
+        last_layer[match["target"]] = max(last_layer.get(match["target"], 0), int(match["layer"]))
+    for target, layer in sorted(last_layer.items()):
+        wanted += [
+            (f"{target}/layer{layer}/{m}", f"plasticity/{target}/layer{layer}/{m}", "last") for m in SUMMARY_METRICS
+        ]
+    wanted += [(tag, tag, "last") for tag in extra_tags]
+    return [q for q in wanted if q[1] in tags]
+
+
+def summarize(
+    groups: dict[str, Methods],
+    scalars: dict[Run, Scalars],
+    extra_tags: Sequence[str] = (),
+    bootstrap: Bootstrap | None = None,
+) -> list[SummaryRow]:
+    """A row for every method and :func:`summary_quantities` column that the method's runs logged; after the
+    return, the return at the end of each friction phase (``return_phase<k>``) and each task (``return_task<k>``).
+
+    :param groups: experiment -> method -> runs, one run per seed (:func:`~.runs.latest_repeats`)
+    :param bootstrap: settings of the intervals (default: :class:`~.stats.Bootstrap`'s)
+    """
+    bootstrap = bootstrap or Bootstrap()
+    rows = []
+    for experiment, methods in groups.items():
+        tags = logged(methods, scalars)
+        for quantity, tag, how in summary_quantities(tags, extra_tags):
+            columns = {quantity: _final_values(methods, scalars, tag, how)}
+            if quantity == "return" and FRICTION in tags:
+                columns |= _columns({m: dict(enumerate(phase_samples(runs, scalars))) for m, runs in methods.items()})
+            if quantity == "return" and TASK in tags:
+                columns |= _columns({m: task_samples(runs, scalars) for m, runs in methods.items()}, "task")
+            rows += [  # quantity outermost: its rows keep the columns' order
+                SummaryRow.of(experiment, method, name, tag, values, bootstrap)
+                for name, column in columns.items()
+                for method, values in column.items()
+                if values
+            ]
+    return rows
+
+
+def _final_values(methods: Methods, scalars: dict[Run, Scalars], tag: str, how: str) -> Column:
+    """Each run's :func:`~.stats.final_value` of ``tag``, of the runs that logged it."""
+    return {
+        m: {run.seed: final_value(scalars[run][tag][1], how) for run in runs if tag in scalars[run]}
+        for m, runs in methods.items()
+    }
+
+
+def _columns(samples: dict[str, dict[int, dict[int, float]]], kind: str = "phase") -> dict[str, Column]:
+    """method -> phase (or task) k -> seed -> return, as columns ``return_<kind><k>``, k in order."""
+    ks = sorted({k for per_method in samples.values() for k in per_method})
+    return {f"return_{kind}{k}": {m: per_method.get(k, {}) for m, per_method in samples.items()} for k in ks}
