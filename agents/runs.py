@@ -14,25 +14,17 @@ import errno
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
-import torch
 
 from syre_rl.files import atomic_write
 
 LOCK = ".lock"
+CONFIG, CHECKPOINT = "config.json", "checkpoint.ckpt"  # every run kind's
 TRAILER = b"SYRECKPT"  # a verified file ends with TRAILER + sha256(payload)
-
-
-def check_label(label: str | None) -> str | None:
-    """A run label goes into folder names: letters, digits and ``. + = - _`` only."""
-    if label is not None and not re.fullmatch(r"[\w.+=-]+", label):
-        raise ValueError(f"--label may use letters, digits and . + = - _ only, got {label!r}")
-    return label
 
 
 def write_verified(path: Path, payload: bytes) -> None:
@@ -163,30 +155,3 @@ def check_unchanged(
 def write_json_atomic(path: Path, data: dict) -> None:
     """``data`` as indented JSON, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def check_device(device: str) -> None:
-    if device == "auto":
-        return
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise ValueError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for, but no CUDA GPU is visible; use --device cpu or auto")
-    index = torch.device(device).index
-    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
-        raise ValueError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
-
-
-def check_threads(threads: int | None, flag: str = "--threads") -> None:
-    if threads is not None and threads < 1:
-        raise ValueError(f"{flag} must be >= 1 (or left out for the default), got {threads}")
-
-
-def check_probe(tau: float, duplicate_threshold: float) -> None:
-    """The plasticity metrics' thresholds: tau >= 0, duplicate threshold in (0, 1]."""
-    if not tau >= 0:
-        raise ValueError(f"--tau must be >= 0, got {tau}")
-    if not 0 < duplicate_threshold <= 1:
-        raise ValueError(f"--duplicate-threshold must be in (0, 1], got {duplicate_threshold}")

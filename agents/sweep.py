@@ -2,20 +2,22 @@
 skipping runs that finished and resuming runs that were interrupted (a sweep can be stopped and restarted at
 any time, and a run whose worker or node dies is retried from its own checkpoint).
 
-    runs: continual                        # continual (scripts/continual.py) or rl (scripts/train.py)
+    runs: continual                        # a run kind of syre_rl.agents.kinds.RUN_KINDS: continual, rl, ...
     logdir: runs/exp2
     seeds: [0, 1, 2]
     cpus: 1                                # per run (its torch threads); gpus: 0.25 shares a GPU by four
     base: {benchmark: permuted-mnist, tasks: 10, batch_size: 64}   # run fields shared by every run
     grid:                                  # one entry per group of runs; lists expand as a product
       - {method: vanilla, lr: [1.0e-3, 1.0e-2]}
-      - {method: syre, lr: [1.0e-3, 1.0e-2], gamma: [1.0e-3, 1.0e-2], scale: [0.01, 0.1, 1.0]}
+      - {method: syre, lr: [1.0e-3, 1.0e-2], method_args: {gamma: [1.0e-3, 1.0e-2], scale: [0.01, 0.1, 1.0]}}
 
-Keys that are run fields (of ``ContinualConfig``, or of ``TrainConfig`` for ``runs: rl``) set the run; any other
-key must be a setting of the entry's method. Every run gets a label naming what its entry sets, e.g.
-``syre-lr0.01-gamma0.001-scale0.1`` (or the entry's own ``label``), used for its folder and by ``compare.py``
-(``--only 'syre-lr0.01-*'`` picks a slice). Unknown keys, wrong types and malformed YAML are refused before any
-run starts.
+A grid entry's keys are run fields of its kind (``ContinualConfig``'s for ``runs: continual``, ``TrainConfig``'s
+for ``runs: rl``); the method's own settings go under ``method_args``. So a name that is both (ReDo's ``tau`` and
+the metrics' dormancy threshold ``tau``) means one thing: a method setting at the top is refused, naming
+``method_args``, and so is a name that is both (naming ``base`` for the run's). Every run gets a label naming what
+its entry sets, e.g. ``syre-lr0.01-gamma0.001-scale0.1`` (or the entry's own ``label``), used for its folder and
+by ``compare.py`` (``--only 'syre-lr0.01-*'`` picks a slice). Unknown keys, wrong types and malformed YAML are
+refused before any run starts.
 
 Why Ray (``ray.remote`` tasks): the same sweep runs on a laptop (a local Ray instance, as many runs at once as
 the cores hold) and on a cluster (``--address``), with per-run CPU and GPU requests (fractions share a GPU), and
@@ -30,52 +32,18 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from syre_rl.agents.config import load_yaml
-from syre_rl.agents.runs import DamagedFile, read_verified, run_dirs
+from syre_rl.agents.kinds import RUN_KINDS, RunConfig, run_kind
 from syre_rl.methods import METHODS, method_defaults
 from syre_rl.settings import Settings, check_keys, check_range, did_you_mean
 
-RunKind = Literal["continual", "rl"]
-# what the sweep sets for every run itself; the rest of a run's fields may be in base or the grid
-SWEEP_SET = {
-    "continual": ("method", "method_args", "method_settings", "label", "seed", "resume", "progress", "threads"),
-    "rl": (
-        "method",
-        "method_args",
-        "method_settings",
-        "hyperparameters",
-        "label",
-        "seed",
-        "resume",
-        "progress",
-        "torch_threads",
-        "save",
-        "syre",
-        "syre_gamma",
-        "syre_scale",
-        "syre_ar_eps",
-        "syre_targets",
-        "syre_decoupled",
-        "weight_decay",
-    ),
-}
 
-
-def _config_class(runs: RunKind) -> type[Settings]:
-    if runs == "continual":
-        from syre_rl.agents.continual import ContinualConfig
-
-        return ContinualConfig
-    from syre_rl.agents.rl import TrainConfig  # imports SB3: only rl sweeps pay for it
-
-    return TrainConfig
-
-
-def run_fields(runs: RunKind) -> list[str]:
-    """The run fields a sweep of ``runs`` may set in ``base`` or a grid entry."""
-    return [f.name for f in dataclasses.fields(_config_class(runs)) if f.name not in SWEEP_SET[runs]]
+def run_fields(runs: str) -> list[str]:
+    """The run fields a sweep of kind ``runs`` may set in ``base`` or a grid entry."""
+    config = run_kind(runs)
+    return [f.name for f in dataclasses.fields(config) if f.name not in config.SWEEP_SET]
 
 
 @dataclass(frozen=True)
@@ -84,7 +52,8 @@ class SweepSpec(Settings):
 
     :param seeds: the seeds every grid point runs with
     :param grid: entries of ``method`` plus run fields and method settings, each a value or a list of values
-    :param runs: ``continual`` (continual-learning runs) or ``rl`` (RL runs of any algorithm)
+    :param runs: the run kind, a name of :data:`~syre_rl.agents.kinds.RUN_KINDS` (``continual``: continual-learning
+        runs, ``rl``: RL runs of any algorithm, ``teacher-student``)
     :param logdir: root of the runs (default: the run's own default, ``runs``)
     :param base: run fields shared by every run
     :param cpus: CPUs each run asks Ray for, also its torch threads (default 1)
@@ -95,7 +64,7 @@ class SweepSpec(Settings):
     owner = "sweep"
     seeds: list[int]
     grid: list[dict[str, Any]]
-    runs: RunKind = "continual"
+    runs: str = "continual"
     logdir: str | None = None
     base: dict[str, Any] = field(default_factory=dict)
     cpus: float = 1.0
@@ -113,23 +82,13 @@ class SweepSpec(Settings):
             raise ValueError(f"sweep gpus above 1 must be a whole number, got {self.gpus}")
         if self.retries < 0:
             raise ValueError(f"sweep retries must be >= 0, got {self.retries}")
+        if self.runs not in RUN_KINDS:
+            raise ValueError(f"sweep runs must be one of {', '.join(map(repr, RUN_KINDS))}, got {self.runs!r}")
         fields_ = run_fields(self.runs)
         check_keys("sweep base", self.base, fields_)
         for entry in self.grid:
-            if entry.get("method") not in METHODS:
-                raise ValueError(f"grid entry {entry} needs a 'method' from {', '.join(METHODS)}")
-            valid = fields_ + list(method_defaults(entry["method"])) + ["label"]
-            for key in entry:
-                if key != "method" and key not in valid:
-                    raise ValueError(
-                        f"grid entry for {entry['method']} has key {key!r}, neither a run field nor a "
-                        f"setting of {entry['method']}{did_you_mean(key, valid)}"
-                    )
-            if "label" in entry and not isinstance(entry["label"], str):
-                raise ValueError(
-                    f"grid entry label must be one text (a list would give its runs one label), got {entry['label']!r}"
-                )
-        device = self.base.get("device", "cpu" if self.runs == "continual" else "auto")
+            check_entry(entry, fields_)
+        device = self.base.get("device", _default(run_kind(self.runs), "device"))
         if self.gpus > 0 and device == "cpu":
             raise ValueError(f"sweep gpus {self.gpus:g} with runs on device cpu; set base device: cuda")
         if self.gpus == 0 and str(device).startswith("cuda"):
@@ -139,84 +98,101 @@ class SweepSpec(Settings):
             )
 
 
+def check_entry(entry: dict[str, Any], fields_: list[str]) -> None:
+    """A grid entry: a ``method``, run fields, the method's settings under ``method_args`` and an optional
+    ``label``; a method setting at the top, or anything else, is refused naming where it belongs."""
+    if entry.get("method") not in METHODS:
+        raise ValueError(f"grid entry {entry} needs a 'method' from {', '.join(METHODS)}")
+    method, own = entry["method"], list(method_defaults(entry["method"]))
+    for key in entry:
+        if key in own and key in fields_:
+            raise ValueError(
+                f"grid entry for {method} has key {key!r}, both a run field and a setting of {method}: write "
+                f"{method}'s under method_args ({{method: {method}, method_args: {{{key}: ...}}}}), the run's in base"
+            )
+        if key in own:
+            raise ValueError(
+                f"grid entry for {method} has key {key!r}, a setting of {method}: write it under method_args, e.g. "
+                f"{{method: {method}, method_args: {{{key}: ...}}}}"
+            )
+        if key not in ("method", "label", "method_args", *fields_):
+            raise ValueError(
+                f"grid entry for {method} has key {key!r}, neither a run field nor a setting of {method}"
+                f"{did_you_mean(key, [*fields_, *own])}; the method's own settings go under method_args"
+            )
+    args = entry.get("method_args", {})
+    if not isinstance(args, dict):
+        raise ValueError(f"grid entry for {method}: method_args must be a mapping of {method}'s settings, got {args!r}")
+    check_keys(f"grid entry method_args for {method}", args, own)
+    if "label" in entry and not isinstance(entry["label"], str):
+        raise ValueError(
+            f"grid entry label must be one text (a list would give its runs one label), got {entry['label']!r}"
+        )
+
+
+def _default(config: type[RunConfig], name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(config) if f.name == name)
+
+
 def _value_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
-def expand(spec: SweepSpec) -> list[Settings]:
-    """Every run of a sweep specification, checked (types and ranges of every value, presets and envs of RL
-    runs): ``ContinualConfig.checked()`` or ``TrainConfig.resolved()`` objects.
+def _points(entry: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+    """Every point of a grid entry: (run fields, method settings, label), lists expanded as a product in the
+    entry's order (``method_args``' keys where ``method_args`` stands)."""
+    keys = []
+    for key, value in entry.items():
+        if key == "method_args":
+            keys += [("method", k, v) for k, v in value.items()]
+        elif key not in ("method", "label"):
+            keys.append(("run", key, value))
+    choices = [v if isinstance(v, list) else [v] for _, _, v in keys]
+    points = []
+    for combo in itertools.product(*choices):
+        values = [(where, k, v) for (where, k, _), v in zip(keys, combo)]
+        label = entry.get("label") or "-".join(
+            [entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for _, k, v in values)]
+        )
+        run = {k: v for where, k, v in values if where == "run"}
+        points.append((run, {k: v for where, k, v in values if where == "method"}, label))
+    return points
+
+
+def expand(spec: SweepSpec) -> list[RunConfig]:
+    """Every run of a sweep specification, resolved (types and ranges of every value, presets and envs of RL
+    runs checked).
 
     :raises ValueError: naming the bad key or value
     """
-    config_class, fields_ = _config_class(spec.runs), run_fields(spec.runs)
+    config = run_kind(spec.runs)
     base = dict(spec.base, **({"logdir": spec.logdir} if spec.logdir is not None else {}))
-    threads = {"continual": "threads", "rl": "torch_threads"}[spec.runs]
     configs = []
     for entry in spec.grid:
-        keys = [k for k in entry if k not in ("method", "label")]
-        choices = [entry[k] if isinstance(entry[k], list) else [entry[k]] for k in keys]
-        for combo in itertools.product(*choices):
-            values = dict(zip(keys, combo))
-            label = entry.get("label") or "-".join(
-                [entry["method"], *(f"{k.replace('_', '')}{_value_text(v)}" for k, v in values.items())]
-            )
-            run = {k: v for k, v in values.items() if k in fields_}
-            settings = {k: v for k, v in values.items() if k not in fields_}
+        for run, settings, label in _points(entry):
             for seed in spec.seeds:
-                cfg = config_class(
+                cfg = config(
                     **{**base, **run},
                     method=entry["method"],
                     label=label,
                     seed=seed,
                     method_args=settings,
                     progress=False,
-                    **{threads: max(1, int(spec.cpus))},
+                    threads=max(1, int(spec.cpus)),
                 )
-                configs.append(cfg.checked() if spec.runs == "continual" else cfg.resolved())
+                configs.append(cfg.resolved())
     labels = [(c.label, c.seed) for c in configs]
     if len(set(labels)) != len(labels):
         raise ValueError("two grid entries make the same run label; make the entries differ")
     return configs
 
 
-def _group(cfg: Settings) -> str:
-    return cfg.benchmark if hasattr(cfg, "benchmark") else cfg.env
+def status(cfg: RunConfig) -> str:
+    """``done``, ``partial``, ``damaged`` or ``new``: :meth:`~syre_rl.agents.kinds.RunConfig.status`."""
+    return cfg.status()
 
 
-def status(cfg: Settings) -> str:
-    """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
-    ``damaged`` (its checkpoint fails its checksum) or ``new``, judged from the newest folder of this label and
-    seed (whatever its ``_N`` suffix): a continual run is done when its verified checkpoint holds every task, an
-    RL run when its summary.json reports the configured number of steps."""
-    started = [run for run in run_dirs(cfg.logdir, _group(cfg), cfg.label, cfg.seed) if (run / "config.json").is_file()]
-    if not started:
-        return "new"
-    if hasattr(cfg, "benchmark"):
-        from syre_rl.agents.continual import load_checkpoint
-
-        try:
-            state = load_checkpoint(started[-1])
-        except DamagedFile:
-            return "damaged"
-        return "done" if state is not None and len(state["records"]) >= cfg.tasks else "partial"
-    import json
-
-    from syre_rl.agents.rl import CHECKPOINT
-
-    summary = started[-1] / "summary.json"
-    if summary.is_file() and json.loads(summary.read_text())["timesteps"] >= cfg.timesteps:
-        return "done"
-    checkpoint = started[-1] / CHECKPOINT
-    try:
-        if checkpoint.is_file():
-            read_verified(checkpoint)
-    except DamagedFile:
-        return "damaged"
-    return "partial"
-
-
-def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
+def run_one(cfg: RunConfig, cwd: str | None = None) -> dict[str, Any]:
     """Run (or resume, or skip when done) one run of a sweep, judging its status now: a run Ray starts again
     after its worker died resumes from its own checkpoint.
 
@@ -225,19 +201,8 @@ def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
     """
     if cwd is not None and Path(cwd).is_dir():
         os.chdir(cwd)
-    state = status(cfg)
-    if state == "done":
-        result = "done already"
-    elif hasattr(cfg, "benchmark"):
-        from syre_rl.agents.continual import run_continual
-
-        records = run_continual(dataclasses.replace(cfg, resume=state != "new"))
-        result = f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
-    else:
-        from syre_rl.agents.rl import train
-
-        summary = train(dataclasses.replace(cfg, resume=state != "new"))
-        result = f"mean return {summary['mean_return']} at {summary['timesteps']} steps"
+    state = cfg.status()
+    result = "done already" if state == "done" else dataclasses.replace(cfg, resume=state != "new").execute()
     node = None
     try:
         import ray
@@ -250,7 +215,7 @@ def run_one(cfg: Settings, cwd: str | None = None) -> dict[str, Any]:
 
 
 def run_sweep(
-    configs: Sequence[Settings],
+    configs: Sequence[RunConfig],
     spec: SweepSpec,
     address: str | None = None,
     cpus: int | None = None,
@@ -274,7 +239,7 @@ def run_sweep(
     import ray
     from tqdm.auto import tqdm
 
-    states = [status(c) for c in configs]
+    states = [c.status() for c in configs]
     todo = sorted((c for c, s in zip(configs, states) if s != "done"), key=lambda c: c.seed)
     done = len(configs) - len(todo)
     if not todo:

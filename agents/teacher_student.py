@@ -5,20 +5,30 @@ Gradient descent with weight decay never leaves the symmetric state; syre is mea
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import dataclasses
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from syre_rl.agents.runs import atomic_write
+from syre_rl.agents.guard import NonFiniteGuard
+from syre_rl.agents.kinds import RunConfig
+from syre_rl.agents.runs import CONFIG, check_unchanged, latest_run_dir, new_run_dir, owned
+from syre_rl.files import atomic_write
 from syre_rl.methods import make_method
+from syre_rl.settings import check_range
+
+RESULTS = "results.jsonl"
 
 
-@dataclass
-class TeacherStudent:
-    """Settings of one run (defaults: the paper's Adam lr 0.01, weight decay 0.01).
+@dataclass(frozen=True)
+class TeacherStudentConfig(RunConfig):
+    """Settings of one teacher-student run, a run kind like the continual and RL ones (defaults: the paper's Adam
+    lr 0.01; its baseline is weight decay 0.01, method ``l2``).
 
     :param inputs: input dimension
     :param teacher_width: hidden units of the teacher
@@ -31,15 +41,30 @@ class TeacherStudent:
     :param record_every: steps between recorded points
     """
 
-    inputs: int = 10
-    teacher_width: int = 8
-    student_width: int = 16
-    copies: int = 4
-    groups: int = 2
-    examples: int = 512
-    steps: int = 3000
-    lr: float = 0.01
-    record_every: int = 100
+    owner = "teacher-student"
+    kind = "teacher-student"
+
+    inputs: int = field(default=10, metadata={"help": "input dimension"})
+    teacher_width: int = field(default=8, metadata={"help": "hidden units of the teacher"})
+    student_width: int = field(default=16, metadata={"help": "hidden units of the student"})
+    copies: int = field(default=4, metadata={"help": "hidden units per group of copies (>= 2)"})
+    groups: int = field(default=2, metadata={"help": "groups of copies (groups x copies <= student width)"})
+    examples: int = field(default=512, metadata={"help": "training examples (full batch)"})
+    steps: int = field(default=3000, metadata={"help": "Adam steps"})
+    lr: float = field(default=0.01, metadata={"help": "Adam step size"})
+    record_every: int = field(default=100, metadata={"help": "steps between recorded points"})
+
+    def check(self) -> None:
+        super().check()
+        for name in ("inputs", "teacher_width", "student_width", "examples", "record_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{self.owner} {name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ValueError(f"{self.owner} steps must be >= 0, got {self.steps}")
+        if self.targets not in (None, "net"):
+            raise ValueError(f"--targets {self.targets!r}: a teacher-student run trains one network, net")
+        check_range(self.owner, "lr", self.lr, low_open=True)
+        self.copy_groups()
 
     def copy_groups(self) -> list[list[int]]:
         """Hidden units that start as copies: ``[[0, 1, 2, 3], [4, 5, 6, 7]]`` by default."""
@@ -49,6 +74,31 @@ class TeacherStudent:
                 f"groups={self.groups}, student_width={self.student_width}"
             )
         return [list(range(g * self.copies, (g + 1) * self.copies)) for g in range(self.groups)]
+
+    def group(self) -> str:
+        return "teacher-student"
+
+    def finished(self, run_dir: Path) -> bool:
+        path = run_dir / RESULTS
+        return path.is_file() and len(path.read_text().splitlines()) == self.steps // self.record_every + 1
+
+    def execute(self) -> str:
+        """Train in a new run folder (a run is seconds long: resumed, it starts again in its own folder), writing
+        ``results.jsonl`` (the records of :func:`train_student`) when it is done."""
+        cfg = self.resolved()
+        if cfg.resume:
+            run_dir = latest_run_dir(cfg.logdir, cfg.group(), cfg.label, cfg.seed, CONFIG)
+        else:
+            run_dir = new_run_dir(cfg.logdir, cfg.group(), cfg.label, cfg.seed, cfg.to_dict())
+        with owned(run_dir):
+            if cfg.resume:
+                check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
+            records = train_student(cfg)
+            atomic_write(run_dir / RESULTS, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
+        return f"teacher loss {records[-1]['loss']:.4g}, {records[-1]['distinct_learned']} distinct units"
+
+
+TeacherStudent = TeacherStudentConfig  # the problem's settings under their earlier name
 
 
 def incoming(layer: nn.Linear) -> torch.Tensor:
@@ -76,73 +126,84 @@ def distinct_units(vectors: torch.Tensor, threshold: float = 0.99) -> int:
     return len(set(label))
 
 
-def run(setting: TeacherStudent, method: str, seed: int, **method_settings) -> list[dict]:
-    """Train one student with ``method`` (e.g. ``l2`` for plain weight decay, ``syre``, ``syre-ar``, ``jitter``).
+def run(setting: TeacherStudentConfig, method: str, seed: int, /, **method_settings: Any) -> list[dict]:
+    """Train one student with ``method`` (e.g. ``l2`` for plain weight decay, ``syre``, ``syre-ar``, ``jitter``)
+    and its settings: :func:`train_student` of ``setting`` with that method and seed."""
+    cfg = dataclasses.replace(setting, method=method, seed=seed, method_args=method_settings, method_settings=None)
+    return train_student(cfg.resolved())
+
+
+def train_student(cfg: TeacherStudentConfig) -> list[dict]:
+    """Train the student of a resolved config.
 
     :return: records every ``record_every`` steps: ``step``, ``loss`` (teacher loss), ``spread`` (of the copies,
         effective weights), ``spread_learned`` (weights minus the random offsets of syre or jitter), ``distinct``
         and ``distinct_learned``
     """
-    groups = setting.copy_groups()
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    teacher = nn.Sequential(
-        nn.Linear(setting.inputs, setting.teacher_width), nn.ReLU(), nn.Linear(setting.teacher_width, 1)
-    )
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    groups = cfg.copy_groups()
+    gen = torch.Generator().manual_seed(10_000 + cfg.seed)
+    teacher = nn.Sequential(nn.Linear(cfg.inputs, cfg.teacher_width), nn.ReLU(), nn.Linear(cfg.teacher_width, 1))
     with torch.no_grad():
         for p in teacher.parameters():
             p.copy_(torch.randn(p.shape, generator=gen))
-        x = torch.randn(setting.examples, setting.inputs, generator=gen)
+        x = torch.randn(cfg.examples, cfg.inputs, generator=gen)
         y = teacher(x)
-    torch.manual_seed(seed)
-    student = nn.Sequential(
-        nn.Linear(setting.inputs, setting.student_width), nn.ReLU(), nn.Linear(setting.student_width, 1)
-    )
+    torch.manual_seed(cfg.seed)
+    student = nn.Sequential(nn.Linear(cfg.inputs, cfg.student_width), nn.ReLU(), nn.Linear(cfg.student_width, 1))
     with torch.no_grad():  # the symmetric start: every unit of a group equals the group's first unit
         for g in groups:
             student[0].weight[g] = student[0].weight[g[0]].clone()
             student[0].bias[g] = student[0].bias[g[0]].clone()
             student[2].weight[:, g] = student[2].weight[:, g[0] : g[0] + 1].clone()
-    opt = torch.optim.Adam(student.parameters(), lr=setting.lr)
-    handle = make_method(method, **method_settings).attach(student, opt)
-    records = []
-    for step in range(setting.steps + 1):
-        loss = nn.functional.mse_loss(student(x), y)
-        if step % setting.record_every == 0:
-            effective = incoming(student[0])
-            offsets = handle.drawn_offsets()  # syre's anchors, jitter's shift
-            learned = effective - torch.cat([offsets[0], offsets[1][:, None]], dim=1) if offsets else effective
-            records.append(
-                {
-                    "step": step,
-                    "loss": float(loss.detach()),
-                    "spread": copy_spread(effective, groups),
-                    "spread_learned": copy_spread(learned, groups),
-                    "distinct": distinct_units(effective),
-                    "distinct_learned": distinct_units(learned),
-                }
-            )
-        if step < setting.steps:
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    handle = make_method(cfg.method, cfg.method_settings).attach(student, opt)
+    guard = NonFiniteGuard(student, [opt], lambda: f"step {step}") if cfg.guard else None
+    records, step = [], 0
+    try:
+        for step in range(cfg.steps + 1):
+            loss = nn.functional.mse_loss(student(x), y)
+            if step % cfg.record_every == 0:
+                effective = incoming(student[0])
+                offsets = handle.drawn_offsets()  # syre's anchors, jitter's shift
+                learned = effective - torch.cat([offsets[0], offsets[1][:, None]], dim=1) if offsets else effective
+                records.append(
+                    {
+                        "step": step,
+                        "loss": float(loss.detach()),
+                        "spread": copy_spread(effective, groups),
+                        "spread_learned": copy_spread(learned, groups),
+                        "distinct": distinct_units(effective),
+                        "distinct_learned": distinct_units(learned),
+                    }
+                )
+            if step < cfg.steps:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    finally:
+        if guard is not None:
+            guard.remove()
     return records
 
 
 def method_table(scale: float = 0.01) -> dict[str, tuple[str, dict]]:
     """label: (method, settings), decay 0.01 for all; syre, syre-ar and jitter draw offsets at anchor ``scale``
-    (0.01: the paper's order of magnitude). "vanilla" is the paper's baseline, Adam with weight decay 0.01."""
+    (0.01: the paper's order of magnitude). "vanilla" is the paper's baseline, Adam with weight decay 0.01. As in
+    the published experiment 1, every seed's offsets come from method seed 0 (the students' seeds differ)."""
     return {
         "vanilla": ("l2", {"gamma": 0.01}),
-        "syre": ("syre", {"gamma": 0.01, "scale": scale}),
-        "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": scale, "ar_eps": 0.01}),
-        "jitter": ("jitter", {"gamma": 0.01, "scale": scale}),
+        "syre": ("syre", {"gamma": 0.01, "scale": scale, "seed": 0}),
+        "syre-ar": ("syre-ar", {"gamma": 0.01, "scale": scale, "ar_eps": 0.01, "seed": 0}),
+        "jitter": ("jitter", {"gamma": 0.01, "scale": scale, "seed": 0}),
     }
 
 
 QUANTITIES = ("spread", "spread_learned", "distinct", "distinct_learned", "loss")
 
 
-def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = None) -> list[dict]:
+def run_all(setting: TeacherStudentConfig, seeds: list[int], methods: dict | None = None) -> list[dict]:
     """Every method (default :func:`method_table`) at every seed: rows of ``method``, ``seed`` and the records
     of :func:`run`.
 
@@ -164,8 +225,8 @@ def run_all(setting: TeacherStudent, seeds: list[int], methods: dict | None = No
 
 def summarize(rows: list[dict]) -> list[dict]:
     """Per method and quantity, over seeds at the last step: the mean with its 95% percentile-bootstrap interval,
-    and the IQM with rliable's stratified-bootstrap interval (:func:`~syre_rl.agents.compare.iqm_ci`)."""
-    from syre_rl.agents.compare import bootstrap_ci, iqm_ci
+    and the IQM with rliable's stratified-bootstrap interval (:func:`~syre_rl.agents.analysis.stats.iqm_ci`)."""
+    from syre_rl.agents.analysis.stats import bootstrap_ci, iqm_ci
 
     last = max(r["step"] for r in rows)
     out = []
@@ -208,7 +269,7 @@ def plot(rows: list[dict], path: Path) -> None:
     """Copy spread, distinct units and teacher loss over training: mean over seeds and its 95% bootstrap band."""
     from matplotlib.figure import Figure
 
-    from syre_rl.agents.compare import bootstrap_ci
+    from syre_rl.agents.analysis.stats import bootstrap_ci
 
     fig = Figure(figsize=(15, 4))
     panels = [

@@ -15,10 +15,13 @@ Bullet multiplies the two frictions of a contact, so the foot values here combin
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from syre_rl.envs.options import EnvOptions
 from syre_rl.envs.vec import silenced
 
 with silenced(1, 2):  # importing pybullet prints its build time from C
@@ -186,3 +189,30 @@ class FrictionScheduleCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         self.logger.record("env/friction", self.locals["infos"][0]["friction"])
         self.logger.record("env/friction_phase", self._phase)
+
+
+@dataclass(frozen=True)
+class FrictionOptions(EnvOptions):
+    """The slippery Ant's friction schedule as run settings (``--friction-every`` and its range)."""
+
+    friction_every: int | None = field(
+        default=None,
+        metadata={"help": "SlipperyAntBulletEnv-v0: change the foot friction every K global steps (at episode ends)"},
+    )
+    friction_low: float = field(default=0.02, metadata={"help": "lowest friction of the schedule"})
+    friction_high: float = field(default=2.0, metadata={"help": "highest friction of the schedule"})
+
+    def check(self) -> None:
+        if self.friction_every is not None:
+            FrictionSchedule(self.friction_every, self.friction_low, self.friction_high)  # checks the values
+        super().check()
+
+    def check_env(self, env_id: str) -> None:
+        if self.friction_every is not None and not env_id.startswith("SlipperyAnt"):
+            raise ValueError(f"--friction-every needs a slippery env (SlipperyAntBulletEnv-v0), not {env_id}")
+
+    def callbacks(self, seed: int) -> list[Any]:
+        if self.friction_every is None:
+            return []
+        schedule = FrictionSchedule(self.friction_every, self.friction_low, self.friction_high, seed=seed)
+        return [FrictionScheduleCallback(schedule)]

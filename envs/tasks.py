@@ -3,7 +3,12 @@ changed by global steps (in its own module: the supervised harness imports ``per
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from stable_baselines3.common.callbacks import BaseCallback
+
+from syre_rl.envs.options import EnvOptions
 
 
 class TaskScheduleCallback(BaseCallback):
@@ -43,3 +48,41 @@ class TaskScheduleCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self.logger.record("env/task", self._task)
+
+
+@dataclass(frozen=True)
+class PermutedTaskOptions(EnvOptions):
+    """Permuted-observation tasks for any env: its observation entries permuted anew every ``permute_every`` global
+    steps (task k uses permutation k of the run's seed, so task k of a continual run and a fresh run on task k see
+    the same permutation); ``first_task`` alone trains on that one task, a fresh network's reference."""
+
+    permute_every: int | None = field(
+        default=None,
+        metadata={
+            "help": "permuted-observation tasks: every K global steps the observation entries are permuted anew (task "
+            "k uses permutation k of the run's seed; envs.PermutedObservation)"
+        },
+    )
+    first_task: int | None = field(
+        default=None,
+        metadata={
+            "help": "the permuted-observation task of step 0 (default 0); alone, without --permute-every, the run "
+            "trains on that one task: a fresh network's reference for task k"
+        },
+    )
+
+    def check(self) -> None:
+        if self.permute_every is not None and self.permute_every < 1:
+            raise ValueError(f"--permute-every must be >= 1, got {self.permute_every}")
+        if self.first_task is not None and self.first_task < 0:
+            raise ValueError(f"--first-task must be >= 0, got {self.first_task}")
+        super().check()
+
+    def permuted(self) -> bool:
+        return self.permute_every is not None or self.first_task is not None
+
+    def make_env_kwargs(self, seed: int) -> dict[str, Any]:
+        return {"permute_seed": seed} if self.permuted() else {}
+
+    def callbacks(self, seed: int) -> list[Any]:
+        return [TaskScheduleCallback(self.permute_every, self.first_task or 0)] if self.permuted() else []

@@ -17,7 +17,7 @@ import torch
 
 from syre_rl.agents.config import parse_dataclass, parse_seeds
 from syre_rl.agents.continual import hidden_widths
-from syre_rl.agents.runs import check_device
+from syre_rl.agents.kinds import check_device
 from syre_rl.agents.seeds import SeedStack
 from syre_rl.agents.supervised import SupervisedLearner, fcn
 from syre_rl.envs.permuted import PermutedTasks

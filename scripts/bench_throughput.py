@@ -88,7 +88,7 @@ def raw_rate(cfg: TrainConfig, steps: int, seed: int) -> float:
 
 
 def train_rate(cfg: TrainConfig, rollouts: int) -> dict[str, float]:
-    torch.set_num_threads(cfg.torch_threads)
+    torch.set_num_threads(cfg.threads)
     env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
     model = build_model(cfg, env)
     steps = cfg.hyperparameters.rollout(cfg.n_envs) * rollouts
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     for preset in bench.presets.split(","):
         for threads in map(int, bench.threads.split(",")):
             cfg = TrainConfig(
-                preset=preset, seed=bench.seed, torch_threads=threads, device="cpu", progress=False
+                preset=preset, seed=bench.seed, threads=threads, device="cpu", progress=False
             ).resolved()
             raw = raw_rate(cfg, bench.raw_steps, bench.seed)
             run = train_rate(cfg, bench.rollouts)

@@ -47,8 +47,8 @@ def test_resolved_fills_preset_and_machine_defaults():
     cfg = TrainConfig(preset="dohare", syre=True, syre_gamma=0.01).resolved()
     assert (cfg.env, cfg.n_envs, cfg.timesteps, cfg.vec) == ("AntBulletEnv-v0", 1, 20_000_768, "dummy")
     assert cfg.method_settings == SyreSettings(gamma=0.01, scale=1.0, ar_eps=0.0, decoupled=False, seed=0)
-    assert cfg.targets == "actor,critic" and cfg.torch_threads == 1  # the measured default
-    assert TrainConfig(n_envs=8, vec="subproc").resolved().torch_threads == 1
+    assert cfg.targets == "actor,critic" and cfg.threads == 1  # the measured default
+    assert TrainConfig(n_envs=8, vec="subproc").resolved().threads == 1
     cfg = TrainConfig(preset="dohare", method="redo", method_args={"tau": 0.1, "every": 50}, targets="critic", seed=3)
     assert cfg.resolved().method_settings.to_dict() == dict(tau=0.1, every=50, moment_reset="zero", seed=3)
     cfg = TrainConfig(method="l2", method_args={"gamma": 1e-2, "decoupled": True}).resolved()
@@ -139,7 +139,7 @@ def test_saved_model_and_normalization_reload(tmp_path):
         (dict(friction_every=1000), "--friction-every needs a slippery env"),
         (dict(env="SlipperyAntBulletEnv-v0", friction_every=0), "every must be an integer >= 1"),
         (dict(metrics_every=-1), "--metrics-every must be >= 0"),
-        (dict(torch_threads=-1), "--torch-threads must be >= 1"),
+        (dict(threads=-1), "--threads must be >= 1"),
         (dict(targets="actor"), "--targets given with the vanilla method"),
         (dict(syre=True, syre_gamma=-0.5), "gamma must be a finite number >= 0, got -0.5"),
         (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
@@ -254,7 +254,7 @@ def test_resume_refuses_every_changed_setting(tmp_path, change, keys):
     assert message.startswith(f"--resume of {first['run_dir']} with other settings than it was made with (")
     for key in keys if "env" not in change else ["friction_every"]:
         assert f"{key}: the run has " in message
-    assert "settings that may change: timesteps, resume" in message
+    assert "settings that may change: resume, progress, threads, device, logdir, guard, timesteps" in message
 
 
 def test_a_second_process_cannot_train_in_a_run_folder(tmp_path):

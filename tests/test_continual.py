@@ -140,7 +140,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_in_its_own_folder(tmp
             run_continual(ContinualConfig(logdir=str(tmp_path / "b"), **TINY), data=data)
     finally:
         continual.write_verified = real
-    assert not (run / "checkpoint.pt").exists() and (run / "config.json").is_file()
+    assert not (run / "checkpoint.ckpt").exists() and (run / "config.json").is_file()
     resumed = run_continual(ContinualConfig(logdir=str(tmp_path / "b"), resume=True, **TINY), data=data)
     assert strip_time(resumed) == strip_time(straight)
     assert sorted(p.name for p in run.parent.iterdir()) == ["vanilla_s0"]  # no orphan _2 folder
@@ -152,19 +152,19 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_continual(ContinualConfig(**cfg), data=synthetic_digits(), on_task_end=stop_after(1))
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
-    checkpoint = run / "checkpoint.pt"
+    checkpoint = run / "checkpoint.ckpt"
     raw = bytearray(checkpoint.read_bytes())
     raw[len(raw) // 2 : len(raw) // 2 + 32] = bytes(32)  # 32 bytes overwritten in the middle
     checkpoint.write_bytes(bytes(raw))
     with pytest.raises(
         ValueError,
-        match=r"checkpoint.pt is damaged .*the previous good checkpoint is kept as "
-        r".*checkpoint.pt.prev: move checkpoint.pt away to resume from it",
+        match=r"checkpoint.ckpt is damaged .*the previous good checkpoint is kept as "
+        r".*checkpoint.ckpt.prev: move checkpoint.ckpt away to resume from it",
     ):
         run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
     for damage in (b"", raw[:100]):  # empty, truncated
         checkpoint.write_bytes(bytes(damage))
-        with pytest.raises(ValueError, match="checkpoint.pt is damaged"):
+        with pytest.raises(ValueError, match="checkpoint.ckpt is damaged"):
             run_continual(ContinualConfig(**cfg, resume=True), data=synthetic_digits())
     checkpoint.unlink()  # as the message says: the previous good checkpoint (after task 0) takes over
     seen = []
@@ -215,7 +215,7 @@ def test_the_guard_stops_at_the_first_non_finite_value(tmp_path, lr, match):
     with pytest.raises(ValueError, match=r"task 0: non-finite (gradient|parameter) in \d\.(weight|bias)"):
         run_continual(ContinualConfig(**cfg), data=synthetic_digits())
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
-    assert not (run / "checkpoint.pt").exists() and (run / "results.jsonl").read_text() == ""  # nothing bad kept
+    assert not (run / "checkpoint.ckpt").exists() and (run / "results.jsonl").read_text() == ""  # nothing bad kept
     records = run_continual(
         ContinualConfig(**{**cfg, "logdir": str(tmp_path / "off")}, guard=False), data=synthetic_digits()
     )
@@ -223,7 +223,7 @@ def test_the_guard_stops_at_the_first_non_finite_value(tmp_path, lr, match):
 
 
 def test_labels_and_syre_ar_naming(tmp_path):
-    cfg = ContinualConfig(method="syre", method_args={"ar_eps": 0.05}, logdir=str(tmp_path), **TINY).checked()
+    cfg = ContinualConfig(method="syre", method_args={"ar_eps": 0.05}, logdir=str(tmp_path), **TINY).resolved()
     assert cfg.method == "syre-ar" and cfg.label == "syre-ar"
     cfg = ContinualConfig(method="l2", label="l2-strong", logdir=str(tmp_path), **TINY)
     run_continual(cfg, data=synthetic_digits())

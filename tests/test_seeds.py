@@ -67,7 +67,7 @@ def test_each_seed_of_a_batched_run_equals_its_single_run(tmp_path, method, sett
     for seed in (0, 1, 2):
         single = run_continual(dataclasses.replace(cfg, seed=seed, logdir=str(tmp_path / "single")), data=data)
         assert close(without_wall(batched[seed]), without_wall(single)) == []
-        label = cfg.checked().label
+        label = cfg.resolved().label
         states = [
             load_checkpoint(tmp_path / kind / "permuted-mnist" / f"{label}_s{seed}")["learner"]
             for kind in ("batched", "single")

@@ -29,7 +29,7 @@ SPEC = {
     "base": {"tasks": 2, "hidden": "16", "probe_size": 50, "batch_size": 32},
     "grid": [
         {"method": "vanilla", "lr": [1e-3, 1e-2]},
-        {"method": "syre", "gamma": [1e-3, 1e-2], "scale": 0.1, "decoupled": True},
+        {"method": "syre", "method_args": {"gamma": [1e-3, 1e-2], "scale": 0.1, "decoupled": True}},
     ],
 }
 
@@ -71,15 +71,26 @@ GRID = [{"method": "vanilla"}]
             {"seeds": [0], "grid": [{"method": "syre", "every": 5}]},
             "grid entry for syre has key 'every', neither a run field nor a setting of syre",
         ),
-        ({"seeds": [0], "grid": [{"method": "syre", "gama": 5.0}]}, "did you mean 'gamma'?"),
-        ({"seeds": [0], "grid": [{"method": "syre", "gamma": "1e-2"}]}, "syre gamma must be a number, got '1e-2'"),
-        ({"seeds": [0], "grid": [{"method": "syre", "gamma": True}]}, "syre gamma must be a number, got True"),
+        ({"seeds": [0], "grid": [{"method": "syre", "method_args": {"gama": 5.0}}]}, "did you mean 'gamma'?"),
+        (
+            {"seeds": [0], "grid": [{"method": "syre", "gamma": 5.0}]},
+            "has key 'gamma', a setting of syre: write it under method_args",
+        ),
+        ({"seeds": [0], "grid": [{"method": "syre", "method_args": 5}]}, "method_args must be a mapping"),
+        (
+            {"seeds": [0], "grid": [{"method": "syre", "method_args": {"gamma": "1e-2"}}]},
+            "syre gamma must be a number, got '1e-2'",
+        ),
+        (
+            {"seeds": [0], "grid": [{"method": "syre", "method_args": {"gamma": True}}]},
+            "syre gamma must be a number, got True",
+        ),
         ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
         ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
         ({"seeds": [0], "grid": [{"method": "vanilla", "label": ["a", "b"]}]}, "label must be one text"),
         (
             {"seeds": [0], "grid": GRID, "runs": "supervised"},
-            "sweep runs must be one of 'continual', 'rl', got 'supervised'",
+            "sweep runs must be one of 'continual', 'rl', 'teacher-student', got 'supervised'",
         ),
         ({"seeds": [0], "grid": GRID, "cpus": 0}, "sweep cpus must be a finite number > 0, got 0"),
         ({"seeds": [0], "grid": GRID, "gpus": 1.5}, "sweep gpus above 1 must be a whole number, got 1.5"),
@@ -112,8 +123,11 @@ def test_bad_specifications(spec, match):
         ("", r"spec.yaml: this sweep specification must hold a mapping of settings, but it holds nothing"),
         ("- 1\n- 2\n", "but it holds a list"),
         ("seeds: [0\ngrid: []\n", r"spec.yaml:2: malformed YAML in this sweep specification"),
-        ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2, scal: 0.1}\n", "has key 'scal'.*did you mean 'scale'"),
-        ("seeds: [0]\ngrid:\n  - {method: syre, gamma: 1e-2}\n", None),
+        (
+            "seeds: [0]\ngrid:\n  - {method: syre, method_args: {gamma: 1e-2, scal: 0.1}}\n",
+            "no setting 'scal'.*did you mean 'scale'",
+        ),
+        ("seeds: [0]\ngrid:\n  - {method: syre, method_args: {gamma: 1e-2}}\n", None),
     ],
 )
 def test_bad_sweep_files_are_one_line_with_file_and_line(tmp_path, text, match):
@@ -134,12 +148,15 @@ def test_rl_sweeps_make_resolved_train_configs_labelled_like_continual_ones():
             "seeds": [3],
             "logdir": "RUNS",
             "base": {"preset": TINY_PRESET},
-            "grid": [{"method": "vanilla", "label": "plain"}, {"method": "syre", "scale": [0.1, 1.0], "n_envs": 2}],
+            "grid": [
+                {"method": "vanilla", "label": "plain"},
+                {"method": "syre", "method_args": {"scale": [0.1, 1.0]}, "n_envs": 2},
+            ],
         }
     )
     configs = sweep.expand(spec)
     assert all(isinstance(c, TrainConfig) for c in configs)
-    assert [(c.label, c.seed, c.n_envs, c.torch_threads) for c in configs] == [
+    assert [(c.label, c.seed, c.n_envs, c.threads) for c in configs] == [
         ("plain", 3, 1, 1),
         ("syre-scale0.1-nenvs2", 3, 2, 1),
         ("syre-scale1-nenvs2", 3, 2, 1),
@@ -183,7 +200,7 @@ def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified
     assert sweep.status(cfg) == "partial"
     run_continual(dataclasses.replace(cfg, resume=True), data=synthetic_digits())
     assert sweep.status(cfg) == "done" and sorted(p.name for p in run.parent.iterdir()) == [run.name]
-    (run / "checkpoint.pt").write_bytes(b"broken")
+    (run / "checkpoint.ckpt").write_bytes(b"broken")
     assert sweep.status(cfg) == "damaged"
 
 
@@ -256,7 +273,12 @@ SMALL = {"tasks": 3, "examples_per_task": 300, "hidden": "32,32", "probe_size": 
 @pytest.mark.slow  # about a minute: a `ray start` cluster beside the sweep's own instance
 def test_a_sweep_on_a_local_ray_instance_runs_continual_and_rl_runs_as_single_runs_would(tmp_path):
     spec = sweep.SweepSpec.from_dict(
-        {"logdir": str(tmp_path), "seeds": [0, 1], "base": SMALL, "grid": [{"method": "syre", "gamma": 1e-2}]}
+        {
+            "logdir": str(tmp_path),
+            "seeds": [0, 1],
+            "base": SMALL,
+            "grid": [{"method": "syre", "method_args": {"gamma": 1e-2}}],
+        }
     )
     configs = sweep.expand(spec)
     lines = []
@@ -296,7 +318,7 @@ def test_failed_runs_are_reported_and_the_others_finish(tmp_path):
     )
     configs = sweep.expand(spec)
     run_continual(configs[0], data=synthetic_digits())
-    (tmp_path / "permuted-mnist" / "vanilla_s0" / "checkpoint.pt").write_bytes(b"broken")
+    (tmp_path / "permuted-mnist" / "vanilla_s0" / "checkpoint.ckpt").write_bytes(b"broken")
     lines = []
     with pytest.raises(RuntimeError, match="1 of 2 runs failed"):
         sweep.run_sweep(configs, spec, cpus=2, progress=False, log=lines.append)
@@ -325,7 +347,7 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
             "logdir": str(tmp_path / "runs"),
             "seeds": [0, 1],
             "base": {**SMALL, "tasks": 6, "examples_per_task": 3000, "hidden": "300,300"},
-            "grid": [{"method": "syre"}, {"method": "redo", "every": 20}],
+            "grid": [{"method": "syre"}, {"method": "redo", "method_args": {"every": 20}}],
         }
         path = tmp_path / "spec.yaml"
         path.write_text(json.dumps(spec))  # JSON is YAML
@@ -346,7 +368,7 @@ def test_a_two_node_ray_cluster_runs_a_sweep_and_a_killed_worker_resumes_its_run
         run = tmp_path / "runs" / "permuted-mnist" / "syre_s0"
         deadline, killed = time.time() + 240, None
         while killed is None and time.time() < deadline and proc.poll() is None:
-            if (run / "checkpoint.pt").is_file():  # a task done, more to go: kill the worker that runs it
+            if (run / "checkpoint.ckpt").is_file():  # a task done, more to go: kill the worker that runs it
                 pid = _holder(run / ".lock")
                 if pid is not None:
                     os.kill(pid, signal.SIGKILL)
@@ -388,7 +410,7 @@ def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    first = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.pt"
+    first = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.ckpt"
     deadline = time.time() + 120
     while not first.is_file() and time.time() < deadline:
         time.sleep(0.05)
@@ -410,3 +432,18 @@ def test_every_published_sweep_file_expands(name):
     """Every key, type, range, preset and env of the sweep files is checked when they expand."""
     configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / name))
     assert len({(c.label, c.seed) for c in configs}) == len(configs) > 0
+
+
+def test_a_name_that_is_a_run_field_and_a_method_setting_goes_where_it_is_written():
+    """ReDo's tau (its dormancy threshold) and the run's tau (the metrics') share a name: under method_args it is
+    ReDo's and the run keeps its own; at the top it is refused, naming both places."""
+    [cfg] = sweep.expand(
+        sweep.SweepSpec.from_dict({"seeds": [0], "grid": [{"method": "redo", "method_args": {"tau": 0.1}}]})
+    )
+    assert cfg.method_settings.tau == 0.1 and cfg.tau == 0.025 and cfg.label == "redo-tau0.1"
+    [cfg] = sweep.expand(sweep.SweepSpec.from_dict({"seeds": [0], "base": {"tau": 0.2}, "grid": [{"method": "redo"}]}))
+    assert cfg.tau == 0.2 and cfg.method_settings.tau == 0.025  # the run's, and ReDo keeps its default
+    with pytest.raises(
+        ValueError, match="'tau', both a run field and a setting of redo: write redo's under method_args"
+    ):
+        sweep.SweepSpec.from_dict({"seeds": [0], "grid": [{"method": "redo", "tau": 0.1}]})

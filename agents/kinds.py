@@ -1,0 +1,197 @@
+"""Run kinds: the settings every run shares (:class:`RunConfig`), and the table of kinds (:data:`RUN_KINDS`) that
+sweeps, status and ``run_one`` use.
+
+A run kind is one module holding a :class:`RunConfig` subclass: its own fields, :meth:`~RunConfig.resolved` (the
+complete settings, checked), :meth:`~RunConfig.group` (the folder its runs go under), :meth:`~RunConfig.finished`
+and :meth:`~RunConfig.execute` (run it, or resume it, to the end). Adding one is that module and one line in
+:data:`RUN_KINDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import torch
+
+from syre_rl.agents.config import parse_assignments
+from syre_rl.agents.runs import CHECKPOINT, CONFIG, DamagedFile, read_verified, run_dirs
+from syre_rl.methods import METHODS, canonical_name, method_defaults, method_settings
+from syre_rl.settings import Settings
+
+# kind name -> "module:class" of its settings (imported on first use: the RL kind pulls in SB3 and PyBullet)
+RUN_KINDS = {
+    "continual": "syre_rl.agents.continual:ContinualConfig",
+    "rl": "syre_rl.agents.rl:TrainConfig",
+    "teacher-student": "syre_rl.agents.teacher_student:TeacherStudentConfig",
+}
+Status = Literal["new", "partial", "damaged", "done"]
+R = TypeVar("R", bound="RunConfig")
+
+
+def run_kind(name: str) -> type[RunConfig]:
+    """The settings class of run kind ``name``.
+
+    :raises ValueError: for a kind not in :data:`RUN_KINDS`, naming the valid ones
+    """
+    if name not in RUN_KINDS:
+        raise ValueError(f"unknown run kind {name!r}; valid: {', '.join(RUN_KINDS)}")
+    module, cls = RUN_KINDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def resolve_method(
+    name: str, given: Mapping[str, Any], seed: int, defaults: Mapping[str, Any] | None = None
+) -> tuple[str, Settings]:
+    """A method's canonical name and complete typed settings: ``given`` over the ``defaults`` that are its settings
+    (a preset's, shared by several methods), the run's ``seed`` where it takes one and none was given.
+
+    :raises ValueError: naming the bad setting and what is allowed
+    """
+    defaults = dict(defaults or {})
+    name = canonical_name(name, {**defaults, **given})
+    own = method_defaults(name)
+    values = {**{k: v for k, v in defaults.items() if k in own}, **given}
+    if "seed" in own:
+        values.setdefault("seed", seed)
+    return name, method_settings(name, values)
+
+
+def _help(text: str, **metadata: Any) -> dict[str, Any]:
+    return {"help": text, **metadata}
+
+
+@dataclass(frozen=True)
+class RunConfig(Settings):
+    """The settings every run kind shares, named once: seed, method and its settings, targets, label, device,
+    threads, logdir, resume, guard, progress and the plasticity probe's settings. A subclass may give a field
+    another default (the RL kind's ``device`` is ``auto``)."""
+
+    owner = "run"
+    kind: ClassVar[str] = ""
+    # settings a resume may change (they do not change results); a kind adds its own
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("resume", "progress", "threads", "device", "logdir", "guard")
+    # settings added after runs were made, and the value those runs had
+    NEWER_DEFAULTS: ClassVar[dict[str, Any]] = {"targets": None}
+    # what a sweep sets for every run itself (the rest may be in its base or grid)
+    SWEEP_SET: ClassVar[tuple[str, ...]] = (
+        "method",
+        "method_args",
+        "method_settings",
+        "label",
+        "seed",
+        "resume",
+        "progress",
+        "threads",
+    )
+
+    seed: int = field(default=0, metadata=_help("seed of everything random in the run"))
+    method: str | None = field(
+        default=None,
+        metadata=_help(
+            f"plasticity method: {', '.join(METHODS)} (default vanilla)", choices=list(METHODS), metavar="NAME"
+        ),
+    )
+    method_args: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help(
+            "the method's settings as key=value,... (e.g. gamma=1e-3,scale=0.1; see syre_rl.methods)",
+            parse=parse_assignments,
+            metavar="K=V,...",
+        ),
+    )
+    method_settings: Settings | None = field(
+        default=None, metadata=_help("the method's complete typed settings, filled in by resolved()", cli=False)
+    )
+    targets: str | None = field(default=None, metadata=_help("networks under the method (default: all)"))
+    label: str | None = field(
+        default=None, metadata=_help("name of this variant in run folders and comparisons (default: the method)")
+    )
+    device: str = field(default="cpu", metadata=_help("torch device: cpu, cuda, cuda:N"))
+    threads: int | None = field(default=None, metadata=_help("torch CPU threads (default: torch's)"))
+    logdir: str = field(default="runs", metadata=_help("runs go to LOGDIR/GROUP/LABEL_sSEED"))
+    resume: bool = field(default=False, metadata=_help("continue the latest run of this label and seed"))
+    guard: bool = field(
+        default=True,
+        metadata=_help("stop at the first non-finite gradient or parameter, keeping the last good checkpoint"),
+    )
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    probe_size: int = field(default=1000, metadata=_help("examples in the plasticity metrics' probe batch"))
+    tau: float = field(default=0.025, metadata=_help("dormancy threshold of the dormant_ratio metric"))
+    duplicate_threshold: float = field(
+        default=0.99, metadata=_help("cosine similarity above which two units count as copies (duplicate_units)")
+    )
+
+    def check(self) -> None:
+        if self.probe_size < 1:
+            raise ValueError(f"--probe-size must be >= 1, got {self.probe_size}")
+        if not self.tau >= 0:
+            raise ValueError(f"--tau must be >= 0, got {self.tau}")
+        if not 0 < self.duplicate_threshold <= 1:
+            raise ValueError(f"--duplicate-threshold must be in (0, 1], got {self.duplicate_threshold}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1 (or left out for the default), got {self.threads}")
+        if self.label is not None and not re.fullmatch(r"[\w.+=-]+", self.label):
+            raise ValueError(f"--label may use letters, digits and . + = - _ only, got {self.label!r}")
+        check_device(self.device)
+
+    def resolved(self: R) -> R:
+        """A copy with every default filled in and the method's complete typed settings in ``method_settings``;
+        a resolved config is returned as it is (a sweep resolves its runs, and each run resolves again).
+
+        :raises ValueError: naming the bad value and what is allowed, before anything is built
+        """
+        if self.method_settings is not None:
+            return self
+        name, settings = resolve_method(self.method or "vanilla", self.method_args, self.seed)
+        return dataclasses.replace(self, method=name, label=self.label or name, method_settings=settings)
+
+    def group(self) -> str:
+        """The folder under ``logdir`` that this run's folder goes in (its benchmark or env)."""
+        raise NotImplementedError
+
+    def finished(self, run_dir: Path) -> bool:
+        """Whether the run in ``run_dir`` reached its end (it may raise :class:`DamagedFile`)."""
+        raise NotImplementedError
+
+    def execute(self) -> str:
+        """Run this (resolved) run, or resume it with ``resume``, to its end; one line saying how it ended."""
+        raise NotImplementedError
+
+    def status(self) -> Status:
+        """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
+        ``damaged`` (its checkpoint fails its checksum) or ``new``, judged from the newest folder of this label
+        and seed (whatever its ``_N`` suffix)."""
+        started = [
+            run for run in run_dirs(self.logdir, self.group(), self.label, self.seed) if (run / CONFIG).is_file()
+        ]
+        if not started:
+            return "new"
+        try:
+            if self.finished(started[-1]):
+                return "done"
+            if (started[-1] / CHECKPOINT).is_file():
+                read_verified(started[-1] / CHECKPOINT)
+        except DamagedFile:
+            return "damaged"
+        return "partial"
+
+
+def check_device(device: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` of a GPU that is there."""
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} asked for, but no CUDA GPU is visible; use --device cpu or auto")
+    index = torch.device(device).index
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPU(s)")

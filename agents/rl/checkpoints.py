@@ -1,0 +1,110 @@
+"""Checkpoint and resume of RL runs: the verified checkpoint written between rollouts, the model and envs read
+back from it, and the TensorBoard and CSV logs of a resumed run trimmed to the steps it redoes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import TensorBoardOutputFormat
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from syre_rl.agents.rl.config import TrainConfig
+from syre_rl.agents.rl.presets import ALGORITHMS
+from syre_rl.agents.runs import CHECKPOINT, previous, read_verified, write_verified
+from syre_rl.envs.vec import make_env
+from syre_rl.files import atomic_write
+
+
+class CheckpointCallback(BaseCallback):
+    """Every ``every`` env steps, once the rollout is trained on, saves ``RUN_DIR/checkpoint.ckpt``: the model, the
+    VecNormalize statistics and (off-policy algorithms) the replay buffer in one file verified by its SHA-256, the
+    previous one kept until it is complete (:func:`syre_rl.agents.runs.write_verified`). A resumed run continues
+    from there (weights, optimizer, the methods' state, friction phase) but not bit-exactly: SB3 reseeds its random
+    streams and resets the envs on load."""
+
+    def __init__(self, run_dir: Path, every: int):
+        super().__init__()
+        self.run_dir, self.every, self.last = run_dir, every, 0
+
+    def _on_training_start(self) -> None:
+        self.last = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        # At a rollout start every collected step has been trained on (SB3 calls on_rollout_end before train()).
+        if self.num_timesteps - self.last >= self.every:
+            self._save()
+
+    def _on_training_end(self) -> None:
+        self._save()
+
+    def _save(self) -> None:
+        self.last = self.num_timesteps
+        model = io.BytesIO()
+        self.model.save(model)
+        normalize = self.training_env if isinstance(self.training_env, VecNormalize) else None
+        payload = {
+            "model": model.getvalue(),
+            "normalize": pickle.dumps(normalize) if normalize else None,
+            "replay_buffer": None,
+        }
+        if isinstance(self.model, OffPolicyAlgorithm):  # an off-policy run resumes with the data it learnt from
+            buffer = io.BytesIO()
+            self.model.save_replay_buffer(buffer)
+            payload["replay_buffer"] = buffer.getvalue()
+        write_verified(self.run_dir / CHECKPOINT, pickle.dumps(payload))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class TensorBoardFrom(TensorBoardOutputFormat):
+    """SB3's TensorBoard output, with earlier events after ``step`` hidden (``purge_step``): a resumed run redoes
+    the steps after its checkpoint, and TensorBoard then shows each step once."""
+
+    def __init__(self, folder: str, step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else None)
+        self._is_closed = False
+
+
+def trim_progress(run_dir: Path, step: int) -> None:
+    """Drop the rows after ``step`` from a run's ``progress*.csv`` files (the steps a resumed run redoes)."""
+    for path in run_dir.glob("progress*.csv"):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "time/total_timesteps" not in rows[0]:
+            continue
+        kept = [r for r in rows if r["time/total_timesteps"] == "" or float(r["time/total_timesteps"]) <= step]
+        if len(kept) < len(rows):
+            atomic_write(path, lambda tmp, kept=kept: _write_csv(tmp, kept))
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def load_checkpoint(cfg: TrainConfig, run_dir: Path) -> tuple[BaseAlgorithm, VecEnv] | None:
+    """The model and envs of a run's last verified checkpoint, or None when it has none (it was stopped before)."""
+    path = run_dir / CHECKPOINT
+    if not (path.is_file() or previous(path).is_file()):
+        return None
+    payload = pickle.loads(read_verified(path))
+    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, **cfg.make_env_kwargs())
+    if payload["normalize"] is not None:
+        normalize = pickle.loads(payload["normalize"])
+        normalize.set_venv(env)
+        env = normalize
+    model = ALGORITHMS[cfg.algo][0].load(io.BytesIO(payload["model"]), env=env, device=cfg.device)
+    if payload.get("replay_buffer") is not None:
+        model.load_replay_buffer(io.BytesIO(payload["replay_buffer"]))
+    return model, env
