@@ -258,7 +258,7 @@ def test_resume_refuses_every_changed_setting(tmp_path, change, keys):
 
 
 def test_a_second_process_cannot_train_in_a_run_folder(tmp_path):
-    from tests.test_continual import held_by_another_process
+    from tests.conftest import held_by_another_process
 
     common = dict(preset=TINY, logdir=str(tmp_path), progress=False, metrics_every=0)
     run = Path(train(TrainConfig(**common))["run_dir"])

@@ -5,12 +5,9 @@ bit-identically to SB3's own policy."""
 import subprocess
 import sys
 
-import gymnasium as gym
 import pytest
 import torch
-from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
-from sb3_contrib.common.envs import InvalidActionEnvDiscrete
-from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -18,68 +15,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 import syre_rl
 from syre_rl.callbacks import MethodLoggerCallback, PlasticityCallback
-
-OFF = dict(learning_starts=32, batch_size=16, buffer_size=1000, train_freq=4, gradient_steps=2)
-NET2 = dict(net_arch=[16, 16])
-AC = dict(net_arch=dict(pi=[16, 16], vf=[16, 16]))
-# algorithm, family, SB3's own policy, env, algorithm kwargs, policy kwargs
-ALGOS = {
-    "ppo": (PPO, "ActorCritic", "MlpPolicy", "Pendulum-v1", dict(n_steps=64, batch_size=32, n_epochs=1), AC),
-    "a2c": (A2C, "ActorCritic", "MlpPolicy", "Pendulum-v1", dict(n_steps=16), AC),
-    "sac": (SAC, "SAC", "MlpPolicy", "Pendulum-v1", OFF, NET2),
-    "td3": (TD3, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
-    "ddpg": (DDPG, "TD3", "MlpPolicy", "Pendulum-v1", OFF, NET2),
-    "dqn": (DQN, "DQN", "MlpPolicy", "CartPole-v1", dict(OFF, target_update_interval=20), NET2),
-    "recurrent-ppo": (
-        RecurrentPPO,
-        "RecurrentActorCritic",
-        "MlpLstmPolicy",
-        "CartPole-v1",
-        dict(n_steps=32, batch_size=16, n_epochs=1),
-        dict(AC, lstm_hidden_size=8),
-    ),
-    "maskable-ppo": (
-        MaskablePPO,
-        "MaskableActorCritic",
-        "MlpPolicy",
-        "invalid-action",
-        dict(n_steps=32, batch_size=16, n_epochs=1),
-        AC,
-    ),
-    "tqc": (TQC, "TQC", "MlpPolicy", "Pendulum-v1", OFF, dict(NET2, n_quantiles=5)),
-    "qrdqn": (
-        QRDQN,
-        "QRDQN",
-        "MlpPolicy",
-        "CartPole-v1",
-        dict(OFF, target_update_interval=20),
-        dict(NET2, n_quantiles=5),
-    ),
-}
-
-
-def make_env(name, instance=False):
-    """The env of a test (an id SB3 makes, or an instance: ``<Algo>.load`` takes no id)."""
-    if name == "invalid-action":
-        return InvalidActionEnvDiscrete(dim=20, n_invalid_actions=5)
-    return gym.make(name) if instance else name
-
-
-def build(algo, policy=None, seed=0, **policy_kwargs):
-    cls, family, own, env, kwargs, net = ALGOS[algo]
-    policy = policy or getattr(syre_rl, f"Syre{family}Policy")
-    return cls(policy, make_env(env), seed=seed, device="cpu", policy_kwargs={**net, **policy_kwargs}, **kwargs)
-
-
-def hook_acts(method, gamma):
-    """The coupled hook of ``method`` adds gamma * (p - anchor) to a zero gradient at its optimizer's step."""
-    p, anchor = method.params()[0], method.anchors()[0]
-    before = p.detach().clone()
-    for group in method.optimizer.param_groups:
-        for q in group["params"]:
-            q.grad = torch.zeros_like(q)
-    method.optimizer.step()
-    return torch.allclose(p.grad, gamma * (before - anchor)) and float((before - anchor).abs().max()) > 0
+from tests.conftest import ALGOS, OFF, build, hook_acts
 
 
 @pytest.mark.parametrize("algo", list(ALGOS))
@@ -113,7 +49,7 @@ def test_gamma_0_scale_0_is_bit_identical_to_sb3s_own_policy(algo):
 
 LOAD = """
 import sys, torch, {module}
-from tests.test_algorithms import hook_acts, make_env
+from tests.conftest import hook_acts, make_env
 model = {module}.{cls}.load(sys.argv[1], env=make_env({env!r}, instance=True), device="cpu")
 anchors = {{k: v for k, v in model.policy.state_dict().items() if k.endswith("_syre_anchor")}}
 model.learn(64, reset_num_timesteps=False)  # training goes on ...

@@ -1,31 +1,14 @@
 """The continual harness on tiny synthetic digits: records, logs, checkpoints and an exact resume."""
 
-import contextlib
 import dataclasses
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from syre_rl.agents.continual import ContinualConfig, run_continual
-from syre_rl.envs.mnist import MnistData
-
-
-def synthetic_digits(n_train=600, n_test=200, seed=0) -> MnistData:
-    """Ten noisy prototypes in 784 pixels: learnable in a few steps, no data set needed."""
-    rng = np.random.default_rng(seed)
-    protos = rng.random((10, 784)).astype(np.float32)
-
-    def make(n):
-        y = rng.integers(0, 10, n)
-        x = np.clip(protos[y] + 0.3 * rng.standard_normal((n, 784)), 0, 1).astype(np.float32)
-        return x, y.astype(np.int64)
-
-    return MnistData(*make(n_train), *make(n_test))
-
+from tests.conftest import held_by_another_process, synthetic_digits
 
 TINY = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False)
 
@@ -172,22 +155,6 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_offered(tmp_path):
         ContinualConfig(**cfg, resume=True), data=synthetic_digits(), on_task_end=lambda r: seen.append(r["task"])
     )
     assert seen == [1, 2]
-
-
-@contextlib.contextmanager
-def held_by_another_process(run):
-    """``run`` owned by a second process (killed at the end: the OS releases its lock)."""
-    code = (
-        "import sys, time\nfrom syre_rl.agents.runs import owned\n"
-        "with owned(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_one_process_owns_a_run_folder(tmp_path):

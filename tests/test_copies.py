@@ -14,8 +14,7 @@ from torch import nn
 import syre_rl
 from syre_rl.callbacks import probe_forwards
 from syre_rl.methods import METHODS, make_method
-from tests.test_algorithms import ALGOS, build
-from tests.test_methods import ACTIVE, mlp, step
+from tests.conftest import ACTIVE, ALGOS, build, mlp, step
 
 WAYS = ("deepcopy", "pickle", "torch.save")
 

@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from syre_rl.agents import sweep
 from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
 from syre_rl.agents.rl import ALGORITHMS, TrainConfig, train
-from tests.test_continual import synthetic_digits
-from tests.test_seeds import SMALL, close, without_wall
+from tests.conftest import SMALL, close, synthetic_digits, without_wall
 
 pytestmark = pytest.mark.gpu
 TESTS = Path(__file__).parent
@@ -87,7 +85,3 @@ def test_sweep_runs_share_one_gpu_by_fractions(tmp_path):
     assert len(done) == 2 and "0.5 GPUs)" in lines[0]
     config = json.loads((tmp_path / "permuted-mnist" / "syre_s1" / "config.json").read_text())
     assert config["device"] == "cuda"
-
-
-def test_cuda_is_what_torch_sees():
-    assert torch.cuda.is_available() and torch.cuda.device_count() >= 1

@@ -11,33 +11,7 @@ from syre_rl import METHODS, MethodActorCriticPolicy, make_method
 from syre_rl.callbacks import MethodLoggerCallback
 from syre_rl.methods import method_defaults
 from syre_rl.metrics import hidden_activations
-
-# settings under which every method changes a run within a few steps
-ACTIVE = {
-    "vanilla": {},
-    "l2": dict(gamma=0.1),
-    "syre": dict(gamma=0.1),
-    "syre-ar": dict(gamma=0.1, ar_eps=0.5),
-    "l2-init": dict(gamma=0.1),
-    "jitter": dict(gamma=0.1),
-    "shrink-perturb": dict(shrink=0.01, noise=0.01),
-    "redo": dict(tau=0.9, every=2),
-    "cbp": dict(replacement_rate=0.2, maturity=2),
-}
-
-
-def mlp(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 12), nn.ReLU(), nn.Linear(12, 3))
-
-
-def step(net, opt, n=1, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(n):
-        x, y = torch.randn(32, 6, generator=gen), torch.randn(32, 3, generator=gen)
-        opt.zero_grad()
-        nn.functional.mse_loss(net(x), y).backward()
-        opt.step()
+from tests.conftest import ACTIVE, mlp, step
 
 
 def zero_grad_step(net, opt):

@@ -6,7 +6,6 @@ A batched matrix product sums in another order than a single one, so the two agr
 for bit; over much longer runs the trajectories would drift apart (ReLU boundaries flip), which is expected."""
 
 import dataclasses
-import math
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
 from syre_rl.agents.seeds import SeedLinear, stacked_method
 from syre_rl.methods import METHODS, make_method
-from tests.test_continual import synthetic_digits
+from tests.conftest import RTOL, SMALL, close, synthetic_digits, without_wall
 
-SMALL = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False, online=True)
 METHOD_CASES = [
     ("vanilla", {}),
     ("l2", {"gamma": 1e-2}),
@@ -32,28 +30,6 @@ METHOD_CASES = [
     ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
     ("cbp", {"replacement_rate": 0.05, "maturity": 5}),
 ]
-RTOL = 1e-5
-
-
-def close(a, b, path="") -> list[str]:
-    """Where ``a`` and ``b`` (records: nested dicts, lists, numbers) differ by more than RTOL relative."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        return [d for k in a for d in close(a[k], b[k], f"{path}/{k}")]
-    if isinstance(a, list):
-        assert len(a) == len(b), path
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in close(x, y, f"{path}[{i}]")]
-    if (
-        isinstance(a, float)
-        and not (math.isnan(a) and math.isnan(b))
-        and not math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-7)
-    ):
-        return [f"{path}: {a} != {b}"]
-    return [] if isinstance(a, float) or a == b else [f"{path}: {a} != {b}"]
-
-
-def without_wall(records):
-    return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from syre_rl.agents import sweep
 from syre_rl.agents.continual import run_continual
 from syre_rl.agents.rl import TrainConfig
 from syre_rl.syre import SyreSettings
-from tests.test_continual import synthetic_digits
+from tests.conftest import synthetic_digits
 
 ROOT = Path(__file__).parent.parent
 TINY_PRESET = str(ROOT / "tests" / "tiny-preset.yaml")
