@@ -111,9 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     for preset in bench.presets.split(","):
         for threads in map(int, bench.threads.split(",")):
-            cfg = TrainConfig(
-                preset=preset, seed=bench.seed, threads=threads, device="cpu", progress=False
-            ).resolved()
+            cfg = TrainConfig(preset=preset, seed=bench.seed, threads=threads, device="cpu", progress=False).resolved()
             raw = raw_rate(cfg, bench.raw_steps, bench.seed)
             run = train_rate(cfg, bench.rollouts)
             split = {k: run[k] / run["wall"] for k in ("rollout", "update", "metrics")}

@@ -15,12 +15,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
 from torch import nn
 
 from syre_rl.settings import Settings
+
+# The base of every method's settings, by a name that the class attribute ``Method.Settings`` does not hide
+MethodSettings = Settings
 
 # Layers covered by default: Linear, Conv and recurrent (LSTM, GRU, RNN) layers. Normalisation layers are left
 # alone: their affine parameters carry no permutation symmetry of their own and decaying a scale toward ~0 would
@@ -86,7 +89,7 @@ def hidden_layers(module: nn.Module, names: Iterable[str]) -> list[HiddenLayer]:
     :param names: parameter names (e.g. those a method covers)
     :return: one :class:`HiddenLayer` per hidden layer, named after the incoming layer
     """
-    found: list[tuple[str, nn.Module]] = []
+    found: list[tuple[str, nn.Linear | ConvLayer]] = []
     for name in names:
         prefix = name.rpartition(".")[0]
         layer = module.get_submodule(prefix)
@@ -138,7 +141,7 @@ class GeneratorState:
         return generator
 
 
-def replaced(value: Any, kind: type, convert: Any) -> Any:
+def replaced(value: Any, kind: type | tuple[type, ...], convert: Any) -> Any:
     """``value`` with every instance of ``kind`` in it (in lists, tuples and dicts too) replaced by ``convert(it)``."""
     if isinstance(value, kind):
         return convert(value)
@@ -168,9 +171,10 @@ class Method:
     """
 
     name: ClassVar[str] = ""
-    Settings: ClassVar[type[Settings]] = NoSettings
+    Settings: ClassVar[type[MethodSettings]] = NoSettings
+    module: nn.Module | None  # the network while attached; None after detach
 
-    def __init__(self, settings: Settings | None = None, /, **values: Any):
+    def __init__(self, settings: MethodSettings | None = None, /, **values: Any):
         if settings is None:
             settings = self.Settings.from_dict(values)
         elif values:
@@ -179,9 +183,7 @@ class Method:
             raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(settings).__name__}")
         self.settings = settings
 
-    def attach(
-        self, module: nn.Module, optimizer: torch.optim.Optimizer, params: Iterable[str] | None = None
-    ) -> Method:
+    def attach(self, module: nn.Module, optimizer: torch.optim.Optimizer, params: Iterable[str] | None = None) -> Self:
         """Attach to ``module`` trained by ``optimizer``.
 
         :param module: the network

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from syre_rl.extras import require
 
@@ -20,6 +20,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
 from syre_rl.base import hidden_layers
@@ -29,8 +30,9 @@ from syre_rl.policies import TARGET_MODULES, MethodPolicy, target_params
 Observation = torch.Tensor | dict[str, torch.Tensor]
 
 
-def _recurrent_run(policy: BasePolicy, method: str) -> Callable[[Observation, Any], object]:
-    """A recurrent policy's forward from zero LSTM states, every observation an episode start."""
+def _recurrent_run(policy: Any, method: str) -> Callable[[Observation, Any], object]:
+    """A recurrent policy's forward from zero LSTM states, every observation an episode start (``policy``:
+    sb3-contrib's RecurrentActorCriticPolicy, untyped as in :func:`probe_forwards`)."""
 
     def run(obs: Observation, actions: Any) -> object:
         n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
@@ -48,20 +50,23 @@ def probe_forwards(policy: BasePolicy) -> dict[str, list[Callable[[Observation, 
     """Per target, the forward passes that run its layers on a probe batch ``(observations, actions)`` without
     sampling anything (no random generator is touched): the actor's distribution parameters, the value or Q
     network; ``features`` runs every one of them."""
-    if hasattr(policy, "lstm_actor"):  # sb3-contrib's RecurrentActorCriticPolicy
-        actor, critic = _recurrent_run(policy, "get_distribution"), _recurrent_run(policy, "predict_values")
-    elif hasattr(policy, "get_distribution"):  # PPO, A2C, MaskablePPO
-        actor, critic = (lambda o, a: policy.get_distribution(o)), (lambda o, a: policy.predict_values(o))
-    elif hasattr(policy, "actor"):  # SAC, TQC (distribution parameters, no sample), TD3, DDPG
-        net = policy.actor
+    # Untyped: the families share no interface for these forwards and each is told by an attribute it has, which
+    # mypy cannot follow on an nn.Module (its __getattr__ types every attribute as Tensor | Module).
+    sb3_policy: Any = policy
+    if hasattr(sb3_policy, "lstm_actor"):  # sb3-contrib's RecurrentActorCriticPolicy
+        actor, critic = _recurrent_run(sb3_policy, "get_distribution"), _recurrent_run(sb3_policy, "predict_values")
+    elif hasattr(sb3_policy, "get_distribution"):  # PPO, A2C, MaskablePPO
+        actor, critic = (lambda o, a: sb3_policy.get_distribution(o)), (lambda o, a: sb3_policy.predict_values(o))
+    elif hasattr(sb3_policy, "actor"):  # SAC, TQC (distribution parameters, no sample), TD3, DDPG
+        net = sb3_policy.actor
         actor = (
             (lambda o, a: net.get_action_dist_params(o))
             if hasattr(net, "get_action_dist_params")
             else (lambda o, a: net(o))
         )
-        critic = lambda o, a: policy.critic(o, a)  # noqa: E731
+        critic = lambda o, a: sb3_policy.critic(o, a)  # noqa: E731
     else:  # DQN, QR-DQN
-        net = policy.q_net if hasattr(policy, "q_net") else policy.quantile_net
+        net = sb3_policy.q_net if hasattr(sb3_policy, "q_net") else sb3_policy.quantile_net
         actor, critic = None, (lambda o, a: net(o))
     runs = {"actor": [actor] if actor else [], "critic": [critic]}
     runs["features"] = runs["actor"] + runs["critic"]
@@ -127,6 +132,7 @@ class PlasticityCallback(BaseCallback):
         normalised as in training, on the policy's device."""
         if isinstance(self.model, OffPolicyAlgorithm):  # a replay buffer: circular, (size, n_envs, ...)
             buffer = self.model.replay_buffer
+            assert buffer is not None  # SB3 makes it with the model
             size = buffer.buffer_size if buffer.full else buffer.pos
             rows = (np.arange(buffer.pos - min(size, self.probe_size), buffer.pos)) % buffer.buffer_size
             recent = lambda x: x[rows].reshape(-1, *x.shape[2:])  # noqa: E731  (time-major, then envs)
@@ -140,12 +146,13 @@ class PlasticityCallback(BaseCallback):
                 obs = normalizer.normalize_obs(obs)
             actions = torch.as_tensor(recent(buffer.actions), device=self.model.device)
         else:  # a rollout buffer: (n_steps, n_envs, ...), time-major, already normalised
-            buffer = self.model.rollout_buffer
+            # not off-policy: PPO, A2C and their contrib variants, whose rollout buffer BaseAlgorithm does not declare
+            rollout = cast(OnPolicyAlgorithm, self.model).rollout_buffer
             recent = lambda x: x.reshape(-1, *x.shape[2:])[-self.probe_size :]  # noqa: E731
             obs = (
-                {k: recent(v) for k, v in buffer.observations.items()}
-                if isinstance(buffer.observations, dict)
-                else recent(buffer.observations)
+                {k: recent(v) for k, v in rollout.observations.items()}
+                if isinstance(rollout.observations, dict)
+                else recent(rollout.observations)
             )
             actions = None
         to_tensor = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=self.model.device)  # noqa: E731
@@ -263,7 +270,8 @@ class HParamsCallback(BaseCallback):
 
         _, session_start, _ = hparams({**policy_hparams(self.model), **self.hparams}, {})
         for writer in writers:
-            writer.file_writer.add_summary(session_start)
+            # torch types file_writer as None (its __init__ says so; an unannotated method sets the FileWriter)
+            writer.file_writer.add_summary(session_start)  # type: ignore[attr-defined]
             writer.flush()
 
     def _on_step(self) -> bool:

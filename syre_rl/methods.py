@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -152,6 +152,7 @@ class ShrinkPerturb(Method):
 
     name = "shrink-perturb"
     Settings = ShrinkPerturbSettings
+    settings: ShrinkPerturbSettings
 
     def __init__(self, settings: ShrinkPerturbSettings | None = None, /, **values: Any):
         super().__init__(settings, **values)
@@ -238,7 +239,9 @@ class ReDo(Method):
     """
 
     name = "redo"
-    Settings = ReDoSettings
+    # CBP (below) reuses ReDo's machinery with settings of its own
+    Settings: ClassVar[type[ReDoSettings | CBPSettings]] = ReDoSettings
+    settings: ReDoSettings | CBPSettings
     SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # Adam, AdamW (amsgrad), RMSprop
 
     def __init__(self, settings: ReDoSettings | None = None, /, **values: Any):
@@ -246,6 +249,7 @@ class ReDo(Method):
         self.steps, self.last_reset, self.total_reset = 0, 0, 0
 
     def _setup(self) -> None:
+        assert self.module is not None  # attach sets it before calling _setup
         self.layers: list[HiddenLayer] = hidden_layers(self.module, self.names)
         if not self.layers:
             raise ValueError(
@@ -274,10 +278,12 @@ class ReDo(Method):
 
     @torch.no_grad()
     def after_step(self) -> None:
+        settings = self.settings
+        assert isinstance(settings, ReDoSettings)  # CBP, whose settings are CBPSettings, has its own after_step
         self.steps += 1
-        if self.steps % self.settings.every or self._counts[0] == 0:
+        if self.steps % settings.every or self._counts[0] == 0:
             return
-        self.last_reset = self.reset([score <= self.settings.tau for score in self.scores()], self._generators)
+        self.last_reset = self.reset([score <= settings.tau for score in self.scores()], self._generators)
         self.total_reset += self.last_reset
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
@@ -380,6 +386,7 @@ class CBP(ReDo):
 
     name = "cbp"
     Settings = CBPSettings
+    settings: CBPSettings
 
     def _setup(self) -> None:
         super()._setup()

@@ -8,6 +8,7 @@ Activations are matrices ``(examples, units)``: the hidden units' outputs on a p
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import torch
 
@@ -90,7 +91,10 @@ def weight_change(before: torch.Tensor | Iterable[torch.Tensor], after: torch.Te
 def gradient_norm(params: Iterable[torch.Tensor]) -> float:
     """Global L2 norm of the ``.grad`` of the given parameters (those without a gradient count as 0)."""
     grads = [p.grad for p in params if p.grad is not None]
-    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads))) if grads else 0.0
+    if not grads:
+        return 0.0
+    squares = cast(torch.Tensor, sum((g.double() ** 2).sum() for g in grads))  # a tensor: grads is not empty
+    return float(torch.sqrt(squares))
 
 
 def duplicate_units(weight: torch.Tensor, bias: torch.Tensor | None = None, threshold: float = 0.99) -> float:
@@ -166,7 +170,9 @@ class LayerProbe:
         self._previous: list[torch.Tensor] | None = None
 
     def _offset_of(self) -> dict[int, torch.Tensor]:
-        offsets = self.method.drawn_offsets() if self.method is not None else None
+        if self.method is None:
+            return {}
+        offsets = self.method.drawn_offsets()
         return {id(p): a for p, a in zip(self.method.params(), offsets)} if offsets else {}
 
     @torch.no_grad()

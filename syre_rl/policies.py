@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from syre_rl.extras import importable, require
 
@@ -213,7 +213,13 @@ def register_family(method_class: type[MethodPolicy], syre_class: type[MethodPol
             algorithm.policy_aliases[f"Syre{name}"] = syre_class
 
 
-class MethodPolicy:
+if TYPE_CHECKING:  # MethodPolicy always precedes an SB3 policy class (below): let mypy check it as one
+    _SB3Policy = BasePolicy
+else:  # at run time a plain mixin, as it always was
+    _SB3Policy = object
+
+
+class MethodPolicy(_SB3Policy):
     """Mixin that puts a plasticity method on the networks of the SB3 policy class it precedes (one method
     instance per target and optimizer, so each has its own figures). Subclass it together with an SB3 policy
     class, as the ``Method<Family>Policy`` classes below do.

@@ -183,7 +183,9 @@ class Settings:
     owner: ClassVar[str] = "settings"
 
     def __post_init__(self) -> None:
-        for name, annotation in field_types(type(self)).items():
+        # typed `type`: mypy takes the class of a frozen dataclass for unhashable (it sees the instances' __hash__)
+        cls: type = type(self)
+        for name, annotation in field_types(cls).items():
             check_value(self.owner, name, getattr(self, name), annotation)
         self.check()
 

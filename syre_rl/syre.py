@@ -41,9 +41,9 @@ saved anchors overwrite the drawn).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -78,9 +78,19 @@ class DecaySettings(Settings):
     owner = "l2"
     gamma: float = DEFAULT_GAMMA
     decoupled: bool = False
-    scale: ClassVar[float] = 0.0
-    ar_eps: ClassVar[float] = 0.0
-    seed: ClassVar[int] = 0
+
+    # Read-only here, so that a subclass (SyreSettings) may make them settings
+    @property
+    def scale(self) -> float:
+        return 0.0
+
+    @property
+    def ar_eps(self) -> float:
+        return 0.0
+
+    @property
+    def seed(self) -> int:
+        return 0
 
     def check(self) -> None:
         check_range(self.owner, "gamma", self.gamma)
@@ -113,7 +123,9 @@ class Syre(Method):
     """
 
     name = "syre"
-    Settings = SyreSettings
+    # the decay family (L2, L2-init, jitter: syre_rl.methods) takes other DecaySettings
+    Settings: ClassVar[type[DecaySettings]] = SyreSettings
+    settings: DecaySettings
 
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
         """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU)."""
@@ -163,7 +175,7 @@ class Syre(Method):
     @torch.no_grad()
     def penalty(self) -> float:
         """``gamma/2 * sum D (p - theta0)^2``: the term whose gradient the coupled decay adds."""
-        ds = self.diagonals() or [None] * len(self.names)
+        ds: Sequence[torch.Tensor | None] = self.diagonals() or [None] * len(self.names)
         total = sum(float((t * t if d is None else d * t * t).sum()) for t, d in zip(self.learned(), ds))
         return 0.5 * self.settings.gamma * total
 
@@ -176,7 +188,7 @@ class Syre(Method):
     def stats(self) -> dict[str, float]:
         return {"penalty": self.penalty(), "anchor_distance": self.anchor_distance()}
 
-    def _tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None]:
+    def _tensors(self) -> tuple[list[nn.Parameter], list[torch.Tensor], list[torch.Tensor] | None]:
         """(params, anchors, diagonals), cached for the hot path. `.to(device)` replaces all buffers at once,
         so the first anchor's identity tells whether the cache is current (load_state_dict copies in place)."""
         owner, attr = self._slots[0]
@@ -203,7 +215,7 @@ class Syre(Method):
                 else:
                     p.addcmul_(ds[i], p - a, value=-shrink)
             return
-        grads = [params[i].grad for i in live]
+        grads = cast("list[torch.Tensor]", [params[i].grad for i in live])  # live: only params with a gradient
         # p - a first, so the decay is exactly 0 where p == a (and exactly Adam's grad + gamma*p when a = 0)
         diffs = torch._foreach_sub([params[i] for i in live], [anchors[i] for i in live])
         if ds is None:
