@@ -256,16 +256,8 @@ def run_sweep(
         configure_logging=True,
     )
     try:
-        total = ray.cluster_resources()
-        if spec.gpus > total.get("GPU", 0):
-            raise ValueError(f"each run asks for {spec.gpus:g} GPU(s) but the Ray cluster has {total.get('GPU', 0):g}")
-        if spec.cpus > total.get("CPU", 0):
-            raise ValueError(f"each run asks for {spec.cpus:g} CPUs but the Ray cluster has {total.get('CPU', 0):g}")
         where = f"the cluster at {address}" if address else "this machine"
-        log(
-            f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({total.get('CPU', 0):g} CPUs, "
-            f"{total.get('GPU', 0):g} GPUs; each run {spec.cpus:g} CPUs, {spec.gpus:g} GPUs)"
-        )
+        log(f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({_resources(spec, ray)})")
         task = ray.remote(run_one).options(
             num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
         )
@@ -273,6 +265,18 @@ def run_sweep(
         return _collect(pending, len(configs), done, progress, log, tqdm)
     finally:
         ray.shutdown()
+
+
+def _resources(spec: SweepSpec, ray: Any) -> str:
+    """What the Ray cluster has and each run asks for, in words; a run that asks for more is refused."""
+    total = ray.cluster_resources()
+    if spec.gpus > total.get("GPU", 0):
+        raise ValueError(f"each run asks for {spec.gpus:g} GPU(s) but the Ray cluster has {total.get('GPU', 0):g}")
+    if spec.cpus > total.get("CPU", 0):
+        raise ValueError(f"each run asks for {spec.cpus:g} CPUs but the Ray cluster has {total.get('CPU', 0):g}")
+    return (
+        f"{total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs; each run {spec.cpus:g} CPUs, {spec.gpus:g} GPUs"
+    )
 
 
 def _collect(pending: dict, total: int, done: int, progress: bool, log, tqdm) -> list[dict[str, Any]]:

@@ -99,40 +99,42 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
         return _train(cfg, model, env, run_dir, callbacks)
 
 
+def _logger(cfg: TrainConfig, run_dir: Path, step: int) -> Logger:
+    """TensorBoard and CSV (and with ``verbose`` the console): a resumed run writes its CSV beside the earlier
+    ones, and TensorBoard hides the steps it redoes."""
+    trim_progress(run_dir, step)
+    csv_name = f"progress_from_{step}.csv" if step else "progress.csv"
+    formats = [TensorBoardFrom(str(run_dir), step), CSVOutputFormat(str(run_dir / csv_name))]
+    if cfg.verbose:
+        formats.append(make_output_format("stdout", str(run_dir)))
+    return Logger(str(run_dir), formats)
+
+
+def _callbacks(cfg: TrainConfig, model: BaseAlgorithm, run_dir: Path) -> list[BaseCallback]:
+    """The run's own callbacks: HParams, the method's figures, the plasticity metrics, the environments'
+    schedules and the checkpoints."""
+    per = 1  # off-policy "rollouts" are train_freq steps: measure every METRICS_STEPS env steps per --metrics-every
+    if isinstance(model, OffPolicyAlgorithm):
+        per = max(1, METRICS_STEPS // (cfg.hyperparameters.rollout(cfg.n_envs) or METRICS_STEPS))
+    callbacks: list[BaseCallback] = [HParamsCallback(cfg.hparams()), MethodLoggerCallback(every=per)]
+    if cfg.metrics_every:
+        probe = dict(probe_size=cfg.probe_size, tau=cfg.tau, duplicate_threshold=cfg.duplicate_threshold)
+        callbacks.append(PlasticityCallback(every=cfg.metrics_every * per, **probe))
+    callbacks += cfg.env_callbacks()
+    if cfg.checkpoint_every:
+        callbacks.append(CheckpointCallback(run_dir, cfg.checkpoint_every))
+    return callbacks
+
+
 def _train(
     cfg: TrainConfig, model: BaseAlgorithm, env: VecEnv, run_dir: Path, extra: Sequence[BaseCallback]
 ) -> dict[str, Any]:
     """The training of :func:`train`, in a run folder this process owns."""
     guard = None
+    step = model.num_timesteps
     try:
-        step = model.num_timesteps
-        trim_progress(run_dir, step)
-        # A resumed run writes its CSV beside the earlier ones, and TensorBoard hides the steps it redoes.
-        csv_name = f"progress_from_{step}.csv" if step else "progress.csv"
-        formats = [TensorBoardFrom(str(run_dir), step), CSVOutputFormat(str(run_dir / csv_name))]
-        if cfg.verbose:
-            formats.append(make_output_format("stdout", str(run_dir)))
-        model.set_logger(Logger(str(run_dir), formats))
-        # off-policy "rollouts" are train_freq steps: measure every METRICS_STEPS env steps per --metrics-every
-        per = (
-            1
-            if not isinstance(model, OffPolicyAlgorithm)
-            else max(1, METRICS_STEPS // (cfg.hyperparameters.rollout(cfg.n_envs) or METRICS_STEPS))
-        )
-        callbacks: list[BaseCallback] = [HParamsCallback(cfg.hparams()), MethodLoggerCallback(every=per)]
-        if cfg.metrics_every:
-            callbacks.append(
-                PlasticityCallback(
-                    every=cfg.metrics_every * per,
-                    probe_size=cfg.probe_size,
-                    tau=cfg.tau,
-                    duplicate_threshold=cfg.duplicate_threshold,
-                )
-            )
-        callbacks += cfg.env_callbacks()
-        if cfg.checkpoint_every:
-            callbacks.append(CheckpointCallback(run_dir, cfg.checkpoint_every))
-        callbacks += list(extra)
+        model.set_logger(_logger(cfg, run_dir, step))
+        callbacks = _callbacks(cfg, model, run_dir) + list(extra)
         if cfg.guard:
             guard = NonFiniteGuard(model.policy, model.policy._optimizers(), lambda: f"env step {model.num_timesteps}")
         start = time.perf_counter()
@@ -150,17 +152,12 @@ def _train(
         env.close()
     returns = [ep["r"] for ep in model.ep_info_buffer]
     summary = {
-        "algo": cfg.algo,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "env": cfg.env,
+        **{"algo": cfg.algo, "method": cfg.method, "seed": cfg.seed, "env": cfg.env},
         "timesteps": model.num_timesteps,
         "mean_return": float(np.mean(returns)) if returns else None,
         "episodes": len(returns),
         "steps_per_s": (model.num_timesteps - step) / max(wall, 1e-9),
-        "wall_s": wall,
-        "run_dir": str(run_dir),
-        "model": str(model_path),
+        **{"wall_s": wall, "run_dir": str(run_dir), "model": str(model_path)},
     }
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
