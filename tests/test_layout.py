@@ -299,3 +299,11 @@ def test_the_old_import_paths_still_work():
 
     assert MethodLoggerCallback is SyreLoggerCallback is syre_rl.callbacks.MethodLoggerCallback
     assert SyreTQCPolicy is syre_rl.contrib.SyreTQCPolicy is syre_rl.SyreTQCPolicy
+
+
+def test_no_text_points_to_files_users_do_not_have():
+    """The developers' background folder is not shipped: no code, doc or result may send a user there."""
+    pattern = re.compile(r"\.\./" + "shared|shared/(method|platform|style)" + r"\.md")
+    texts = [f for f in project_files() if f.endswith((".py", ".md", ".yaml", ".yml", ".toml", ".txt"))]
+    found = [f for f in texts if (ROOT / f).is_file() and pattern.search((ROOT / f).read_text(errors="replace"))]
+    assert texts and not found, f"these point to the background folder: {found}"
