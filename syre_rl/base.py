@@ -193,6 +193,15 @@ class Method:
         """
         if getattr(self, "module", None) is not None:
             raise ValueError(f"this {self.name} method is attached already; make a new one for another network")
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{self.name}: the module must be a torch.nn.Module, got {type(module).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"{self.name}: the optimizer must be a torch.optim.Optimizer (e.g. torch.optim.Adam(net.parameters())), "
+                f"got {type(optimizer).__name__}"
+            )
+        if isinstance(params, str):
+            raise TypeError(f"{self.name}: params is a list of parameter names, not one text: write [{params!r}]")
         self.names = list(default_params(module) if params is None else params)
         if not self.names:
             what = (
@@ -203,7 +212,12 @@ class Method:
             raise ValueError(f"{self.name}: no parameters to act on ({what}); give params= or a network with layers")
         self._slots = resolve_params(module, optimizer, self.names)
         self.module, self.optimizer = module, optimizer
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            self.module = None  # refused: nothing attached, the method may be attached elsewhere
+            del self.optimizer
+            raise
         self._hook_optimizer()
         return self
 

@@ -138,6 +138,7 @@ class Syre(Method):
         return theta0, theta0
 
     def _setup(self) -> None:
+        self._refuse_optimizer_decay()
         taken = [n for n, (owner, attr) in zip(self.names, self._slots) if hasattr(owner, attr + ANCHOR_SUFFIX)]
         if taken:
             raise ValueError(f"parameter(s) {taken} already have an anchor method attached; detach it first")
@@ -151,6 +152,20 @@ class Syre(Method):
                     d = 1 + self.settings.ar_eps * (2 * torch.rand(p.shape, generator=gen, dtype=p.dtype) - 1)
                     owner.register_buffer(attr + D_SUFFIX, d.to(p.device))
                 p.add_(shift.to(p.device))
+
+    def _refuse_optimizer_decay(self) -> None:
+        """The optimizer's own ``weight_decay`` on a covered parameter would decay it a second time, toward 0."""
+        assert self.optimizer is not None
+        covered = {id(getattr(owner, attr)): name for name, (owner, attr) in zip(self.names, self._slots)}
+        for i, group in enumerate(self.optimizer.param_groups):
+            decay = group.get("weight_decay") or 0
+            names = [covered[id(p)] for p in group["params"] if id(p) in covered]
+            if decay > 0 and names:
+                raise ValueError(
+                    f"{self.name}: the optimizer's param group {i} has weight_decay={decay:g}, which would decay "
+                    f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''} a second time, toward 0; give the "
+                    f"optimizer weight_decay=0 ({self.name} brings its own decay; AdamW's default is 0.01)"
+                )
 
     def drawn_offsets(self) -> list[torch.Tensor] | None:
         """The random offsets ``theta0`` the method added to the parameters (syre: its anchors), for measures on
@@ -242,7 +257,8 @@ def attach_syre(
     decay it toward the anchor at every ``optimizer.step()``.
 
     :param module: any network; anchors become buffers of the modules that own the parameters
-    :param optimizer: any ``torch.optim`` optimizer holding the chosen parameters (give it ``weight_decay=0``)
+    :param optimizer: any ``torch.optim`` optimizer holding the chosen parameters, with ``weight_decay=0`` on them
+        (an optimizer that decays them already is refused: they would be decayed twice)
     :param gamma: decay strength, asked for explicitly (the experiment's choice)
     :param params: qualified names of the parameters to cover; default: weights and biases of every Linear and
         Conv layer (:func:`syre_rl.base.default_params`)

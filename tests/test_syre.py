@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import syre_rl
 from syre_rl import attach_syre
 from syre_rl.base import default_params
 
@@ -300,3 +301,39 @@ def test_nothing_to_act_on_is_refused_at_attach(module, params, match):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match=match):
         attach_syre(module, opt, gamma=0.1, params=params)
+
+
+def test_an_optimizer_that_decays_already_is_refused_and_nothing_is_attached():
+    """Its weight_decay on a covered parameter would decay it twice, the second time toward 0 (AdamW decays by
+    default); the refusal leaves the network as it was, and the method may then be attached elsewhere."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    method = syre_rl.make_method("syre", gamma=0.1)
+    with pytest.raises(ValueError, match=r"param group 0 has weight_decay=0.01, which would decay 0.weight, 0.bias"):
+        method.attach(net, torch.optim.AdamW(net.parameters()))
+    assert net.state_dict().keys() == before.keys() and all(
+        torch.equal(v, before[k]) for k, v in net.state_dict().items()
+    )
+    method.attach(net, torch.optim.AdamW(net.parameters(), weight_decay=0.0))  # the same method, now attached
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    groups = [{"params": net[0].parameters(), "weight_decay": 0.1}, {"params": net[2].parameters()}]
+    with pytest.raises(ValueError, match="param group 0 has weight_decay=0.1"):
+        syre_rl.make_method("l2", gamma=0.1).attach(net, torch.optim.SGD(groups, lr=0.1))
+    groups = [{"params": net[0].parameters(), "weight_decay": 0.1}, {"params": net[2].parameters()}]
+    syre_rl.make_method("l2", gamma=0.1).attach(net, torch.optim.SGD(groups, lr=0.1), params=["2.weight"])  # uncovered
+
+
+@pytest.mark.parametrize(
+    "module,optimizer,params,message",
+    [
+        ("net", None, None, "the optimizer must be a torch.optim.Optimizer .*got NoneType"),
+        ("net", "net", None, "the optimizer must be a torch.optim.Optimizer .*got Sequential"),
+        (None, "opt", None, "the module must be a torch.nn.Module, got NoneType"),
+        ("net", "opt", "0.weight", r"params is a list of parameter names, not one text: write \['0.weight'\]"),
+    ],
+)
+def test_attach_refuses_what_is_not_a_module_an_optimizer_or_a_list_of_names(module, optimizer, params, message):
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    given = {"net": net, "opt": torch.optim.SGD(net.parameters(), lr=0.1), None: None}
+    with pytest.raises(TypeError, match=message):
+        syre_rl.attach_syre(given[module], given[optimizer], gamma=0.1, params=params)
