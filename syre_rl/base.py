@@ -197,8 +197,8 @@ class Method:
             raise TypeError(f"{self.name}: the module must be a torch.nn.Module, got {type(module).__name__}")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
-                f"{self.name}: the optimizer must be a torch.optim.Optimizer (e.g. torch.optim.Adam(net.parameters())), "
-                f"got {type(optimizer).__name__}"
+                f"{self.name}: the optimizer must be a torch.optim.Optimizer (e.g. torch.optim.Adam(net.parameters()))"
+                f", got {type(optimizer).__name__}"
             )
         if isinstance(params, str):
             raise TypeError(f"{self.name}: params is a list of parameter names, not one text: write [{params!r}]")
