@@ -22,7 +22,19 @@ T = TypeVar("T")
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 floats: ``1e-3``, ``+.5`` and ``1E3`` are numbers."""
+    """PyYAML's safe loader with YAML 1.2 floats (``1e-3``, ``+.5`` and ``1E3`` are numbers) and no duplicate
+    keys (PyYAML keeps the last one silently; YAML 1.2 forbids them)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice; give it once", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -74,6 +86,8 @@ def parse_assignments(text: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"method setting {item!r} is not key=value (e.g. gamma=1e-3,scale=0.1)")
+        if key.strip() in settings:
+            raise ValueError(f"method setting {key.strip()!r} is given twice in {text!r}; give it once")
         settings[key.strip()] = yaml_value(value.strip(), f"method setting {key.strip()}")
     return settings
 
@@ -100,6 +114,8 @@ class StrictParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """One line, no usage block: ``prog: error: message``."""
+        if message.endswith("expected one argument"):
+            message += " (a value that starts with '-' goes after '=', as in --seeds=-1)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -57,6 +57,7 @@ class ContinualConfig(RunConfig):
     owner = "continual"
     kind = "continual"
     RESUMABLE = RunConfig.RESUMABLE + ("data_dir", "seeds")
+    SWEEP_SET = RunConfig.SWEEP_SET + ("seeds",)  # a sweep has its own seeds
     NEWER_DEFAULTS = {**RunConfig.NEWER_DEFAULTS, "fused": False}  # fused: added in issue 11
 
     seed: int = field(default=0, metadata={"help": "seed of network, anchors, permutations and batch order"})
@@ -119,8 +120,8 @@ class ContinualConfig(RunConfig):
         check_range(self.owner, "lr", self.lr, low_open=True)
         hidden_widths(self.hidden)
         if self.seeds is not None:
-            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-                raise ValueError(f"--seeds must be distinct seeds, got {self.seeds}")
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+                raise ValueError(f"--seeds must be distinct seeds >= 0, got {self.seeds}")
             if self.seed != 0:
                 raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():

@@ -128,6 +128,8 @@ class RunConfig(Settings):
     )
 
     def check(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0 (numpy and torch take non-negative seeds), got {self.seed}")
         if self.probe_size < 1:
             raise ValueError(f"--probe-size must be >= 1, got {self.probe_size}")
         if not self.tau >= 0:

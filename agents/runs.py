@@ -1,10 +1,11 @@
-"""Run folders shared by every harness: where a run lives, one owner at a time, atomic writes, verified
-checkpoints, device and probe checks.
+"""Run folders shared by every run kind: where a run lives, one owner at a time, verified checkpoints, the checks
+of a resume.
 
 A crash at any moment loses nothing finished: files are written to a unique temporary name and renamed; a
 checkpoint carries its own SHA-256 and the previous one is kept until the next is complete, so a damaged
 checkpoint is refused (naming the file and the previous good one) and a kill mid-write falls back to the
-previous; a run folder is owned by one process at a time (a lock file, released by the OS when the process dies).
+previous; a run folder is owned by one process at a time (a lock file, released by the OS when the process
+dies), and the temporary files of a killed writer are removed when the next owner takes the folder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import filelock
 
-from syre_rl.files import atomic_write
+from syre_rl.files import atomic_write, remove_leftovers, umask_mode
 
 LOCK = ".lock"
 CONFIG, CHECKPOINT = "config.json", "checkpoint.ckpt"  # every run kind's
@@ -80,11 +81,14 @@ def owned(run_dir: Path) -> Iterator[Path]:
     lock = filelock.FileLock(str(Path(run_dir) / LOCK), timeout=0)
     try:
         lock.acquire()
+    except IsADirectoryError:
+        raise ValueError(f"{Path(run_dir) / LOCK} is a folder, not the run's lock file; remove it") from None
     except filelock.Timeout:
         raise ValueError(
             f"{run_dir} is in use by another process (it holds {Path(run_dir) / LOCK}); wait for it to end or stop it"
         ) from None
     try:
+        remove_leftovers(run_dir)  # of a process killed mid-write: none can be writing now
         yield Path(run_dir)
     finally:
         lock.release()
@@ -105,6 +109,7 @@ def new_run_dir(logdir: str | Path, group: str, method: str, seed: int, config: 
     base = Path(logdir) / group / f"{method}_s{seed}"
     base.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=base.parent, prefix=f".{base.name}.new-"))
+    os.chmod(staging, umask_mode(0o777))  # mkdtemp's folder is private
     (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     run, k = base, 1
     while True:

@@ -72,8 +72,12 @@ class SweepSpec(Settings):
     retries: int = 3
 
     def check(self) -> None:
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"sweep seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        if "logdir" in self.base and self.logdir is not None:
+            raise ValueError(
+                f"sweep logdir {self.logdir!r} and base logdir {self.base['logdir']!r}: give the run root once"
+            )
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"sweep seeds must be a non-empty list of distinct integers >= 0, got {self.seeds}")
         if not self.grid:
             raise ValueError("sweep grid is empty; give at least one entry with a 'method'")
         check_range(self.owner, "cpus", self.cpus, low_open=True)
@@ -124,6 +128,9 @@ def check_entry(entry: dict[str, Any], fields_: list[str]) -> None:
     if not isinstance(args, dict):
         raise ValueError(f"grid entry for {method}: method_args must be a mapping of {method}'s settings, got {args!r}")
     check_keys(f"grid entry method_args for {method}", args, own)
+    for key, value in [*entry.items(), *args.items()]:
+        if value == []:
+            raise ValueError(f"grid entry for {method}: {key} is an empty list, which would make no run; give values")
     if "label" in entry and not isinstance(entry["label"], str):
         raise ValueError(
             f"grid entry label must be one text (a list would give its runs one label), got {entry['label']!r}"

@@ -1,5 +1,7 @@
 """PPO agents from presets: method selection, twins, the training run and its logs, bad input."""
 
+import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -361,3 +363,30 @@ def test_the_guard_stops_ppo_at_the_first_non_finite_gradient(tmp_path):
     assert model.num_timesteps == 128 and all(torch.isfinite(p).all() for p in model.policy.parameters())
     with pytest.raises(ValueError, match="found invalid values"):  # unguarded: NaN weights, then torch's error
         train(TrainConfig(**{**common, "logdir": str(tmp_path / "off")}, guard=False))
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start_in_its_folder(tmp_path):
+    """No checkpoint yet: --resume trains it again from step 0 in the same folder; its CSV and TensorBoard logs
+    then hold each step once."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Stop(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= 200:
+                raise KeyboardInterrupt
+            return True
+
+    cfg = TrainConfig(preset=TINY, logdir=str(tmp_path), progress=False, timesteps=384, checkpoint_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Stop()])
+    folder = tmp_path / "AntBulletEnv-v0" / "vanilla_s0"
+    assert not (folder / "checkpoint.ckpt").exists() and (folder / "progress.csv").is_file()
+    summary = train(dataclasses.replace(cfg, resume=True))
+    assert summary["run_dir"] == str(folder) and summary["timesteps"] == 384
+    steps = [row["time/total_timesteps"] for row in csv.DictReader(open(folder / "progress.csv"))]
+    assert [s for s in steps if s] == ["128", "256", "384"]  # (rows without a step: the last update's train/*)
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    for tag in events.Tags()["scalars"]:
+        logged = [e.step for e in events.Scalars(tag)]
+        assert len(logged) == len(set(logged)) or tag.startswith("train/"), f"{tag} has a step twice: {logged}"

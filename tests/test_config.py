@@ -100,3 +100,24 @@ def test_bad_flags_exit_2_with_one_line(argv, message, capsys):
         parse_dataclass(Flags, "", argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    "text,line,key",
+    [
+        ("seeds: [0]\ngrid: []\nseeds: [1]\n", 3, "seeds"),
+        ("grid:\n  - {method: syre, method_args: {gamma: 1.0, gamma: 2.0}}\n", 2, "gamma"),
+        ("algo: ppo\nalgo_kwargs:\n  n_steps: 8\n  n_steps: 16\n", 4, "n_steps"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_the_file_line_and_key(tmp_path, text, line, key):
+    """PyYAML keeps the last of two equal keys silently; YAML 1.2 forbids them, and so do we."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"spec.yaml:{line}: .*the key '{key}' is given twice; give it once"):
+        load_yaml(path)
+
+
+def test_a_method_setting_given_twice_is_refused():
+    with pytest.raises(ValueError, match="method setting 'gamma' is given twice in 'gamma=0.1,gamma=0.2'"):
+        parse_assignments("gamma=0.1,gamma=0.2")

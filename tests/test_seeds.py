@@ -121,7 +121,7 @@ def test_seed_lists_and_their_errors():
         parse_seeds("0,a")
     with pytest.raises(ValueError, match="the range '5-2' is empty"):
         parse_seeds("5-2")
-    with pytest.raises(ValueError, match="--seeds must be distinct seeds, got \\[1, 1\\]"):
+    with pytest.raises(ValueError, match="--seeds must be distinct seeds >= 0, got \\[1, 1\\]"):
         ContinualConfig(seeds=[1, 1])
     with pytest.raises(ValueError, match="--seed 3 with --seeds \\[0, 1\\]: give one of them"):
         ContinualConfig(seed=3, seeds=[0, 1])

@@ -87,6 +87,18 @@ GRID = [{"method": "vanilla"}]
         ),
         ({"seeds": [0], "grid": [{"method": "vanilla", "tasks": 2.5}]}, "continual tasks must be an integer, got 2.5"),
         ({"seeds": [0], "grid": [{"method": "vanilla", "lr": [0.1, 0.1]}]}, "make the same run label"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "lr": []}]}, "lr is an empty list, which would make no run"),
+        (
+            {"seeds": [0], "grid": [{"method": "syre", "method_args": {"gamma": []}}]},
+            "gamma is an empty list, which would make no run",
+        ),
+        ({"seeds": [-1, 0], "grid": GRID}, r"sweep seeds must be a non-empty list of distinct integers >= 0"),
+        ({"seeds": [0], "base": {"seeds": [0, 1]}, "grid": GRID}, "sweep base has no setting 'seeds'"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "seeds": [1]}]}, "has key 'seeds', neither a run field"),
+        (
+            {"seeds": [0], "logdir": "a", "base": {"logdir": "b"}, "grid": GRID},
+            "sweep logdir 'a' and base logdir 'b': give the run root once",
+        ),
         ({"seeds": [0], "grid": [{"method": "vanilla", "label": ["a", "b"]}]}, "label must be one text"),
         (
             {"seeds": [0], "grid": GRID, "runs": "supervised"},

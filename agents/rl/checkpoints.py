@@ -65,30 +65,35 @@ class CheckpointCallback(BaseCallback):
 
 class TensorBoardFrom(TensorBoardOutputFormat):
     """SB3's TensorBoard output, with earlier events after ``step`` hidden (``purge_step``): a resumed run redoes
-    the steps after its checkpoint, and TensorBoard then shows each step once."""
+    the steps after its checkpoint (all of them when it was stopped before its first), and TensorBoard then shows
+    each step once."""
 
     def __init__(self, folder: str, step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else None)
+        self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else 0)
         self._is_closed = False
 
 
 def trim_progress(run_dir: Path, step: int) -> None:
-    """Drop the rows after ``step`` from a run's ``progress*.csv`` files (the steps a resumed run redoes)."""
+    """Drop the rows after ``step`` from a run's ``progress*.csv`` files (the steps a resumed run redoes); a file
+    left with no row is removed (a run started again from step 0 writes ``progress.csv`` anew)."""
     for path in run_dir.glob("progress*.csv"):
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
         if not rows or "time/total_timesteps" not in rows[0]:
             continue
         kept = [r for r in rows if r["time/total_timesteps"] == "" or float(r["time/total_timesteps"]) <= step]
-        if len(kept) < len(rows):
-            atomic_write(path, lambda tmp, kept=kept: _write_csv(tmp, kept))
+        if not kept:
+            path.unlink()
+        elif len(kept) < len(rows):
+            atomic_write(path, lambda tmp, kept=kept, names=list(reader.fieldnames or []): _write_csv(tmp, names, kept))
 
 
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+def _write_csv(path: Path, names: list[str], rows: list[dict[str, str]]) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
+        writer = csv.DictWriter(f, names)
         writer.writeheader()
         writer.writerows(rows)
 
