@@ -129,6 +129,12 @@ def check_policy_kwargs(
     the key (and the closest valid one): a typo such as ``net_arc`` fails here, not deep inside SB3. None is
     taken as "the default", as SB3's own save/load passes it."""
     check_kwargs(owner, base.__init__, kwargs, skip=ALGORITHM_ARGUMENTS, none_is_default=True)
+    arch = kwargs.get("net_arch")
+    groups = list(arch.values()) if isinstance(arch, dict) else [arch] if arch is not None else []
+    widths = [w for ws in groups for w in (ws if isinstance(ws, list | tuple) else [ws])]
+    bad = [w for w in widths if not (isinstance(w, int) and not isinstance(w, bool) and w >= 1)]
+    if bad:
+        raise ValueError(f"{owner} net_arch {arch!r}: layer widths must be integers >= 1, got {bad[0]!r}")
 
 
 def resolve_method_settings(method: str, given: Settings | dict[str, Any] | None) -> Settings:

@@ -11,7 +11,7 @@ import torch
 from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from syre_rl import MethodActorCriticPolicy
+from syre_rl import MethodActorCriticPolicy, SyreActorCriticPolicy
 from syre_rl.agents import TrainConfig, available_presets, build_model, load_preset, train
 from syre_rl.envs import make_env
 from syre_rl.syre import DecaySettings, SyreSettings
@@ -390,3 +390,33 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start_in_its
     for tag in events.Tags()["scalars"]:
         logged = [e.step for e in events.Scalars(tag)]
         assert len(logged) == len(set(logged)) or tag.startswith("train/"), f"{tag} has a step twice: {logged}"
+
+
+@pytest.mark.parametrize(
+    "section,message",
+    [
+        (
+            "algo_kwargs: {learning_rate: .inf}",
+            r"preset algo_kwargs learning_rate must be a finite number \(infinity: only max_grad_norm\), got inf",
+        ),
+        ("method_settings: {gamma: .nan}", "preset method_settings gamma must be a finite number .*, got nan"),
+        (
+            "policy_kwargs: {optimizer_kwargs: {eps: -.inf}}",
+            "preset policy_kwargs optimizer_kwargs.eps must be a finite number .*, got -inf",
+        ),
+        ("policy_kwargs: {net_arch: {pi: [64, -1], vf: [64]}}", "layer widths must be integers >= 1, got -1"),
+    ],
+)
+def test_a_preset_value_that_cannot_train_is_refused_before_anything_is_built(tmp_path, section, message):
+    preset = tmp_path / "bad.yaml"
+    preset.write_text(f"algo: ppo\nenv: CartPole-v1\ntimesteps: 2048\n{section}\n")
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(preset=str(preset), logdir=str(tmp_path)).resolved()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]  # no run folder
+
+
+def test_net_arch_widths_are_checked_by_the_policy_itself():
+    from stable_baselines3 import PPO
+
+    with pytest.raises(ValueError, match=r"SyreActorCriticPolicy net_arch \[64, 0\]: layer widths must be"):
+        PPO(SyreActorCriticPolicy, "CartPole-v1", policy_kwargs=dict(net_arch=[64, 0]))

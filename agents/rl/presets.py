@@ -4,6 +4,7 @@ algorithm with its syre_rl policy class."""
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from syre_rl.policies import (
 )
 from syre_rl.settings import Settings, check_keys, check_kwargs, check_value, field_types
 
+UNBOUNDED = ("max_grad_norm",)  # the numbers a preset may set to infinity (SB3: gradient clipping off)
 PRESET_DIR = Path(__file__).parent.parent / "presets"
 # --algo name -> (algorithm, its syre_rl policy class)
 ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], type[MethodPolicy]]] = {
@@ -93,6 +95,11 @@ class Preset(Settings):
                 raise ValueError(f"preset {name} must be >= 1, got {getattr(self, name)}")
         if self.algo not in ALGORITHMS:
             raise ValueError(f"preset algo {self.algo!r} is not one of {', '.join(ALGORITHMS)}")
+        for section in ("algo_kwargs", "policy_kwargs", "method_settings"):
+            for key, value in _numbers(getattr(self, section)):
+                if math.isnan(value) or (math.isinf(value) and key not in UNBOUNDED):
+                    allowed = " (infinity: only " + ", ".join(UNBOUNDED) + ")"
+                    raise ValueError(f"preset {section} {key} must be a finite number{allowed}, got {value!r}")
         check_kwargs("preset algo_kwargs", ALGORITHMS[self.algo][0].__init__, self.algo_kwargs, skip=RUN_SET)
         rollout = self.rollout(self.n_envs)
         if rollout and self.timesteps % rollout:
@@ -131,6 +138,15 @@ class Preset(Settings):
         if isinstance(steps, (list, tuple)):  # (n, "step") or (n, "episode")
             steps = steps[0] if steps[1] == "step" else None
         return steps * n_envs if steps else None
+
+
+def _numbers(value: Any, key: str = "") -> list[tuple[str, float]]:
+    """Every float in a nested preset section, with its dotted key (``optimizer_kwargs.eps``)."""
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, list | tuple):
+        return [n for i, v in enumerate(value) for n in _numbers(v, f"{key}[{i}]")]
+    return [(key, value)] if isinstance(value, float) else []
 
 
 def load_preset(name: str | None, algo: str | None = None) -> Preset:
