@@ -177,3 +177,9 @@ def parse_dataclass(cls: type[T], description: str, argv: list[str] | None = Non
         return cls(**vars(args))
     except ValueError as error:
         parser.error(str(error))
+
+
+def resume_command(prog: str, argv: list[str] | None = None) -> str:
+    """The command line that continues a run: the script's with the same flags and ``--resume``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["python", f"scripts/{prog}", *args, *([] if "--resume" in args else ["--resume"])])

@@ -283,3 +283,53 @@ def test_sac_resumes_with_its_replay_buffer(tmp_path):
     assert model.replay_buffer.size() == 256
     resumed = script("train.py")["main"]([*argv, "--timesteps", "512", "--resume"])
     assert resumed["timesteps"] == 512 and resumed["run_dir"] == first["run_dir"]
+
+
+def interrupt_when(argv: list[str], ready: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a script, send it one Ctrl-C (SIGINT) once ``ready`` exists, and wait for it to end."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def test_ctrl_c_stops_a_training_run_at_a_safe_point_saves_it_and_says_how_to_go_on(tmp_path):
+    """One line, exit 130, a verified checkpoint written at the step it stopped, and --resume continues it."""
+    from syre_rl.agents.runs import read_verified
+
+    argv = ["scripts/train.py", "--algo", "ppo", "--preset", "cartpole-tasks", "--timesteps", "1024000"]
+    argv += ["--logdir", str(tmp_path), "--no-progress", "--checkpoint-every", "0"]
+    run = tmp_path / "CartPole-v1" / "vanilla_s0"
+    done = interrupt_when(argv, run / "progress.csv")
+    assert done.returncode == 130, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("train.py: stopped by Ctrl-C at env step ") and "checkpoint saved as" in line
+    assert line.endswith(" ".join(["python", *argv, "--resume"]))
+    assert read_verified(run / "checkpoint.ckpt") and not (run / "summary.json").exists()
+    resumed = subprocess.run(
+        [sys.executable, *argv[:6], "4096", *argv[7:], "--resume"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0 and "mean return" in resumed.stdout, resumed.stderr[-2000:]
+
+
+def test_ctrl_c_stops_a_continual_run_in_one_line_its_finished_tasks_kept(tmp_path):
+    argv = ["scripts/continual.py", "--tasks", "50", "--examples-per-task", "200", "--probe-size", "100"]
+    argv += ["--hidden", "16", "--logdir", str(tmp_path), "--no-progress"]
+    run = tmp_path / "permuted-mnist" / "vanilla_s0"
+    done = interrupt_when(argv, run / "checkpoint.ckpt")
+    assert done.returncode == 130, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert (
+        line
+        == "continual.py: stopped by Ctrl-C; every finished task is in the run's checkpoint; continue with: "
+        + (" ".join(["python", *argv, "--resume"]))
+    )
+    assert (run / "results.jsonl").read_text().count("\n") >= 1

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import pickle
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -45,22 +48,60 @@ class CheckpointCallback(BaseCallback):
 
     def _save(self) -> None:
         self.last = self.num_timesteps
-        model = io.BytesIO()
-        self.model.save(model)
-        normalize = self.training_env if isinstance(self.training_env, VecNormalize) else None
-        payload = {
-            "model": model.getvalue(),
-            "normalize": pickle.dumps(normalize) if normalize else None,
-            "replay_buffer": None,
-        }
-        if isinstance(self.model, OffPolicyAlgorithm):  # an off-policy run resumes with the data it learnt from
-            buffer = io.BytesIO()
-            self.model.save_replay_buffer(buffer)
-            payload["replay_buffer"] = buffer.getvalue()
-        write_verified(self.run_dir / CHECKPOINT, pickle.dumps(payload))
+        save_checkpoint(self.model, self.run_dir)
 
     def _on_step(self) -> bool:
         return True
+
+
+def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Path:
+    """Write ``RUN_DIR/checkpoint.ckpt``: the model, its VecNormalize statistics and (off-policy algorithms) the
+    replay buffer, verified by its SHA-256, the previous one kept until it is complete."""
+    buffer = io.BytesIO()
+    model.save(buffer)
+    env = model.get_env()
+    normalize = env if isinstance(env, VecNormalize) else None
+    payload = {
+        "model": buffer.getvalue(),
+        "normalize": pickle.dumps(normalize) if normalize else None,
+        "replay_buffer": None,
+    }
+    if isinstance(model, OffPolicyAlgorithm):  # an off-policy run resumes with the data it learnt from
+        replay = io.BytesIO()
+        model.save_replay_buffer(replay)
+        payload["replay_buffer"] = replay.getvalue()
+    write_verified(run_dir / CHECKPOINT, pickle.dumps(payload))
+    return run_dir / CHECKPOINT
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C at a safe point, its checkpoint written; the message says how to go on."""
+
+
+class StopOnInterrupt(BaseCallback):
+    """The first Ctrl-C (SIGINT) stops training after the current env step, so that the run can write its
+    checkpoint; a second one stops at once. Only in the main thread, where Python delivers signals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked, self._previous = False, None
+
+    def _on_training_start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._ask)
+
+    def _ask(self, signum: int, frame: Any) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def _on_step(self) -> bool:
+        return not self.asked
+
+    def _on_training_end(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 class TensorBoardFrom(TensorBoardOutputFormat):

@@ -8,6 +8,7 @@ scale 0: coupled weight decay toward zero on exactly the parameters syre decays 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,17 @@ from stable_baselines3.common.logger import CSVOutputFormat, Logger, make_output
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from syre_rl.agents.config import parse_dataclass
+from syre_rl.agents.config import parse_dataclass, resume_command
 from syre_rl.agents.guard import NonFiniteGuard
-from syre_rl.agents.rl.checkpoints import CheckpointCallback, TensorBoardFrom, load_checkpoint, trim_progress
+from syre_rl.agents.rl.checkpoints import (
+    CheckpointCallback,
+    Interrupted,
+    StopOnInterrupt,
+    TensorBoardFrom,
+    load_checkpoint,
+    save_checkpoint,
+    trim_progress,
+)
 from syre_rl.agents.rl.config import METRICS_STEPS, TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
 from syre_rl.agents.runs import CONFIG, check_unchanged, latest_run_dir, new_run_dir, owned, write_json_atomic
@@ -134,7 +143,8 @@ def _train(
     step = model.num_timesteps
     try:
         model.set_logger(_logger(cfg, run_dir, step))
-        callbacks = _callbacks(cfg, model, run_dir) + list(extra)
+        stop = StopOnInterrupt()
+        callbacks = [stop, *_callbacks(cfg, model, run_dir), *extra]
         if cfg.guard:
             guard = NonFiniteGuard(model.policy, model.policy._optimizers(), lambda: f"env step {model.num_timesteps}")
         start = time.perf_counter()
@@ -143,6 +153,9 @@ def _train(
         )
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
+        if stop.asked:
+            saved = save_checkpoint(model, run_dir)
+            raise Interrupted(f"stopped by Ctrl-C at env step {model.num_timesteps}; checkpoint saved as {saved}")
         model_path = Path(cfg.save) if cfg.save else run_dir / "model.zip"
         atomic_write(model_path, model.save)
         save_normalization(env, model_path.parent)
@@ -171,6 +184,10 @@ def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
         summary = train(config)
     except ValueError as err:
         raise SystemExit(f"{prog}: error: {err}") from None
+    except KeyboardInterrupt as stop:  # Interrupted: at a safe point, saved; a second Ctrl-C: at once
+        said = f"{stop}; " if isinstance(stop, Interrupted) else "stopped by Ctrl-C; "
+        print(f"{prog}: {said}continue with: {resume_command(prog, argv)}", file=sys.stderr)
+        raise SystemExit(130) from None
     print(
         f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
         f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; run in {summary['run_dir']}"
