@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import time
 import typing
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from syre_rl.settings import check_range
 Benchmark = Literal["permuted-mnist", "label-permuted-mnist"]
 BENCHMARKS = dict(zip(typing.get_args(Benchmark), ("pixels", "labels")))  # name -> what PermutedTasks permutes
 RESULTS = "results.jsonl"
+MNIST_INPUTS, MNIST_CLASSES = 784, 10  # what every benchmark's network sees
 LEGACY_CHECKPOINT = "checkpoint.pt"  # what runs made before the run kinds shared one name call it
 
 
@@ -118,7 +120,7 @@ class ContinualConfig(RunConfig):
         if self.targets not in (None, "net"):
             raise ValueError(f"--targets {self.targets!r}: a continual run trains one network, net")
         check_range(self.owner, "lr", self.lr, low_open=True)
-        hidden_widths(self.hidden)
+        check_memory(hidden_widths(self.hidden), len(self.seeds or [self.seed]))
         if self.seeds is not None:
             if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
                 raise ValueError(f"--seeds must be distinct seeds >= 0, got {self.seeds}")
@@ -140,6 +142,23 @@ class ContinualConfig(RunConfig):
     def execute(self) -> str:
         records = run_continual(self)
         return f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
+
+
+def check_memory(hidden: tuple[int, ...], seeds: int) -> None:
+    """Refuse a network whose training state cannot fit in this machine's memory, with the figures: float32
+    weights, their gradients, Adam's two moments, anchors and the probe's copy (6 copies), per seed."""
+    widths = (MNIST_INPUTS, *hidden, MNIST_CLASSES)
+    params = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    need = 6 * 4 * params * seeds
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.8 * have:
+        raise ValueError(
+            f"--hidden {','.join(map(str, hidden))}: {params:,} parameters need about {need / 2**30:.1f} GiB to train "
+            f"({seeds} seed(s)), more than this machine's {have / 2**30:.1f} GiB allow; give narrower layers"
+        )
 
 
 def hidden_widths(text: str) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ class RunConfig(Settings):
         if self.label is not None and not re.fullmatch(r"[\w.+=-]+", self.label):
             raise ValueError(f"--label may use letters, digits and . + = - _ only, got {self.label!r}")
         check_device(self.device)
+        check_writable(self.logdir, "--logdir")
 
     def resolved(self: R) -> R:
         """A copy with every default filled in and the method's complete typed settings in ``method_settings``;
@@ -197,3 +199,17 @@ def check_device(device: str) -> None:
     index = torch.device(device).index
     if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
         raise ValueError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
+
+
+def check_writable(folder: str | Path, flag: str) -> None:
+    """``folder`` is, or can be made as, a folder this process may write in: refused in one line before any work
+    (a file in the way, a read-only place)."""
+    path = Path(folder)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == path else f": {existing} is a file"
+        raise ValueError(f"{flag} {folder} is not a folder{where}; give a folder to write runs in")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder}: this process may not write in {existing} (permission denied)")

@@ -129,7 +129,13 @@ def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marke
 
     :raises ValueError: when there is none (nothing to resume)
     """
-    runs = [p for p in run_dirs(logdir, group, method, seed) if (p / marker).is_file()]
+    folders = run_dirs(logdir, group, method, seed)
+    runs = [p for p in folders if (p / marker).is_file()]
+    if folders and folders[-1] not in runs and (folders[-1] / CHECKPOINT).is_file():
+        raise ValueError(
+            f"--resume: {folders[-1]} has a checkpoint but no {marker} (the run's settings): put the {marker} back "
+            f"(from a backup, or written from the same flags) to resume it, or move the folder away to start anew"
+        )
     if not runs:
         base = Path(logdir) / group / f"{method}_s{seed}"
         raise ValueError(f"--resume: no run with a {marker} at {base}[_N]; start one without --resume")
@@ -145,7 +151,7 @@ def check_unchanged(
 
     :raises ValueError: one line, listing every difference
     """
-    saved = json.loads((Path(run_dir) / "config.json").read_text())
+    saved = read_json(Path(run_dir) / CONFIG)
     now = json.loads(json.dumps(settings))  # as config.json holds them (tuples as lists)
     saved = {**json.loads(json.dumps(defaults or {})), **saved}
     changed = [k for k in now if k not in free and saved.get(k) != now[k]]
@@ -155,6 +161,22 @@ def check_unchanged(
             f"{flag} of {run_dir} with other settings than it was made with ({diffs}); settings "
             f"that may change: {', '.join(free)}"
         )
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file the harness wrote (``config.json``, ``summary.json``), or one line naming the file.
+
+    :raises ValueError: when it cannot be read or is not a JSON object
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is damaged: not JSON ({error.msg} at line {error.lineno})") from None
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read: {error.strerror}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a {type(data).__name__}, not the run's settings")
+    return data
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

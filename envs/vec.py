@@ -95,6 +95,15 @@ def check_env_id(env_id: str) -> None:
             f"unknown environment id {env_id!r}; PyBullet ids: {', '.join(bullet)} "
             "(or any other id registered with gymnasium)"
         )
+    entry = gym.spec(env_id).entry_point
+    if isinstance(entry, str) and "Bullet" not in env_id:  # (PyBullet is the harness's own dependency)
+        from gymnasium.envs import registration
+
+        load = getattr(registration, "load_env_creator", None) or registration.load
+        try:
+            load(entry)  # imports the env's module, which names a missing dependency
+        except gym.error.DependencyNotInstalled as error:
+            raise ValueError(f"environment {env_id} needs a package that is not installed here: {error}") from None
 
 
 def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env:

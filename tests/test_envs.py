@@ -82,3 +82,16 @@ subproc.close()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "ours\n"
     assert "pybullet" not in proc.stderr and "argv[0]" not in proc.stderr and "a warning of ours" in proc.stderr
+
+
+def test_an_env_whose_package_is_missing_names_the_package():
+    import importlib.util
+
+    from syre_rl.envs import check_env_id
+
+    if importlib.util.find_spec("Box2D") is not None:
+        pytest.skip("Box2D is installed here")
+    with pytest.raises(
+        ValueError, match=r"environment CarRacing-v3 needs a package that is not installed here: .*box2d"
+    ):
+        check_env_id("CarRacing-v3")

@@ -48,3 +48,46 @@ def test_a_lock_that_is_a_folder_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"\.lock is a folder, not the run's lock file; remove it"):
         with owned(tmp_path):
             pass
+
+
+def test_a_logdir_or_save_path_that_cannot_hold_runs_is_refused_before_any_work(tmp_path):
+    from syre_rl.agents.continual import ContinualConfig
+    from syre_rl.agents.rl import TrainConfig
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="--logdir .*file is not a folder; give a folder"):
+        ContinualConfig(logdir=str(tmp_path / "file"))
+    with pytest.raises(ValueError, match=r"--logdir .*file/runs is not a folder: .*file is a file"):
+        TrainConfig(logdir=str(tmp_path / "file" / "runs"))
+    with pytest.raises(ValueError, match=r"--save .*file is not a folder"):
+        TrainConfig(save=str(tmp_path / "file" / "model.zip"))
+    assert TrainConfig(logdir=str(tmp_path / "new" / "runs")).logdir.endswith("runs")  # made when the run starts
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_logdir_is_refused(tmp_path):
+    from syre_rl.agents.continual import ContinualConfig
+
+    (tmp_path / "ro").mkdir(mode=0o555)
+    with pytest.raises(ValueError, match="may not write in .*ro \\(permission denied\\)"):
+        ContinualConfig(logdir=str(tmp_path / "ro" / "runs"))
+
+
+def test_a_run_whose_settings_file_is_gone_or_damaged_is_named(tmp_path):
+    from syre_rl.agents.runs import check_unchanged, latest_run_dir
+
+    run = new_run_dir(tmp_path, "g", "m", 0, {"a": 1})
+    (run / "config.json").write_text('{"a": ')
+    with pytest.raises(ValueError, match=r"config.json is damaged: not JSON \(Expecting value at line 1\)"):
+        check_unchanged(run, {"a": 1}, (), "--resume")
+    write_verified(run / "checkpoint.ckpt", b"state")
+    (run / "config.json").unlink()
+    with pytest.raises(ValueError, match="has a checkpoint but no config.json .*put the config.json back"):
+        latest_run_dir(tmp_path, "g", "m", 0, "config.json")
+
+
+def test_a_network_too_large_for_the_machine_is_refused_with_the_figures():
+    from syre_rl.agents.continual import ContinualConfig
+
+    with pytest.raises(ValueError, match=r"--hidden 100000000: 79,500,000,010 parameters need about 1777.0 GiB"):
+        ContinualConfig(hidden="100000000")

@@ -47,6 +47,7 @@ from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, la
 from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize, summary_quantities
 from syre_rl.agents.analysis.tasks import TaskComparison, plasticity_gaps
+from syre_rl.agents.kinds import check_writable
 from syre_rl.agents.runs import atomic_write
 
 __all__ = [
@@ -103,6 +104,7 @@ def compare(
     if missing := [tag for tag in extra_tags if tag not in logged]:
         raise ValueError(f"no run logged the tag(s) {', '.join(missing)}; logged tags: {', '.join(sorted(logged))}")
     out = Path(out) if out is not None else Path(root) / "compare"
+    check_writable(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     groups = group_runs(runs)
     bootstrap = Bootstrap(confidence, n_resamples, seed)

@@ -5,13 +5,13 @@ shorthands; :meth:`TrainConfig.resolved` fills in the preset's and the machine's
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from syre_rl.agents.kinds import RunConfig, resolve_method
+from syre_rl.agents.kinds import RunConfig, check_writable, resolve_method
 from syre_rl.agents.rl.presets import ALGORITHMS, Preset, load_preset
+from syre_rl.agents.runs import read_json
 from syre_rl.envs.slippery import FrictionOptions
 from syre_rl.envs.tasks import PermutedTaskOptions
 from syre_rl.envs.vec import auto_vec, check_env_id
@@ -143,6 +143,8 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: never), got {getattr(self, name)}")
         super().check()  # the environments' settings, then the fields every run shares
+        if self.save is not None:
+            check_writable(Path(self.save).parent, "--save")
 
     def resolved(self) -> TrainConfig:
         """A copy with the preset's and the machine's defaults filled in, every value checked: ``method``,
@@ -239,7 +241,7 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
 
     def finished(self, run_dir: Path) -> bool:
         summary = run_dir / "summary.json"
-        return summary.is_file() and json.loads(summary.read_text())["timesteps"] >= self.timesteps
+        return summary.is_file() and read_json(summary).get("timesteps", -1) >= self.timesteps
 
     def execute(self) -> str:
         from syre_rl.agents.rl.training import train
