@@ -26,6 +26,7 @@ Ray re-runs a task whose worker process or node died; our part is only that a re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -36,6 +37,7 @@ from typing import Any
 
 from syre_rl.agents.config import load_yaml
 from syre_rl.agents.kinds import RUN_KINDS, RunConfig, run_kind
+from syre_rl.agents.runs import owned
 from syre_rl.methods import METHODS, method_defaults
 from syre_rl.settings import Settings, check_keys, check_range, did_you_mean
 
@@ -240,18 +242,35 @@ def run_sweep(
     :param progress: a progress bar of runs done out of the total, with an ETA
     :return: one result per run made now (see :func:`run_one`)
     :raises RuntimeError: after all runs, when any failed (naming how many)
+    :raises ValueError: when another sweep (or any process) holds one of the runs' logdirs
     """
+    states = [c.status() for c in configs]
+    todo = sorted((c for c, s in zip(configs, states) if s != "done"), key=lambda c: c.seed)
+    if not todo:
+        log(f"{len(configs)} runs, all done")
+        return []
+    with contextlib.ExitStack() as held:  # one sweep per logdir at a time, as one process per run folder
+        for logdir in sorted({str(Path(c.logdir).resolve()) for c in todo}):
+            Path(logdir).mkdir(parents=True, exist_ok=True)
+            held.enter_context(owned(Path(logdir)))
+        return _run_on_ray(todo, spec, address, cpus, len(configs), progress, log)
+
+
+def _run_on_ray(
+    todo: list[RunConfig],
+    spec: SweepSpec,
+    address: str | None,
+    cpus: int | None,
+    total: int,
+    progress: bool,
+    log: Callable[[str], object],
+) -> list[dict[str, Any]]:
     import logging
 
     import ray
     from tqdm.auto import tqdm
 
-    states = [c.status() for c in configs]
-    todo = sorted((c for c, s in zip(configs, states) if s != "done"), key=lambda c: c.seed)
-    done = len(configs) - len(todo)
-    if not todo:
-        log(f"{len(configs)} runs, all done")
-        return []
+    done = total - len(todo)
     # "local": a new instance of our own, even when another one runs on this machine (ray.init() without an
     # address would join that one, and refuse our num_cpus)
     ray.init(
@@ -264,12 +283,12 @@ def run_sweep(
     )
     try:
         where = f"the cluster at {address}" if address else "this machine"
-        log(f"{len(configs)} runs, {done} done, {len(todo)} to run on {where} ({_resources(spec, ray)})")
+        log(f"{total} runs, {done} done, {len(todo)} to run on {where} ({_resources(spec, ray)})")
         task = ray.remote(run_one).options(
             num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
         )
         pending = {task.remote(cfg, os.getcwd()): cfg for cfg in todo}
-        return _collect(pending, len(configs), done, progress, log, tqdm)
+        return _collect(pending, total, done, progress, log, tqdm)
     finally:
         ray.shutdown()
 

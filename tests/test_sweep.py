@@ -459,3 +459,16 @@ def test_a_name_that_is_a_run_field_and_a_method_setting_goes_where_it_is_writte
         ValueError, match="'tau', both a run field and a setting of redo: write redo's under method_args"
     ):
         sweep.SweepSpec.from_dict({"seeds": [0], "grid": [{"method": "redo", "tau": 0.1}]})
+
+
+def test_a_second_sweep_on_the_same_logdir_is_refused_while_the_first_runs(tmp_path):
+    """Two drivers would train every run twice (``_s0`` and ``_s0_2``): the logdir has one owner, as a run folder
+    has, and the refusal comes before Ray starts."""
+    from tests.conftest import held_by_another_process
+
+    spec = sweep.SweepSpec.from_dict({**SPEC, "logdir": str(tmp_path), "seeds": [0]})
+    configs = sweep.expand(spec)
+    with held_by_another_process(tmp_path):
+        with pytest.raises(ValueError, match=f"{tmp_path} is in use by another process"):
+            sweep.run_sweep(configs, spec, cpus=1, progress=False, log=print)
+    assert not (tmp_path / "permuted-mnist").exists()
