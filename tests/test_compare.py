@@ -17,7 +17,7 @@ from syre_rl.agents.analysis import compare
 from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns
 from syre_rl.agents.analysis.plots import method_colors
 from syre_rl.agents.analysis.report import fresh_comparison, summary_csv
-from syre_rl.agents.analysis.runs import RETURN, find_runs, group_runs, latest_repeats, load_scalars
+from syre_rl.agents.analysis.runs import RETURN, check_event_file, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, aggregate, align, bootstrap_ci, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize
 from syre_rl.agents.analysis.tasks import plasticity_gaps
@@ -283,12 +283,12 @@ def test_summary_md_lists_inputs_and_one_row_per_method(summary, runs_dir):
 
 
 def test_summary_marks_what_a_method_did_not_log(tmp_path):
-    # "a" logs only test accuracy; of "b"'s runs, one logs the mean seen accuracy (and on fewer tasks)
+    # "a" logs only test accuracy; of "b"'s runs, one logs the mean seen accuracy (from its second task on)
     log(tmp_path / "bench" / "a_s0", {"task/test_accuracy": [(0, 0.5), (1, 0.4)]})
     log(tmp_path / "bench" / "b_s0", {"task/test_accuracy": [(0, 0.9), (1, 0.8), (2, 0.7)]})
     log(
         tmp_path / "bench" / "b_s1",
-        {"task/test_accuracy": [(0, 0.7), (1, 0.6)], "task/mean_seen_accuracy": [(0, 0.7), (1, 0.65)]},
+        {"task/test_accuracy": [(0, 0.7), (1, 0.6), (2, 0.6)], "task/mean_seen_accuracy": [(1, 0.7), (2, 0.65)]},
     )
     text = (compare(tmp_path, tmp_path / "out") / "summary.md").read_text()
     assert "| method | seeds | first_task_accuracy | last_task_accuracy | last_task_mean_seen_accuracy |" in text
@@ -402,7 +402,7 @@ def test_an_unreadable_event_file_is_an_error(tmp_path):
     with SummaryWriter(str(run)) as writer:
         writer.add_scalar("rollout/ep_rew_mean", 1.0, 1)
     (run / "events.out.tfevents.0.broken").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(ValueError, match=r"events.out.tfevents.0.broken is not a readable TensorBoard event file"):
+    with pytest.raises(ValueError, match=r"events.out.tfevents.0.broken is damaged"):
         compare(tmp_path, tmp_path / "out")
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).parent.parent / "scripts" / "compare.py"), str(tmp_path)],
@@ -517,3 +517,34 @@ def test_method_colors_are_distinct_and_put_continual_methods_first():
     assert len(set(colors.values())) == len(methods) == 14
     assert colors["cbp"] == "#1f77b4" and colors["l2"] == "#ff7f0e"  # tab20's strong colours, in name order
     assert method_colors(["vanilla", "syre"]) == {"syre": "C0", "vanilla": "C1"}
+
+
+def test_a_flipped_byte_in_an_event_file_is_refused_not_read_as_fewer_points(tmp_path):
+    """TensorBoard's reader stops at the first record whose CRC fails, silently: the last task's accuracy would
+    then be an earlier task's. Every one of these damages is named; a last record cut short is not damage."""
+    run = tmp_path / "exp" / "vanilla_s0"
+    log(run, {"task/test_accuracy": [(k, 0.9 - 0.01 * k) for k in range(40)]}, {"method": "vanilla", "seed": 0})
+    [path] = run.glob("events.out.tfevents.*")
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-3])  # a kill mid-write: its last point is lost, nothing else
+    assert check_event_file(path) == 40  # the file's first event (its version) and 39 points
+    detected = 0
+    for position in range(0, len(raw), 37):
+        damaged = bytearray(raw)
+        damaged[position] ^= 0x04
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match="is damaged"):
+            compare(tmp_path, tmp_path / "out")
+        detected += 1
+    assert detected == len(range(0, len(raw), 37)) > 30
+
+
+def test_runs_of_one_method_that_end_at_different_steps_are_not_averaged(tmp_path):
+    for seed, tasks in ((0, 3), (1, 2)):
+        log(
+            tmp_path / "pm" / f"syre_s{seed}",
+            {"task/test_accuracy": [(k, 0.9) for k in range(tasks)]},
+            {"method": "syre", "seed": seed, "benchmark": "pm"},
+        )
+    with pytest.raises(ValueError, match=r"pm, syre: its runs end at different steps \(syre_s0 at 2, syre_s1 at 1\)"):
+        compare(tmp_path, tmp_path / "out")

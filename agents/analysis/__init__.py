@@ -107,6 +107,7 @@ def compare(
     check_writable(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     groups = group_runs(runs)
+    check_lengths(groups, scalars)
     bootstrap = Bootstrap(confidence, n_resamples, seed)
     colors = method_colors({run.method for run in runs})
     rows = summarize(groups, scalars, extra_tags, bootstrap)
@@ -121,6 +122,23 @@ def compare(
     for c in comparisons:
         plot_tasks(out / f"tasks{_suffix(c.experiment, groups)}.png", c, colors)
     return out
+
+
+def check_lengths(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars]) -> None:
+    """Refuse to average runs of one method that end at different steps (a 3-task run with a 2-task one), naming
+    each run's last step: their "last" values are not the same point."""
+    for experiment, methods in groups.items():
+        for method, members in methods.items():
+            ends = {
+                run: max((float(steps[-1]) for steps, _ in scalars[run].values() if len(steps)), default=0.0)
+                for run in members
+            }
+            if len(set(ends.values())) > 1:
+                said = ", ".join(f"{run.path.name} at {end:g}" for run, end in ends.items())
+                raise ValueError(
+                    f"{experiment}, {method}: its runs end at different steps ({said}), so their means would mix "
+                    "points; finish the shorter ones (--resume with the same settings) or compare one length (--only)"
+                )
 
 
 def _select(root: str | Path, only: Sequence[str]) -> list[Run]:

@@ -86,6 +86,41 @@ def _config(folder: Path) -> dict:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
 
 
+def check_event_file(path: Path) -> int:
+    """Refuse a damaged event file. TensorBoard's reader checks every record's CRC but, at the first that fails,
+    stops reading that file without a word, so a flipped byte silently drops every later point; the records the
+    file's framing holds are counted here and compared with what the reader returns. A last record cut short (a
+    run killed mid-write, or still writing) is not damage.
+
+    :return: the number of records read
+    :raises ValueError: one line naming the file and the first record the reader could not read
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    raw = path.read_bytes()
+    records, offset, framing = 0, 0, True
+    while offset + 12 <= len(raw):  # a record: length (8 bytes), its CRC (4), data, the data's CRC (4)
+        header = raw[offset : offset + 8]
+        if masked_crc32c(header) != int.from_bytes(raw[offset + 8 : offset + 12], "little"):
+            framing = False  # a damaged length: nothing after it can be framed
+            break
+        end = offset + 12 + int.from_bytes(header, "little") + 4
+        if end > len(raw):
+            break
+        records, offset = records + 1, end
+    try:
+        read = sum(1 for _ in EventFileLoader(str(path)).Load())
+    except Exception:  # TensorBoard's readers raise their own DataLossError and friends
+        read = -1
+    if read < records or records == 0 or not framing:
+        where = f"at record {max(read, 0) + 1}" + (f" of {records}" if framing else "") if records else "at its start"
+        raise ValueError(
+            f"{path} is damaged {where}: its checksum fails, and TensorBoard would silently drop every later point; "
+            "move it away to compare the rest"
+        )
+    return read
+
+
 def load_scalars(run: Run | str | Path) -> Scalars:
     """All scalar tags of a run, every point (no subsampling).
 
@@ -94,12 +129,7 @@ def load_scalars(run: Run | str | Path) -> Scalars:
     """
     folder = Path(run.path if isinstance(run, Run) else run)
     for path in sorted(folder.glob("events.out.tfevents.*")):
-        try:
-            readable = next(iter(EventFileLoader(str(path)).Load()), None) is not None
-        except Exception:  # TensorBoard's readers raise their own DataLossError and friends
-            readable = False
-        if not readable:
-            raise ValueError(f"{path} is not a readable TensorBoard event file; move it away to compare the rest")
+        check_event_file(path)
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     events.Reload()
     scalars = {}
