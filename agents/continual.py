@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from syre_rl.agents.config import parse_seeds
-from syre_rl.agents.guard import NonFiniteGuard
+from syre_rl.agents.guard import NonFiniteError, NonFiniteGuard
 from syre_rl.agents.kinds import RunConfig
 from syre_rl.agents.runs import (
     CHECKPOINT,
@@ -336,10 +336,15 @@ def _run(
             model = active[0].learner if len(active) == 1 else SeedStack([run.learner for run in active])
             if cfg.guard:
                 guard = NonFiniteGuard(model.net, [model.optimizer], lambda task=task: f"task {task}")
-            if len(active) == 1:
-                trained = [model.train_task(active[0].tasks, task, cfg.epochs, cfg.online, steps.update)]
-            else:
-                trained = model.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online, steps.update)
+            try:
+                if len(active) == 1:
+                    trained = [model.train_task(active[0].tasks, task, cfg.epochs, cfg.online, steps.update)]
+                else:
+                    tasks = [run.tasks for run in active]
+                    trained = model.train_task(tasks, task, cfg.epochs, cfg.online, steps.update)
+            except NonFiniteError as error:
+                kept = f"the end of task {task - 1}" if task else "none yet: --resume starts the run again"
+                raise NonFiniteError(f"{error}; the last good checkpoint: {kept}") from None
             if guard is not None:
                 guard.remove()
                 guard = None

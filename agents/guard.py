@@ -48,8 +48,8 @@ class NonFiniteGuard:
             if not bool(torch.isfinite(t).all()):
                 raise NonFiniteError(
                     f"{self.where()}: non-finite {kind} in {self.names.get(id(p), 'a parameter')} "
-                    f"({int((~torch.isfinite(t)).sum())} of {t.numel()} values); training stopped, "
-                    "the last checkpoint is the last good state (--no-guard turns this check off)"
+                    f"({int((~torch.isfinite(t)).sum())} of {t.numel()} values); training stopped "
+                    "(--no-guard turns this check off)"
                 )
 
     def remove(self) -> None:

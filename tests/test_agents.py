@@ -330,7 +330,7 @@ class NanReward(__import__("gymnasium").Wrapper):
         return obs, float("nan") if self.steps > 150 else reward, terminated, truncated, info
 
 
-def test_the_guard_stops_ppo_at_the_first_non_finite_gradient(tmp_path):
+def test_the_guard_stops_ppo_before_a_non_finite_reward_enters_its_buffer(tmp_path):
     import gymnasium as gym
 
     if "NanRewardPendulum-v0" not in gym.registry:
@@ -346,8 +346,8 @@ def test_the_guard_stops_ppo_at_the_first_non_finite_gradient(tmp_path):
     )
     with pytest.raises(
         ValueError,
-        match=r"env step 256: non-finite gradient in .*training stopped, the last "
-        r"checkpoint is the last good state",
+        match=r"env step 151: non-finite reward from env 0 \(\[nan\]\); training stopped before it entered the "
+        r"buffer; the last good checkpoint is .*checkpoint.ckpt \(env step 128\): --resume continues from it",
     ):
         train(TrainConfig(**common))
     run = tmp_path / "NanRewardPendulum-v0" / "vanilla_s0"
@@ -420,3 +420,24 @@ def test_net_arch_widths_are_checked_by_the_policy_itself():
 
     with pytest.raises(ValueError, match=r"SyreActorCriticPolicy net_arch \[64, 0\]: layer widths must be"):
         PPO(SyreActorCriticPolicy, "CartPole-v1", policy_kwargs=dict(net_arch=[64, 0]))
+
+
+class NanObservation(NanReward):
+    """Pendulum whose observation turns NaN after 150 steps."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs * float("nan") if self.steps > 150 else obs, reward, terminated, truncated, info
+
+
+def test_a_non_finite_observation_is_named_in_one_line_not_torchs_distribution_error(tmp_path):
+    import gymnasium as gym
+
+    if "NanObsPendulum-v0" not in gym.registry:
+        gym.register("NanObsPendulum-v0", entry_point=NanObservation)
+    cfg = TrainConfig(preset=TINY, env="NanObsPendulum-v0", logdir=str(tmp_path), progress=False, metrics_every=0)
+    with pytest.raises(ValueError, match=r"^env step 151: non-finite observation from env 0 \(\[nan, nan, nan\]\); "):
+        train(dataclasses.replace(cfg, checkpoint_every=0))
+    with pytest.raises(ValueError, match="no checkpoint was written yet: --resume starts the run again in its folder"):
+        train(cfg)

@@ -11,12 +11,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from syre_rl.agents.guard import NonFiniteError
 from syre_rl.agents.rl.config import TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
 from syre_rl.agents.runs import CHECKPOINT, previous, read_verified, write_verified
@@ -33,7 +35,7 @@ class CheckpointCallback(BaseCallback):
 
     def __init__(self, run_dir: Path, every: int):
         super().__init__()
-        self.run_dir, self.every, self.last = run_dir, every, 0
+        self.run_dir, self.every, self.last, self.saved = run_dir, every, 0, False
 
     def _on_training_start(self) -> None:
         self.last = self.num_timesteps
@@ -47,7 +49,7 @@ class CheckpointCallback(BaseCallback):
         self._save()
 
     def _save(self) -> None:
-        self.last = self.num_timesteps
+        self.last, self.saved = self.num_timesteps, True
         save_checkpoint(self.model, self.run_dir)
 
     def _on_step(self) -> bool:
@@ -102,6 +104,27 @@ class StopOnInterrupt(BaseCallback):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+class FiniteDataCallback(BaseCallback):
+    """The guard's half for data: at every env step, before SB3 stores the transition in its rollout or replay
+    buffer, its observations and rewards must be finite. A NaN reward that entered a replay buffer would make every
+    later checkpoint hold it; stopped here, nothing non-finite enters training, and the last checkpoint is good."""
+
+    def _on_step(self) -> bool:
+        for field, what in (("new_obs", "observation"), ("rewards", "reward")):
+            value = self.locals.get(field)
+            for name, array in value.items() if isinstance(value, dict) else [(what, value)]:
+                if array is None:
+                    continue
+                array = np.asarray(array, dtype=float)
+                if not np.isfinite(array).all():
+                    env = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0])
+                    raise NonFiniteError(
+                        f"env step {self.num_timesteps}: non-finite {name} from env "
+                        f"{env} ({array[env].ravel()[:8].tolist()}); training stopped before it entered the buffer"
+                    )
+        return True
 
 
 class TensorBoardFrom(TensorBoardOutputFormat):

@@ -23,9 +23,10 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from syre_rl.agents.config import parse_dataclass, resume_command
-from syre_rl.agents.guard import NonFiniteGuard
+from syre_rl.agents.guard import NonFiniteError, NonFiniteGuard
 from syre_rl.agents.rl.checkpoints import (
     CheckpointCallback,
+    FiniteDataCallback,
     Interrupted,
     StopOnInterrupt,
     TensorBoardFrom,
@@ -35,7 +36,15 @@ from syre_rl.agents.rl.checkpoints import (
 )
 from syre_rl.agents.rl.config import METRICS_STEPS, TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
-from syre_rl.agents.runs import CONFIG, check_unchanged, latest_run_dir, new_run_dir, owned, write_json_atomic
+from syre_rl.agents.runs import (
+    CHECKPOINT,
+    CONFIG,
+    check_unchanged,
+    latest_run_dir,
+    new_run_dir,
+    owned,
+    write_json_atomic,
+)
 from syre_rl.callbacks import HParamsCallback, MethodLoggerCallback, PlasticityCallback
 from syre_rl.envs.vec import make_env, save_normalization
 from syre_rl.files import atomic_write
@@ -147,10 +156,17 @@ def _train(
         callbacks = [stop, *_callbacks(cfg, model, run_dir), *extra]
         if cfg.guard:
             guard = NonFiniteGuard(model.policy, model.policy._optimizers(), lambda: f"env step {model.num_timesteps}")
+            callbacks.insert(1, FiniteDataCallback())  # after the Ctrl-C one, before anything records the step
         start = time.perf_counter()
-        model.learn(
-            max(0, cfg.timesteps - step), callback=callbacks, progress_bar=cfg.progress, reset_num_timesteps=not step
-        )
+        try:
+            model.learn(
+                max(0, cfg.timesteps - step),
+                callback=callbacks,
+                progress_bar=cfg.progress,
+                reset_num_timesteps=not step,
+            )
+        except NonFiniteError as error:
+            raise NonFiniteError(f"{error}; {_last_good(run_dir, callbacks, step)}") from None
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         if stop.asked:
@@ -174,6 +190,17 @@ def _train(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
+
+
+def _last_good(run_dir: Path, callbacks: list[BaseCallback], step: int) -> str:
+    """Where a stopped run resumes from: its last checkpoint, written while everything in it was finite (the
+    guard stops training before a non-finite value enters the weights or a buffer)."""
+    saved = [c.last for c in callbacks if isinstance(c, CheckpointCallback) and c.saved]
+    if saved:
+        return f"the last good checkpoint is {run_dir / CHECKPOINT} (env step {saved[0]}): --resume continues from it"
+    if step:
+        return f"the last good checkpoint is {run_dir / CHECKPOINT} (env step {step}): --resume continues from it"
+    return "no checkpoint was written yet: --resume starts the run again in its folder"
 
 
 def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
