@@ -441,3 +441,24 @@ def test_a_non_finite_observation_is_named_in_one_line_not_torchs_distribution_e
         train(dataclasses.replace(cfg, checkpoint_every=0))
     with pytest.raises(ValueError, match="no checkpoint was written yet: --resume starts the run again in its folder"):
         train(cfg)
+
+
+def scalar_steps(folder: Path) -> dict[str, list[int]]:
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [dict(preset=TINY, syre=True), dict(algo="dqn", env="CartPole-v1", timesteps=512, method="redo")],
+    ids=["ppo", "dqn"],
+)
+def test_every_tag_has_one_value_per_step(tmp_path, settings):
+    """SB3 dumps train/* one iteration late, and the run flushes the last ones at the end: at the last step a tag
+    would have two values. The first is kept; the CSV has every row."""
+    summary = train(TrainConfig(**settings, logdir=str(tmp_path), progress=False, checkpoint_every=0))
+    steps = scalar_steps(Path(summary["run_dir"]))
+    assert any(tag.startswith("train/") for tag in steps) and len(steps) > 10
+    twice = {tag: s for tag, s in steps.items() if len(s) != len(set(s))}
+    assert not twice, f"{len(twice)} of {len(steps)} tags have a step twice: {twice}"

@@ -137,6 +137,17 @@ class TensorBoardFrom(TensorBoardOutputFormat):
 
         self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else 0)
         self._is_closed = False
+        self._step, self._keys = -1, set()
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        """One value per tag and step: SB3 dumps ``train/*`` one iteration late, so the end of training's flush
+        (and the method's end-of-training figures) would give a tag a second value at the last step. The first
+        stays (SB3's convention: a step's ``train/*`` is of the update before it); the CSV keeps every row."""
+        if step != self._step:
+            self._step, self._keys = step, set()
+        fresh = {k: v for k, v in key_values.items() if k not in self._keys}
+        self._keys |= set(fresh)
+        super().write(fresh, {k: v for k, v in key_excluded.items() if k in fresh}, step)
 
 
 def trim_progress(run_dir: Path, step: int) -> None:
