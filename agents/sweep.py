@@ -37,6 +37,7 @@ from typing import Any
 
 from syre_rl.agents.config import load_yaml
 from syre_rl.agents.kinds import RUN_KINDS, RunConfig, run_kind
+from syre_rl.agents.reaper import start_reaper
 from syre_rl.agents.runs import owned
 from syre_rl.methods import METHODS, method_defaults
 from syre_rl.settings import Settings, check_keys, check_range, did_you_mean
@@ -273,6 +274,7 @@ def _run_on_ray(
     done = total - len(todo)
     # "local": a new instance of our own, even when another one runs on this machine (ray.init() without an
     # address would join that one, and refuse our num_cpus)
+    reaper = None if address else start_reaper()  # a local instance dies with this driver, however it dies
     ray.init(
         address=address or "local",
         num_cpus=None if address else cpus,
@@ -291,6 +293,9 @@ def _run_on_ray(
         return _collect(pending, total, done, progress, log, tqdm)
     finally:
         ray.shutdown()
+        if reaper is not None:
+            reaper.kill()
+            reaper.wait()
 
 
 def _resources(spec: SweepSpec, ray: Any) -> str:

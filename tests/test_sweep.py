@@ -472,3 +472,48 @@ def test_a_second_sweep_on_the_same_logdir_is_refused_while_the_first_runs(tmp_p
         with pytest.raises(ValueError, match=f"{tmp_path} is in use by another process"):
             sweep.run_sweep(configs, spec, cpus=1, progress=False, log=print)
     assert not (tmp_path / "permuted-mnist").exists()
+
+
+@pytest.mark.slow
+def test_nothing_of_a_sweeps_ray_instance_outlives_its_killed_driver_by_10_s(tmp_path):
+    """A SIGKILL gives the driver no chance to shut Ray down: its reaper kills what it had started."""
+    from syre_rl.agents.reaper import descendants
+
+    spec = {
+        "logdir": str(tmp_path / "runs"),
+        "seeds": [0],
+        "base": {**SMALL, "tasks": 50, "examples_per_task": 3000, "hidden": "300,300"},
+        "grid": [{"method": "syre"}],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps(spec))
+    argv = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(path), "--cpus", "1", "--no-progress"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = tmp_path / "runs" / "permuted-mnist" / "syre_s0" / "checkpoint.ckpt"
+    deadline = time.time() + 300
+    while not started.is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    assert started.is_file(), "the sweep's run did not start"
+    helpers = descendants(proc.pid) - {p for p in descendants(proc.pid) if "reaper" in _cmdline(p)}
+    assert len(helpers) >= 3  # Ray's GCS, raylet and a worker at least
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while (left := {p for p in helpers if _running(p)}) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not left, f"still running 10 s after the driver's SIGKILL: {[_cmdline(p)[:80] for p in left]}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
