@@ -210,6 +210,6 @@ def check_writable(folder: str | Path, flag: str) -> None:
         existing = existing.parent
     if not existing.is_dir():
         where = "" if existing == path else f": {existing} is a file"
-        raise ValueError(f"{flag} {folder} is not a folder{where}; give a folder to write runs in")
+        raise ValueError(f"{flag} {folder} is not a folder{where}; give a folder this process can write in")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {folder}: this process may not write in {existing} (permission denied)")

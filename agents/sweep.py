@@ -92,6 +92,10 @@ class SweepSpec(Settings):
         if self.runs not in RUN_KINDS:
             raise ValueError(f"sweep runs must be one of {', '.join(map(repr, RUN_KINDS))}, got {self.runs!r}")
         fields_ = run_fields(self.runs)
+        if "seeds" in self.base or any("seeds" in entry for entry in self.grid):
+            raise ValueError(
+                "seeds are the sweep's own: give them once, at the top (seeds: [0, 1, 2]), not in base or grid"
+            )
         check_keys("sweep base", self.base, fields_)
         for entry in self.grid:
             check_entry(entry, fields_)

@@ -399,7 +399,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start_in_its
             "algo_kwargs: {learning_rate: .inf}",
             r"preset algo_kwargs learning_rate must be a finite number \(infinity: only max_grad_norm\), got inf",
         ),
-        ("method_settings: {gamma: .nan}", "preset method_settings gamma must be a finite number .*, got nan"),
+        ("method_settings: {gamma: .nan}", "preset method_settings gamma must be a finite number, got nan"),
         (
             "policy_kwargs: {optimizer_kwargs: {eps: -.inf}}",
             "preset policy_kwargs optimizer_kwargs.eps must be a finite number .*, got -inf",

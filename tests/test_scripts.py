@@ -333,3 +333,10 @@ def test_ctrl_c_stops_a_continual_run_in_one_line_its_finished_tasks_kept(tmp_pa
         + (" ".join(["python", *argv, "--resume"]))
     )
     assert (run / "results.jsonl").read_text().count("\n") >= 1
+
+
+@pytest.mark.slow  # about 2 minutes: each case is a fresh process
+def test_every_bad_input_a_new_user_tried_is_refused_in_one_line():
+    proc = subprocess.run([sys.executable, "scripts/check_bad_inputs.py"], cwd=ROOT, capture_output=True, text=True)
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and counts["refused"] == counts["cases"] >= 29, proc.stdout[-3000:]

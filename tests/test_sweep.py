@@ -93,8 +93,8 @@ GRID = [{"method": "vanilla"}]
             "gamma is an empty list, which would make no run",
         ),
         ({"seeds": [-1, 0], "grid": GRID}, r"sweep seeds must be a non-empty list of distinct integers >= 0"),
-        ({"seeds": [0], "base": {"seeds": [0, 1]}, "grid": GRID}, "sweep base has no setting 'seeds'"),
-        ({"seeds": [0], "grid": [{"method": "vanilla", "seeds": [1]}]}, "has key 'seeds', neither a run field"),
+        ({"seeds": [0], "base": {"seeds": [0, 1]}, "grid": GRID}, "seeds are the sweep.s own"),
+        ({"seeds": [0], "grid": [{"method": "vanilla", "seeds": [1]}]}, "seeds are the sweep.s own"),
         (
             {"seeds": [0], "logdir": "a", "base": {"logdir": "b"}, "grid": GRID},
             "sweep logdir 'a' and base logdir 'b': give the run root once",

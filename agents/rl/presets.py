@@ -98,7 +98,7 @@ class Preset(Settings):
         for section in ("algo_kwargs", "policy_kwargs", "method_settings"):
             for key, value in _numbers(getattr(self, section)):
                 if math.isnan(value) or (math.isinf(value) and key not in UNBOUNDED):
-                    allowed = " (infinity: only " + ", ".join(UNBOUNDED) + ")"
+                    allowed = "" if math.isnan(value) else " (infinity: only " + ", ".join(UNBOUNDED) + ")"
                     raise ValueError(f"preset {section} {key} must be a finite number{allowed}, got {value!r}")
         check_kwargs("preset algo_kwargs", ALGORITHMS[self.algo][0].__init__, self.algo_kwargs, skip=RUN_SET)
         rollout = self.rollout(self.n_envs)
