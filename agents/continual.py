@@ -29,6 +29,8 @@ from syre_rl.agents.kinds import RunConfig
 from syre_rl.agents.runs import (
     CHECKPOINT,
     CONFIG,
+    Interrupted,
+    SafeStop,
     atomic_write,
     check_unchanged,
     latest_run_dir,
@@ -312,7 +314,6 @@ def _run(
 ) -> dict[int, list[dict]]:
     """The task loop of :func:`run_continual_seeds`, in run folders this process owns: each task trains the
     seeds that reached it (one alone, several as a :class:`~syre_rl.agents.seeds.SeedStack`)."""
-    from syre_rl.agents.seeds import SeedStack
 
     for run in runs:
         run.start()
@@ -327,6 +328,31 @@ def _run(
         position=1,
         disable=not cfg.progress,
     )
+    try:
+        with SafeStop() as stop:
+            _tasks(cfg, runs, first, bar, steps, stop, on_task_end)
+    finally:
+        steps.close()
+        bar.close()
+        for run in runs:
+            if hasattr(run, "writer"):
+                run.writer.close()
+    return {run.cfg.seed: run.records for run in runs}
+
+
+def _tasks(
+    cfg: ContinualConfig,
+    runs: list[_SeedRun],
+    first: int,
+    bar: tqdm,
+    steps: tqdm,
+    stop: SafeStop,
+    on_task_end: Callable[[int, dict], None] | None,
+) -> None:
+    """Train task after task from ``first``, each seed that reached it; a Ctrl-C stops after the task it came in,
+    once its checkpoint is written (:class:`~syre_rl.agents.runs.SafeStop`)."""
+    from syre_rl.agents.seeds import SeedStack
+
     guard = None
     try:
         for task in range(first, cfg.tasks):
@@ -356,15 +382,12 @@ def _run(
             bar.set_postfix_str(
                 f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}" for run in active)
             )
+            if stop.asked and task + 1 < cfg.tasks:
+                saved = ", ".join(str(run.run_dir / CHECKPOINT) for run in active)
+                raise Interrupted(f"stopped by Ctrl-C after task {task}; checkpoint saved as {saved}")
     finally:
-        steps.close()
-        bar.close()
-        for run in runs:
-            if hasattr(run, "writer"):
-                run.writer.close()
         if guard is not None:
             guard.remove()
-    return {run.cfg.seed: run.records for run in runs}
 
 
 def load_checkpoint(run_dir: Path, device: str = "cpu") -> dict | None:

@@ -15,7 +15,9 @@ import errno
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,30 @@ def read_json(path: Path) -> dict:
 def write_json_atomic(path: Path, data: dict) -> None:
     """``data`` as indented JSON, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C at a safe point, its checkpoint written; the message says where."""
+
+
+class SafeStop:
+    """While entered, the first Ctrl-C (SIGINT) only sets :attr:`asked`, for the run to stop at its next safe point
+    (after a checkpoint); a second one stops at once. Only in the main thread, where Python delivers signals."""
+
+    def __init__(self) -> None:
+        self.asked, self._previous = False, None
+
+    def __enter__(self) -> SafeStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._ask)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _ask(self, signum: int, frame: object) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True

@@ -11,6 +11,7 @@ import sys
 
 from syre_rl.agents.config import parse_dataclass, resume_command
 from syre_rl.agents.continual import ContinualConfig, run_continual_seeds
+from syre_rl.agents.runs import Interrupted
 
 
 def main(argv: list[str] | None = None) -> dict[int, list[dict]]:
@@ -19,12 +20,13 @@ def main(argv: list[str] | None = None) -> dict[int, list[dict]]:
         runs = run_continual_seeds(config)
     except (ValueError, FileNotFoundError) as err:  # bad input or no data: one clear line, no traceback
         raise SystemExit(f"continual.py: error: {err}") from None
-    except KeyboardInterrupt:  # the last checkpoint is the end of the last finished task
-        print(
-            "continual.py: stopped by Ctrl-C; every finished task is in the run's checkpoint; continue with: "
-            + resume_command("continual.py", argv),
-            file=sys.stderr,
+    except KeyboardInterrupt as stop:  # Interrupted: after a task, its checkpoint written; a second Ctrl-C: at once
+        said = (
+            f"{stop}"
+            if isinstance(stop, Interrupted)
+            else "stopped by Ctrl-C; every finished task is in its checkpoint"
         )
+        print(f"continual.py: {said}; continue with: {resume_command('continual.py', argv)}", file=sys.stderr)
         raise SystemExit(130) from None
     for seed, records in runs.items():
         first, last = records[0], records[-1]

@@ -95,8 +95,11 @@ def test_train_writes_logs_model_and_summary(tmp_path):
     tags = set(events.Tags()["scalars"])
     assert {"syre/actor/penalty", "syre/critic/anchor_distance", "train/value_loss", "time/fps"} <= tags
     dist = [e.value for e in events.Scalars("syre/actor/anchor_distance")]
-    assert len(dist) == 2 and all(0 < d < 1 for d in dist)  # after the rollout, and at the end
+    assert len(dist) == 1 and 0 < dist[0] < 1  # one value per step: after the rollout (the run's one step, 256)
     assert len(events.Scalars("train/value_loss")) == 1  # the last update's figures are flushed too
+    rows = list(csv.DictReader(open(run / "progress.csv")))
+    ends = [float(r["syre/actor/anchor_distance"]) for r in rows if r["syre/actor/anchor_distance"]]
+    assert len(ends) == 2 and ends[0] == pytest.approx(dist[0], rel=1e-6) and ends[1] != ends[0]  # CSV: the end too
 
     again = train(TrainConfig(preset=TINY, logdir=str(tmp_path), progress=False))
     assert again["run_dir"] == str(tmp_path / "AntBulletEnv-v0" / "vanilla_s0")

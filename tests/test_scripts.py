@@ -1,6 +1,7 @@
 """The thin CLIs: train_ppo.py and demo.py parse flags into the library and report clear errors."""
 
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -320,19 +321,23 @@ def test_ctrl_c_stops_a_training_run_at_a_safe_point_saves_it_and_says_how_to_go
     assert resumed.returncode == 0 and "mean return" in resumed.stdout, resumed.stderr[-2000:]
 
 
-def test_ctrl_c_stops_a_continual_run_in_one_line_its_finished_tasks_kept(tmp_path):
-    argv = ["scripts/continual.py", "--tasks", "50", "--examples-per-task", "200", "--probe-size", "100"]
-    argv += ["--hidden", "16", "--logdir", str(tmp_path), "--no-progress"]
+def test_ctrl_c_stops_a_continual_run_after_the_task_it_came_in_and_saves_it(tmp_path):
+    argv = ["scripts/continual.py", "--tasks", "12", "--examples-per-task", "3000", "--probe-size", "100"]
+    argv += ["--hidden", "16", "--no-eval-seen", "--logdir", str(tmp_path), "--no-progress"]
     run = tmp_path / "permuted-mnist" / "vanilla_s0"
     done = interrupt_when(argv, run / "checkpoint.ckpt")
     assert done.returncode == 130, done.stderr[-2000:]
     [line] = done.stderr.strip().splitlines()
-    assert (
-        line
-        == "continual.py: stopped by Ctrl-C; every finished task is in the run's checkpoint; continue with: "
-        + (" ".join(["python", *argv, "--resume"]))
-    )
-    assert (run / "results.jsonl").read_text().count("\n") >= 1
+    assert re.fullmatch(
+        r"continual.py: stopped by Ctrl-C after task (\d+); checkpoint saved as .*checkpoint.ckpt; continue with: "
+        + re.escape(" ".join(["python", *argv, "--resume"])),
+        line,
+    ), line
+    task = int(re.match(r".*after task (\d+)", line).group(1))
+    assert (run / "results.jsonl").read_text().count("\n") == task + 1  # that task finished, and no other
+    resumed = subprocess.run([sys.executable, *argv, "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (run / "results.jsonl").read_text().count("\n") == 12
 
 
 @pytest.mark.slow  # about 2 minutes: each case is a fresh process

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import pickle
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from syre_rl.agents.guard import NonFiniteError
 from syre_rl.agents.rl.config import TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
-from syre_rl.agents.runs import CHECKPOINT, previous, read_verified, write_verified
+from syre_rl.agents.runs import CHECKPOINT, SafeStop, previous, read_verified, write_verified
 from syre_rl.envs.vec import make_env
 from syre_rl.files import atomic_write
 
@@ -76,34 +74,26 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Path:
     return run_dir / CHECKPOINT
 
 
-class Interrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C at a safe point, its checkpoint written; the message says how to go on."""
-
-
 class StopOnInterrupt(BaseCallback):
-    """The first Ctrl-C (SIGINT) stops training after the current env step, so that the run can write its
-    checkpoint; a second one stops at once. Only in the main thread, where Python delivers signals."""
+    """The first Ctrl-C stops training after the current env step (:class:`~syre_rl.agents.runs.SafeStop`), so
+    that the run can write its checkpoint; a second one stops at once."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.asked, self._previous = False, None
+        self.stop = SafeStop()
+
+    @property
+    def asked(self) -> bool:
+        return self.stop.asked
 
     def _on_training_start(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._ask)
-
-    def _ask(self, signum: int, frame: Any) -> None:
-        if self.asked:
-            raise KeyboardInterrupt
-        self.asked = True
+        self.stop.__enter__()
 
     def _on_step(self) -> bool:
-        return not self.asked
+        return not self.stop.asked
 
     def _on_training_end(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        self.stop.__exit__()
 
 
 class FiniteDataCallback(BaseCallback):

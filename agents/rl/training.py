@@ -27,7 +27,6 @@ from syre_rl.agents.guard import NonFiniteError, NonFiniteGuard
 from syre_rl.agents.rl.checkpoints import (
     CheckpointCallback,
     FiniteDataCallback,
-    Interrupted,
     StopOnInterrupt,
     TensorBoardFrom,
     load_checkpoint,
@@ -39,6 +38,7 @@ from syre_rl.agents.rl.presets import ALGORITHMS
 from syre_rl.agents.runs import (
     CHECKPOINT,
     CONFIG,
+    Interrupted,
     check_unchanged,
     latest_run_dir,
     new_run_dir,
