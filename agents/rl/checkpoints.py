@@ -98,11 +98,12 @@ class StopOnInterrupt(BaseCallback):
 
 class FiniteDataCallback(BaseCallback):
     """The guard's half for data: at every env step, before SB3 stores the transition in its rollout or replay
-    buffer, its observations and rewards must be finite. A NaN reward that entered a replay buffer would make every
-    later checkpoint hold it; stopped here, nothing non-finite enters training, and the last checkpoint is good."""
+    buffer, its observations, rewards and actions must be finite. A NaN reward that entered a replay buffer would
+    make every later checkpoint hold it; stopped here, nothing non-finite enters training, and the last checkpoint
+    is good."""
 
     def _on_step(self) -> bool:
-        for field, what in (("new_obs", "observation"), ("rewards", "reward")):
+        for field, what in (("new_obs", "observation"), ("rewards", "reward"), ("actions", "action")):
             value = self.locals.get(field)
             for name, array in value.items() if isinstance(value, dict) else [(what, value)]:
                 if array is None:
