@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-POLL_S = 0.2  # how often the reaper looks at the driver (and at what it started)
+POLL_S = 0.5  # how often the reaper looks at the driver and reads /proc: cheap on a busy machine
 
 
 def children() -> dict[int, int]:
