@@ -9,6 +9,7 @@ seed; after every task it records accuracies and per-layer plasticity metrics to
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 import json
@@ -43,7 +44,6 @@ from syre_rl.agents.runs import (
 from syre_rl.agents.supervised import PAPER_FCN, SupervisedLearner, fcn
 from syre_rl.envs.mnist import MnistData, load_mnist
 from syre_rl.envs.permuted import PermutedTasks
-from syre_rl.methods import make_method
 from syre_rl.settings import check_range
 
 Benchmark = Literal["permuted-mnist", "label-permuted-mnist"]
@@ -207,8 +207,8 @@ def run_continual(
 def run_continual_seeds(
     config: ContinualConfig, data: MnistData | None = None, on_task_end: Callable[[int, dict], None] | None = None
 ) -> dict[int, list[dict]]:
-    """Run (or resume) the task sequences of ``config.seeds`` as one batched model
-    (:class:`syre_rl.agents.seeds.SeedStack`), or of ``config.seed`` alone. Every seed has the run folder,
+    """Run (or resume) the task sequences of ``config.seeds`` as one batched network
+    (:class:`~syre_rl.agents.supervised.SupervisedLearner`), or of ``config.seed`` alone. Every seed has the run folder,
     records, logs and checkpoints of its single run, and the same results (to float tolerance), so either kind
     of run resumes the other.
 
@@ -231,7 +231,8 @@ def run_continual_seeds(
 
 
 class _SeedRun:
-    """One seed's run: its learner, tasks and run folder (made, or found for ``resume``)."""
+    """One seed's run: its network, tasks and run folder (made, or found for ``resume``), and its learner state
+    (a one-seed learner's: :meth:`SupervisedLearner.state_dict`) once it has one."""
 
     def __init__(self, cfg: ContinualConfig, data: tuple[torch.Tensor, ...]):
         self.cfg = cfg
@@ -243,23 +244,13 @@ class _SeedRun:
             examples_per_task=cfg.examples_per_task,
         )
         torch.manual_seed(cfg.seed)
-        net = fcn(self.tasks.n_features, hidden_widths(cfg.hidden), self.tasks.n_classes).to(cfg.device)
-        self.learner = SupervisedLearner(
-            net,
-            make_method(cfg.method, cfg.method_settings),
-            cfg.optimizer,
-            cfg.lr,
-            cfg.batch_size,
-            cfg.seed,
-            cfg.tau,
-            cfg.duplicate_threshold,
-            cfg.fused,
-        )
+        self.net = fcn(self.tasks.n_features, hidden_widths(cfg.hidden), self.tasks.n_classes).to(cfg.device)
         if cfg.resume:
             self.run_dir = latest_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, CONFIG)
         else:
             self.run_dir = new_run_dir(cfg.logdir, cfg.benchmark, cfg.label, cfg.seed, cfg.to_dict())
         self.records: list[dict] = []
+        self.state: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Load the checkpoint of a resumed run and open its TensorBoard log (in the folder this process owns)."""
@@ -270,8 +261,7 @@ class _SeedRun:
             check_unchanged(self.run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
             state = load_checkpoint(self.run_dir, cfg.device)
             if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
-                self.learner.load_state_dict(state["learner"])
-                self.records = state["records"]
+                self.state, self.records = state["learner"], state["records"]
         _write_results(self.run_dir / RESULTS, self.records)  # what was finished, whatever happened after it
         if len(self.records) >= cfg.tasks:
             raise ValueError(
@@ -279,41 +269,73 @@ class _SeedRun:
             )
         self.writer = SummaryWriter(str(self.run_dir), purge_step=len(self.records))  # hides redone tasks' events
 
-    def finish_task(self, task: int, trained: dict[str, float], start: float) -> dict:
-        """Evaluate and measure after training on ``task``; log, checkpoint and return its record."""
-        cfg, learner = self.cfg, self.learner
-        record: dict[str, Any] = {"task": task, **trained}
-        accuracies = [learner.accuracy(self.tasks, k) for k in (range(task + 1) if cfg.eval_seen else [task])]
-        metrics = learner.measure(self.tasks, task, cfg.probe_size)
-        layers = sorted({k.split("/")[0] for k in metrics if k.startswith("layer")}, key=lambda n: int(n[5:]))
+    def finish_task(self, task: int, record: dict[str, Any], state: dict[str, Any]) -> None:
+        """Log, checkpoint (with the learner ``state`` after ``task``) and keep ``task``'s record."""
+        for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
+            if key in record:
+                self.writer.add_scalar(f"task/{key}", record[key], task)
+        for key, value in record["metrics"].items():
+            self.writer.add_scalar(_tag(key), value, task)
+        self.writer.flush()
+        self.records.append(record)
+        self.state = state
+        buffer = io.BytesIO()
+        torch.save({"learner": state, "records": self.records}, buffer)
+        write_verified(self.run_dir / CHECKPOINT, buffer.getvalue())
+        _write_results(self.run_dir / RESULTS, self.records)
+
+
+def _learner(cfg: ContinualConfig, runs: list[_SeedRun]) -> SupervisedLearner:
+    """The learner of ``runs`` (seeds at the same task), as one batched network when they are several, from
+    their states when they have them."""
+    learner = SupervisedLearner(
+        [copy.deepcopy(run.net) for run in runs],  # the initial networks, kept for a later learner of other seeds
+        cfg.method,
+        [run.cfg.method_settings for run in runs],
+        cfg.optimizer,
+        cfg.lr,
+        cfg.batch_size,
+        [run.cfg.seed for run in runs],
+        cfg.tau,
+        cfg.duplicate_threshold,
+        cfg.fused,
+    )
+    states = [run.state for run in runs]
+    if any(state is not None for state in states):
+        learner.load_state_dict(states)  # type: ignore[arg-type]  (seeds at one task have states alike)
+    return learner
+
+
+def _records(
+    cfg: ContinualConfig, learner: SupervisedLearner, runs: list[_SeedRun], task: int, trained: list[dict], start: float
+) -> list[dict[str, Any]]:
+    """Each seed's record of ``task``: its training figures, accuracies, plasticity metrics and wall time."""
+    tasks = [run.tasks for run in runs]
+    seen = [learner.accuracy(tasks, k) for k in (range(task + 1) if cfg.eval_seen else [task])]  # [task][member]
+    metrics = learner.measure(tasks, task, cfg.probe_size)
+    records = []
+    for k, figures in enumerate(metrics):
+        accuracies = [per_task[k] for per_task in seen]
+        layers = sorted({key.split("/")[0] for key in figures if key.startswith("layer")}, key=lambda n: int(n[5:]))
+        record: dict[str, Any] = {"task": task, **trained[k]}
         if cfg.eval_seen:
             record.update(accuracies=accuracies, mean_seen_accuracy=sum(accuracies) / len(accuracies))
         record.update(
             test_accuracy=accuracies[-1],
-            effective_rank={layer: metrics[f"{layer}/effective_rank"] for layer in layers},
-            dead_units={layer: metrics[f"{layer}/dead_units"] for layer in layers},
-            metrics=metrics,
+            effective_rank={layer: figures[f"{layer}/effective_rank"] for layer in layers},
+            dead_units={layer: figures[f"{layer}/dead_units"] for layer in layers},
+            metrics=figures,
             wall_s=time.perf_counter() - start,
         )
-        for key in ("test_accuracy", "mean_seen_accuracy", "train_loss", "online_accuracy"):
-            if key in record:
-                self.writer.add_scalar(f"task/{key}", record[key], task)
-        for key, value in metrics.items():
-            self.writer.add_scalar(_tag(key), value, task)
-        self.writer.flush()
-        self.records.append(record)
-        buffer = io.BytesIO()
-        torch.save({"learner": learner.state_dict(), "records": self.records}, buffer)
-        write_verified(self.run_dir / CHECKPOINT, buffer.getvalue())
-        _write_results(self.run_dir / RESULTS, self.records)
-        return record
+        records.append(record)
+    return records
 
 
 def _run(
     cfg: ContinualConfig, runs: list[_SeedRun], on_task_end: Callable[[int, dict], None] | None
 ) -> dict[int, list[dict]]:
     """The task loop of :func:`run_continual_seeds`, in run folders this process owns: each task trains the
-    seeds that reached it (one alone, several as a :class:`~syre_rl.agents.seeds.SeedStack`)."""
+    seeds that reached it (one alone, several as one batched network: :class:`SupervisedLearner`)."""
 
     for run in runs:
         run.start()
@@ -349,45 +371,38 @@ def _tasks(
     stop: SafeStop,
     on_task_end: Callable[[int, dict], None] | None,
 ) -> None:
-    """Train task after task from ``first``, each seed that reached it; a Ctrl-C stops after the task it came in,
-    once its checkpoint is written (:class:`~syre_rl.agents.runs.SafeStop`)."""
-    from syre_rl.agents.seeds import SeedStack
-
-    guard = None
-    try:
-        for task in range(first, cfg.tasks):
-            active = [run for run in runs if len(run.records) == task]
-            start = time.perf_counter()
-            steps.reset()
-            model = active[0].learner if len(active) == 1 else SeedStack([run.learner for run in active])
-            if cfg.guard:
-                guard = NonFiniteGuard(model.net, [model.optimizer], lambda task=task: f"task {task}")
-            try:
-                if len(active) == 1:
-                    trained = [model.train_task(active[0].tasks, task, cfg.epochs, cfg.online, steps.update)]
-                else:
-                    tasks = [run.tasks for run in active]
-                    trained = model.train_task(tasks, task, cfg.epochs, cfg.online, steps.update)
-            except NonFiniteError as error:
-                kept = f"the end of task {task - 1}" if task else "none yet: --resume starts the run again"
-                raise NonFiniteError(f"{error}; the last good checkpoint: {kept}") from None
+    """Train task after task from ``first``, the seeds that reached it as one learner (a new one when the seeds
+    that train change); a Ctrl-C stops after the task it came in, once its checkpoint is written
+    (:class:`~syre_rl.agents.runs.SafeStop`)."""
+    learner, trains = None, None
+    for task in range(first, cfg.tasks):
+        active = [run for run in runs if len(run.records) == task]
+        start = time.perf_counter()
+        steps.reset()
+        if learner is None or trains != active:
+            learner, trains = _learner(cfg, active), active
+        guard = (
+            NonFiniteGuard(learner.net, [learner.optimizer], lambda task=task: f"task {task}") if cfg.guard else None
+        )
+        try:
+            trained = learner.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online, steps.update)
+        except NonFiniteError as error:
+            kept = f"the end of task {task - 1}" if task else "none yet: --resume starts the run again"
+            raise NonFiniteError(f"{error}; the last good checkpoint: {kept}") from None
+        finally:
             if guard is not None:
                 guard.remove()
-                guard = None
-            for run, out in zip(active, trained):
-                record = run.finish_task(task, out, start)
-                if on_task_end is not None:
-                    on_task_end(run.cfg.seed, record)
-            bar.update(1)
-            bar.set_postfix_str(
-                f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}" for run in active)
-            )
-            if stop.asked and task + 1 < cfg.tasks:
-                saved = ", ".join(str(run.run_dir / CHECKPOINT) for run in active)
-                raise Interrupted(f"stopped by Ctrl-C after task {task}; checkpoint saved as {saved}")
-    finally:
-        if guard is not None:
-            guard.remove()
+        for k, (run, record) in enumerate(zip(active, _records(cfg, learner, active, task, trained, start))):
+            run.finish_task(task, record, learner.state_dict(k))
+            if on_task_end is not None:
+                on_task_end(run.cfg.seed, record)
+        bar.update(1)
+        bar.set_postfix_str(
+            f"task {task} accuracy " + " ".join(f"{run.records[-1]['test_accuracy']:.3f}" for run in active)
+        )
+        if stop.asked and task + 1 < cfg.tasks:
+            saved = ", ".join(str(run.run_dir / CHECKPOINT) for run in active)
+            raise Interrupted(f"stopped by Ctrl-C after task {task}; checkpoint saved as {saved}")
 
 
 def load_checkpoint(run_dir: Path, device: str = "cpu") -> dict | None:

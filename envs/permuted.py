@@ -7,6 +7,7 @@ or on the order in which tasks are visited, and the data streams and the env wra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -156,6 +157,33 @@ class PermutedTasks:
         if task == 0:
             return x, y
         return (x[:, perm], y) if self.kind == "pixels" else (x, perm[y])
+
+
+def member_batch(
+    tasks: Sequence[PermutedTasks], task: int, index: torch.Tensor | slice, split: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each member's examples of ``task`` for K networks batched as one, member k's from ``tasks[k]`` (its own
+    seed's permutations): ``index[k]`` (a (K, B) index tensor), or the same slice for every member. Returns
+    ``(K, B, D)`` inputs and ``(K, B)`` labels, the values of ``tasks[k].batch(task, index[k], split)``, with one
+    gather from the data set the members share and one for their permutations."""
+    x0, y0 = tasks[0].task(0, split)  # the stored data set
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+
+    shared = all(same(t.task(0, split)[0], x0) and same(t.task(0, split)[1], y0) for t in tasks)
+    if not shared or any(t.kind != tasks[0].kind for t in tasks):
+        parts = [t.batch(task, index if isinstance(index, slice) else i, split) for t, i in zip(tasks, index)]
+        return torch.stack([x for x, _ in parts]), torch.stack([y for _, y in parts])
+    x, y = x0[index], y0[index]
+    if isinstance(index, slice):
+        x, y = x.expand(len(tasks), *x.shape), y.expand(len(tasks), *y.shape)
+    if task == 0:
+        return x, y
+    perms = torch.stack([t.permutation(task) for t in tasks])
+    if tasks[0].kind == "pixels":
+        return x.gather(2, perms.unsqueeze(1).expand(-1, x.shape[1], -1)), y
+    return x, perms.gather(1, y)
 
 
 class PermutedObservation(gym.ObservationWrapper):

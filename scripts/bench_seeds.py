@@ -1,7 +1,7 @@
-"""Benchmark: K seeds trained as one batched model (agents/seeds.py) against the same K seeds trained one after
+"""Benchmark: K seeds trained as one batched network (agents/supervised.py) against the same K seeds trained one after
 another, side by side in one run, for each network, minibatch size and K asked for. Each side trains every seed
 on one task of EXAMPLES random 784-pixel examples (a permuted task, the learner of scripts/continual.py with
-Adam and the chosen method); the batched side includes stacking and unstacking the seeds' state.
+Adam and the chosen method); each side's networks are made before its clock starts.
 
     python scripts/bench_seeds.py                                  # CPU: paper FCN and a small net, K = 8
     python scripts/bench_seeds.py --device cuda --ks 1,8,32        # GPU: K = 32 against one seed
@@ -18,10 +18,9 @@ import torch
 from syre_rl.agents.config import parse_dataclass, parse_seeds
 from syre_rl.agents.continual import hidden_widths
 from syre_rl.agents.kinds import check_device
-from syre_rl.agents.seeds import SeedStack
 from syre_rl.agents.supervised import SupervisedLearner, fcn
 from syre_rl.envs.permuted import PermutedTasks
-from syre_rl.methods import METHODS, make_method
+from syre_rl.methods import METHODS
 from syre_rl.settings import Settings
 
 
@@ -53,21 +52,17 @@ class BenchConfig(Settings):
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
 
 
-def learners(k: int, hidden: tuple[int, ...], batch_size: int, method: str, data, device: str, fused: bool):
-    """K single-seed learners and their tasks, as scripts/continual.py makes them."""
-    out = []
-    for seed in range(k):
-        tasks = PermutedTasks(*data, n_tasks=2, seed=seed)
+def learner(seeds: list[int], hidden: tuple[int, ...], batch_size: int, method: str, data, device: str, fused: bool):
+    """The learner of ``seeds`` (one network, or one batched network of several) and their tasks, as
+    scripts/continual.py makes them."""
+    tasks, nets = [], []
+    for seed in seeds:
+        tasks.append(PermutedTasks(*data, n_tasks=2, seed=seed))
         torch.manual_seed(seed)
-        net = fcn(784, hidden, 10).to(device)
-        settings = {"seed": seed} if "seed" in METHODS[method].Settings.__dataclass_fields__ else {}
-        out.append(
-            (
-                SupervisedLearner(net, make_method(method, **settings), batch_size=batch_size, seed=seed, fused=fused),
-                tasks,
-            )
-        )
-    return out
+        nets.append(fcn(784, hidden, 10).to(device))
+    own = "seed" in METHODS[method].Settings.__dataclass_fields__
+    settings = [METHODS[method].Settings.from_dict({"seed": seed} if own else {}) for seed in seeds]
+    return SupervisedLearner(nets, method, settings, batch_size=batch_size, seeds=seeds, fused=fused), tasks
 
 
 def parse_flags(text: str) -> list[bool]:
@@ -116,7 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]
     for net, batch_size, fused, k in settings:
         make = functools.partial(
-            learners,
+            learner,
             hidden=hidden_widths(net),
             batch_size=batch_size,
             method=cfg.method,
@@ -124,17 +119,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             device=cfg.device,
             fused=fused,
         )
-        warm = make(3)  # warm-up, both paths
-        warm[0][0].train_task(warm[0][1], 1)
-        SeedStack([lr for lr, _ in warm[1:]]).train_task([t for _, t in warm[1:]], 1)
+        for seeds in ([0], [1, 2]):  # warm-up, both paths
+            warm, tasks = make(seeds)
+            warm.train_task(tasks, 1)
         sequential, stacked = [], []
         for _ in range(cfg.repeats):  # alternating sides, so a busy spell hits both
-            singles = make(k)
+            singles = [make([seed]) for seed in range(k)]
             sequential.append(sum(timed(lambda lr=lr, t=t: lr.train_task(t, 1), cfg.device) for lr, t in singles))
-            batch = make(k)
-            stacked.append(
-                timed(lambda b=batch: SeedStack([lr for lr, _ in b]).train_task([t for _, t in b], 1), cfg.device)
-            )
+            batch, tasks = make(list(range(k)))
+            stacked.append(timed(lambda b=batch, t=tasks: b.train_task(t, 1), cfg.device))
         row = {
             "network": net,
             "batch_size": batch_size,

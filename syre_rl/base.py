@@ -8,12 +8,16 @@ to a network, its optimizer and a set of parameters; it acts through optimizer s
     method.attach(net, optimizer)                          # default: every Linear/Conv weight and bias
     ...                                                    # train as usual
     method.stats(); method.detach()
+
+One method also acts on K networks batched as one (:mod:`syre_rl.members`: every parameter with a leading axis
+of K members): ``make_method("syre", [settings_0, ..., settings_K-1])``. Member ``k`` then trains exactly as the
+method with ``settings_k`` on its own network would: its own random streams, state, figures and checkpoint.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -65,9 +69,14 @@ class HiddenLayer:
     incoming: nn.Linear | ConvLayer
     outgoing: nn.Linear | ConvLayer
 
-    def units(self, activation: torch.Tensor) -> torch.Tensor:
+    def units(self, activation: torch.Tensor, batched: bool = False) -> torch.Tensor:
         """The input of ``outgoing`` as a matrix (rows, units): a Linear's (..., units) flattened to rows; a
-        Conv's (examples, channels, *positions) with every example and position a row."""
+        Conv's (examples, channels, *positions) with every example and position a row. ``batched``: the first axis
+        is the member axis of K networks batched as one (:mod:`syre_rl.members`), kept: (K, rows, units)."""
+        if batched and isinstance(self.outgoing, ConvLayer):
+            return torch.stack([self.units(member) for member in activation.unbind(0)])
+        if batched:
+            return activation.reshape(activation.shape[0], -1, activation.shape[-1])
         if isinstance(self.outgoing, ConvLayer):
             return activation.movedim(1, -1).reshape(-1, activation.shape[1])
         return activation.reshape(-1, activation.shape[-1])
@@ -174,14 +183,67 @@ class Method:
     Settings: ClassVar[type[MethodSettings]] = NoSettings
     module: nn.Module | None  # the network while attached; None after detach
 
-    def __init__(self, settings: MethodSettings | None = None, /, **values: Any):
+    def __init__(self, settings: MethodSettings | Sequence[MethodSettings] | None = None, /, **values: Any):
         if settings is None:
             settings = self.Settings.from_dict(values)
         elif values:
             raise TypeError(f"{self.name}: give a {self.Settings.__name__} or keyword settings, not both")
-        elif type(settings) is not self.Settings:
+        # A sequence of settings: one per member of K networks batched as one (the module docstring)
+        if not isinstance(settings, (Settings, list, tuple)):
             raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(settings).__name__}")
-        self.settings = settings
+        self.batched = not isinstance(settings, Settings)
+        members: list[MethodSettings] = list(settings) if not isinstance(settings, Settings) else [settings]
+        if not members:
+            raise ValueError(f"{self.name}: a batch of networks needs the settings of at least one member")
+        for member in members:
+            if type(member) is not self.Settings:
+                raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(member).__name__}")
+        shared = {k: v for k, v in members[0].to_dict().items() if k != "seed"}
+        for k, member in enumerate(members):
+            differ = sorted(n for n, v in member.to_dict().items() if n != "seed" and shared[n] != v)
+            if differ:
+                raise ValueError(
+                    f"{self.name}: the members of one batch may differ in seed only; member {k} differs from member "
+                    f"0 in {', '.join(differ)}"
+                )
+        self.settings = members[0]
+        # each member's settings (of the subclass's Settings type, hence Any)
+        self.member_settings: tuple[Any, ...] = tuple(members)
+
+    @property
+    def members(self) -> int:
+        """K, the number of networks the method acts on (1 for a plain network)."""
+        return len(self.member_settings)
+
+    def stacked(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` (a covered parameter, its optimizer state or anything shaped like it) with the member axis
+        first: ``t`` itself on a batch of networks, a view of ``t`` with an axis of one member on a plain one, so
+        that one code serves both (in-place changes of the view change ``t``)."""
+        return t if self.batched else t.unsqueeze(0)
+
+    def member_shape(self, t: torch.Tensor) -> torch.Size:
+        """The shape of one member's part of ``t``."""
+        return t.shape[1:] if self.batched else t.shape
+
+    def from_members(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """One tensor from each member's part (in member order): stacked on a new first axis for a batch of
+        networks, the one part itself on a plain network."""
+        return torch.stack(list(parts)) if self.batched else parts[0]
+
+    def per_member(self, draw: Callable[[Any], torch.Tensor]) -> torch.Tensor:
+        """``draw(member's settings)`` for every member, as one tensor (:meth:`from_members`): what member k
+        draws (from its own seed's streams) is what the method with its settings draws on its own network."""
+        return self.from_members([draw(member) for member in self.member_settings])
+
+    def member_index(self, member: int | None) -> int:
+        """Which member a call means: ``member`` on a batch of networks (it must be given), 0 on a plain one."""
+        if member is None and self.batched:
+            raise ValueError(f"{self.name} acts on {self.members} networks batched as one: give member=0..")
+        if member is None:
+            return 0
+        if not (isinstance(member, int) and 0 <= member < self.members):
+            raise ValueError(f"{self.name}: member must be an integer in [0, {self.members}), got {member!r}")
+        return member
 
     def attach(self, module: nn.Module, optimizer: torch.optim.Optimizer, params: Iterable[str] | None = None) -> Self:
         """Attach to ``module`` trained by ``optimizer``.
@@ -211,6 +273,17 @@ class Method:
             )
             raise ValueError(f"{self.name}: no parameters to act on ({what}); give params= or a network with layers")
         self._slots = resolve_params(module, optimizer, self.names)
+        if self.batched:
+            wrong = [
+                n
+                for n, (owner, attr) in zip(self.names, self._slots)
+                if getattr(owner, attr).shape[:1] != (self.members,)
+            ]
+            if wrong:
+                raise ValueError(
+                    f"{self.name} acts on {self.members} networks batched as one, so every parameter it covers needs "
+                    f"a leading axis of {self.members} members (syre_rl.members.stack_modules); {wrong} have none"
+                )
         self.module, self.optimizer = module, optimizer
         try:
             self._setup()
@@ -279,16 +352,20 @@ class Method:
     def after_step(self) -> None:
         pass
 
-    def stats(self) -> dict[str, float]:
-        """Figures worth logging (name -> value)."""
+    def stats(self, member: int | None = None) -> dict[str, float]:
+        """Figures worth logging (name -> value), of ``member`` on a batch of networks (:meth:`member_index`)."""
+        self.member_index(member)
         return {}
 
-    def state_dict(self) -> dict[str, Any]:
-        """State to checkpoint beyond the module's state_dict (counters, random generators)."""
+    def state_dict(self, member: int | None = None) -> dict[str, Any]:
+        """State to checkpoint beyond the module's state_dict (counters, random generators); on a batch of
+        networks, ``member``'s, in the form a plain network's method has, so that either resumes the other."""
+        self.member_index(member)
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    def load_state_dict(self, state: dict[str, Any], member: int | None = None) -> None:
+        """Load a :meth:`state_dict` (into ``member`` on a batch of networks)."""
+        self.member_index(member)
 
     def _teardown(self) -> None:
         pass
@@ -301,4 +378,7 @@ class Method:
         self.module = None
 
     def __repr__(self) -> str:
+        if self.batched:
+            seeds = [getattr(m, "seed", 0) for m in self.member_settings]
+            return f"{type(self).__name__}({self.settings}, members={self.members}, seeds={seeds})"
         return f"{type(self).__name__}({self.settings})"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -154,13 +155,13 @@ class ShrinkPerturb(Method):
     Settings = ShrinkPerturbSettings
     settings: ShrinkPerturbSettings
 
-    def __init__(self, settings: ShrinkPerturbSettings | None = None, /, **values: Any):
+    def __init__(self, settings: ShrinkPerturbSettings | Sequence[ShrinkPerturbSettings] | None = None, /, **values):
         super().__init__(settings, **values)
-        self._generators: dict[str, torch.Generator] = {}
+        self._generators: dict[str, list[torch.Generator]] = {}  # per parameter, one per member
 
-    def _generator(self, name: str, device: torch.device) -> torch.Generator:
+    def _generator(self, name: str, device: torch.device) -> list[torch.Generator]:
         if name not in self._generators:
-            self._generators[name] = named_generator(self.settings.seed, name, ":noise", device)
+            self._generators[name] = [named_generator(m.seed, name, ":noise", device) for m in self.member_settings]
         return self._generators[name]
 
     @torch.no_grad()
@@ -172,24 +173,30 @@ class ShrinkPerturb(Method):
                 p.add_(self._noise(name, p), alpha=noise_std)
 
     def _noise(self, name: str, p: torch.Tensor) -> torch.Tensor:
-        """Standard normal noise of ``p``'s shape from parameter ``name``'s own generator."""
-        return torch.randn(p.shape, generator=self._generator(name, p.device), device=p.device, dtype=p.dtype)
+        """Standard normal noise of ``p``'s shape, each member's from its own generator of parameter ``name``."""
+        shape = self.member_shape(p)
+        return self.from_members(
+            [torch.randn(shape, generator=g, device=p.device, dtype=p.dtype) for g in self._generator(name, p.device)]
+        )
 
     @torch.no_grad()
-    def stats(self) -> dict[str, float]:
+    def stats(self, member: int | None = None) -> dict[str, float]:
         """``weights_per_step``: scalars shrunk and perturbed at every step (all it covers); ``weight_rms``: their
         root mean square, which the shrink pulls down and the gradient and the noise push up."""
-        params = self.params()
+        k = self.member_index(member)
+        params = [self.stacked(p)[k] for p in self.params()]
         n = sum(p.numel() for p in params)
         return {"weights_per_step": float(n), "weight_rms": math.sqrt(sum(float((p * p).sum()) for p in params) / n)}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"generators": {name: g.get_state() for name, g in self._generators.items()}}
+    def state_dict(self, member: int | None = None) -> dict[str, Any]:
+        k = self.member_index(member)
+        return {"generators": {name: gens[k].get_state() for name, gens in self._generators.items()}}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], member: int | None = None) -> None:
+        k = self.member_index(member)
         devices = {name: p.device for name, p in zip(self.names, self.params())}
         for name, gen_state in state["generators"].items():
-            self._generator(name, devices[name]).set_state(gen_state)
+            self._generator(name, devices[name])[k].set_state(gen_state)
 
 
 @dataclass(frozen=True)
@@ -243,10 +250,12 @@ class ReDo(Method):
     Settings: ClassVar[type[ReDoSettings | CBPSettings]] = ReDoSettings
     settings: ReDoSettings | CBPSettings
     SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # Adam, AdamW (amsgrad), RMSprop
+    STREAM = ":redo"  # of the generators that redraw units' weights
 
-    def __init__(self, settings: ReDoSettings | None = None, /, **values: Any):
+    def __init__(self, settings: ReDoSettings | Sequence[ReDoSettings] | None = None, /, **values: Any):
         super().__init__(settings, **values)
-        self.steps, self.last_reset, self.total_reset = 0, 0, 0
+        self.steps = 0  # optimizer steps, the same for every member
+        self.last_reset, self.total_reset = [0] * self.members, [0] * self.members  # per member
 
     def _setup(self) -> None:
         assert self.module is not None  # attach sets it before calling _setup
@@ -255,9 +264,17 @@ class ReDo(Method):
             raise ValueError(
                 f"{self.name} needs at least two connected Linear (or Conv) layers among the covered parameters"
             )
-        self._sums = [torch.zeros(h.incoming.weight.shape[0], device=h.incoming.weight.device) for h in self.layers]
+        # Per layer: each member's sum of |activation| per unit (members, units), and the rows seen (the same for
+        # every member: they train on batches of one size)
+        self._sums = [
+            torch.zeros(self.members, self.member_shape(h.incoming.weight)[0], device=h.incoming.weight.device)
+            for h in self.layers
+        ]
         self._counts = [0] * len(self.layers)
-        self._generators = [named_generator(self.settings.seed, h.name, ":redo") for h in self.layers]
+        # [member][layer]
+        self._generators = [
+            [named_generator(m.seed, h.name, self.STREAM) for h in self.layers] for m in self.member_settings
+        ]
         # partials of a bound method, not closures: a copied or unpickled module's hooks call the copied method
         self._probes = [
             h.outgoing.register_forward_pre_hook(functools.partial(self._record, i)) for i, h in enumerate(self.layers)
@@ -267,14 +284,19 @@ class ReDo(Method):
         """Forward pre-hook of layer ``i``'s outgoing Linear (or Conv): add the units' |activation| to the sums."""
         if module.training and torch.is_grad_enabled():  # training batches only, not rollouts or evaluation
             with torch.no_grad():
-                x = self.layers[i].units(inputs[0])
-                self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(0)
-                self._counts[i] += x.shape[0]
+                x = self.stacked(self.layers[i].units(inputs[0], self.batched))  # (members, rows, units)
+                self._sums[i] = self._sums[i].to(x.device) + x.abs().sum(1)
+                self._counts[i] += x.shape[1]
 
     def scores(self) -> list[torch.Tensor]:
-        """Per layer, each unit's mean |activation| over the recorded batches divided by the layer's mean."""
-        means = [s / max(1, n) for s, n in zip(self._sums, self._counts)]
-        return [m / m.mean() if m.mean() > 0 else torch.zeros_like(m) for m in means]
+        """Per layer, each unit's mean |activation| over the recorded batches divided by the layer's mean, as
+        (members, units)."""
+        out = []
+        for s, n in zip(self._sums, self._counts):
+            m = s / max(1, n)
+            mean = m.mean(-1, keepdim=True)
+            out.append(torch.where(mean > 0, m / mean, torch.zeros_like(m)))
+        return out
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -283,65 +305,90 @@ class ReDo(Method):
         self.steps += 1
         if self.steps % settings.every or self._counts[0] == 0:
             return
-        self.last_reset = self.reset([score <= settings.tau for score in self.scores()], self._generators)
-        self.total_reset += self.last_reset
+        self._count_resets(self.reset([score <= settings.tau for score in self.scores()]))
+
+    def _count_resets(self, reset: list[int]) -> None:
+        """Record each member's units reset in this step and start the activation sums afresh."""
+        self.last_reset = reset
+        self.total_reset = [total + n for total, n in zip(self.total_reset, reset)]
         self._sums = [torch.zeros_like(s) for s in self._sums]
         self._counts = [0] * len(self.layers)
 
-    def reset(self, dormant: list[torch.Tensor], generators: list[torch.Generator], view=lambda t: t) -> int:
-        """Re-initialise the ``dormant`` units (a mask per layer) drawing from ``generators`` (one per layer);
-        returns how many. ``view`` maps each parameter and optimizer-state tensor to the part being reset (the
-        whole tensor here; one seed's slice of a stack of seeds)."""
+    def reset(self, dormant: list[torch.Tensor]) -> list[int]:
+        """Re-initialise the ``dormant`` units (a mask per layer, (members, units)), each member's from its own
+        generators; returns how many, per member."""
         # Redraw every layer's incoming weights first, then zero the outgoing ones: a reset unit then adds
         # nothing downstream, even when the next layer's units are reset too.
-        for layer, mask, gen in zip(self.layers, dormant, generators):
-            self._redraw_incoming(layer, mask, gen, view)
+        for i, (layer, mask) in enumerate(zip(self.layers, dormant)):
+            self._redraw_incoming(i, layer, mask)
         for layer, mask in zip(self.layers, dormant):
-            view(layer.outgoing.weight)[:, mask] = 0
-            self._clear_optimizer_state(layer.outgoing.weight, (slice(None), mask), view)
-        return int(sum(int(m.sum()) for m in dormant))
+            self.stacked(layer.outgoing.weight).transpose(1, 2)[mask] = 0  # (members, units, out, ...)
+            self._clear_optimizer_state(layer.outgoing.weight, mask, outgoing=True)
+        return [int(sum(int(m[k].sum()) for m in dormant)) for k in range(self.members)]
 
-    def _redraw_incoming(self, layer: HiddenLayer, mask: torch.Tensor, gen: torch.Generator, view) -> None:
-        w, b, n = view(layer.incoming.weight), layer.incoming.bias, int(mask.sum())
-        bound = 1 / math.sqrt(w[0].numel())  # PyTorch's Linear and Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        w[mask] = ((torch.rand(n, *w.shape[1:], generator=gen) * 2 - 1) * bound).to(w)
-        self._clear_optimizer_state(layer.incoming.weight, mask, view)
+    def _redraw_incoming(self, i: int, layer: HiddenLayer, mask: torch.Tensor) -> None:
+        w, b = self.stacked(layer.incoming.weight), layer.incoming.bias
+        bound = 1 / math.sqrt(w[0, 0].numel())  # PyTorch's Linear and Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        counts = mask.sum(1).tolist()
+        gens = [self._generators[k][i] for k in range(self.members)]
+        w[mask] = torch.cat(
+            [(torch.rand(n, *w.shape[2:], generator=g) * 2 - 1) * bound for n, g in zip(counts, gens)]
+        ).to(w)
+        self._clear_optimizer_state(layer.incoming.weight, mask)
         if b is not None:
-            view(b)[mask] = ((torch.rand(n, generator=gen) * 2 - 1) * bound).to(b)
-            self._clear_optimizer_state(b, mask, view)
+            self.stacked(b)[mask] = torch.cat(
+                [(torch.rand(n, generator=g) * 2 - 1) * bound for n, g in zip(counts, gens)]
+            ).to(b)
+            self._clear_optimizer_state(b, mask)
 
-    def _clear_optimizer_state(self, p: torch.Tensor, index, view) -> None:
-        """Reset the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries (see ``moment_reset``)."""
+    def _clear_optimizer_state(self, p: torch.Tensor, mask: torch.Tensor, outgoing: bool = False) -> None:
+        """Reset the optimizer's per-scalar state (e.g. Adam's moments) of the reset entries (see
+        ``moment_reset``): the units in ``mask`` (members, units), rows of ``p`` (its columns if ``outgoing``)."""
         for key, value in self.optimizer.state.get(p, {}).items():
             if not (isinstance(value, torch.Tensor) and value.shape == p.shape):
                 continue
-            value = view(value)
+            value = self.stacked(value)
+            units = value.transpose(1, 2) if outgoing else value  # (members, units, ...)
             if self.settings.moment_reset == "mean" and key in self.SECOND_MOMENTS:
                 kept = torch.ones_like(value, dtype=torch.bool)
-                kept[index] = False
-                value[index] = (value[kept] if kept.any() else value).mean()
+                (kept.transpose(1, 2) if outgoing else kept)[mask] = False
+                for k in mask.any(1).nonzero().flatten().tolist():  # each member: the mean of its entries kept
+                    units[k][mask[k]] = (value[k][kept[k]] if kept[k].any() else value[k]).mean()
             else:
-                value[index] = 0
+                units[mask] = 0
 
-    def stats(self) -> dict[str, float]:
-        return {"reset_units": float(self.last_reset), "reset_units_total": float(self.total_reset)}
+    def stats(self, member: int | None = None) -> dict[str, float]:
+        k = self.member_index(member)
+        return {"reset_units": float(self.last_reset[k]), "reset_units_total": float(self.total_reset[k])}
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, member: int | None = None) -> dict[str, Any]:
+        k = self.member_index(member)
         return {
             "steps": self.steps,
-            "last_reset": self.last_reset,
-            "total_reset": self.total_reset,
-            "sums": [s.cpu() for s in self._sums],
-            "counts": self._counts,
-            "generators": [g.get_state() for g in self._generators],
+            "last_reset": self.last_reset[k],
+            "total_reset": self.total_reset[k],
+            "sums": [s[k].cpu().clone() for s in self._sums],
+            "counts": list(self._counts),
+            "generators": [g.get_state() for g in self._generators[k]],
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps, self.last_reset, self.total_reset = state["steps"], state["last_reset"], state["total_reset"]
-        self._sums = [s.to(old.device) for s, old in zip(state["sums"], self._sums)]
-        self._counts = list(state["counts"])
-        for gen, gen_state in zip(self._generators, state["generators"]):
+    def load_state_dict(self, state: dict[str, Any], member: int | None = None) -> None:
+        k = self.member_index(member)
+        self._check_in_step(state, k)
+        self.steps, self._counts = state["steps"], list(state["counts"])
+        self.last_reset[k], self.total_reset[k] = state["last_reset"], state["total_reset"]
+        for s, saved in zip(self._sums, state["sums"]):
+            s[k] = saved.to(s)
+        for gen, gen_state in zip(self._generators[k], state["generators"]):
             gen.set_state(gen_state)
+
+    def _check_in_step(self, state: dict[str, Any], k: int) -> None:
+        """The members of a batch step together: a member's state must be at the others' step."""
+        if self.batched and k > 0 and (state["steps"], list(state["counts"])) != (self.steps, self._counts):
+            raise ValueError(
+                f"{self.name}: member {k}'s state is at step {state['steps']}, the batch's at step {self.steps}; "
+                "batch networks that trained the same number of steps"
+            )
 
     def _teardown(self) -> None:
         for probe in self._probes:
@@ -387,83 +434,81 @@ class CBP(ReDo):
     name = "cbp"
     Settings = CBPSettings
     settings: CBPSettings
+    STREAM = ":cbp"
 
     def _setup(self) -> None:
         super()._setup()
-        self._generators = [named_generator(self.settings.seed, h.name, ":cbp") for h in self.layers]
-        units = [h.incoming.weight.shape[0] for h in self.layers]
+        units = [self.member_shape(h.incoming.weight)[0] for h in self.layers]
         weight = self.layers[0].incoming.weight
-        self.utility = [torch.zeros(n, device=weight.device, dtype=weight.dtype) for n in units]
-        self.age = [torch.zeros(n, dtype=torch.long, device=weight.device) for n in units]
-        self.owed = [0.0] * len(self.layers)
+        # per layer (members, units); units owed per member and layer
+        self.utility = [torch.zeros(self.members, n, device=weight.device, dtype=weight.dtype) for n in units]
+        self.age = [torch.zeros(self.members, n, dtype=torch.long, device=weight.device) for n in units]
+        self.owed = [[0.0] * len(self.layers) for _ in range(self.members)]
 
     @torch.no_grad()
     def after_step(self) -> None:
         self.steps += 1
         if self._counts[0] == 0:  # no training batch went through the network since the last step
             return
-        self.last_reset = self.replace(self._sums, self._counts, self.utility, self.age, self.owed, self._generators)
-        self.total_reset += self.last_reset
-        self._sums = [torch.zeros_like(s) for s in self._sums]
-        self._counts = [0] * len(self.layers)
+        self._count_resets(self.replace())
 
-    def replace(
-        self,
-        sums: list[torch.Tensor],
-        counts: list[int],
-        utility: list[torch.Tensor],
-        age: list[torch.Tensor],
-        owed: list[float],
-        generators: list[torch.Generator],
-        view=lambda t: t,
-    ) -> int:
-        """One step of continual backprop on one network (``view`` picks it out of a stack of seeds, as in
-        :meth:`ReDo.reset`): update utilities and ages from the recorded activations, replace the units owed.
-        ``utility``, ``age`` and ``owed`` are updated in place; returns how many units were replaced."""
+    def replace(self) -> list[int]:
+        """One step of continual backprop: update utilities and ages from the recorded activations, replace the
+        units owed; returns how many units were replaced, per member."""
         settings, masks = self.settings, []
         for i, layer in enumerate(self.layers):
-            outgoing = view(layer.outgoing.weight).abs()
-            weight_out = outgoing.sum(dim=[d for d in range(outgoing.dim()) if d != 1])  # per unit (input channel)
-            utility[i].mul_(settings.decay).add_(sums[i] / max(1, counts[i]) * weight_out, alpha=1 - settings.decay)
-            age[i] += 1
-            mature = age[i] > settings.maturity
-            owed[i] += settings.replacement_rate * int(mature.sum())
-            n = min(int(owed[i]), int(mature.sum()))
+            outgoing = self.stacked(layer.outgoing.weight).abs()  # (members, out, units, ...)
+            weight_out = outgoing.sum(dim=[d for d in range(outgoing.dim()) if d not in (0, 2)])  # (members, units)
+            utility, age = self.utility[i], self.age[i]
+            utility.mul_(settings.decay).add_(
+                self._sums[i] / max(1, self._counts[i]) * weight_out, alpha=1 - settings.decay
+            )
+            age += 1
+            mature = age > settings.maturity
             mask = torch.zeros_like(mature)
-            if n > 0:
-                owed[i] -= n
-                candidates = mature.nonzero().squeeze(1)
-                order = torch.sort(utility[i][candidates], stable=True).indices[:n]
-                mask[candidates[order]] = True
+            for k, n_mature in enumerate(mature.sum(1).tolist()):
+                owed = self.owed[k]
+                owed[i] += settings.replacement_rate * n_mature
+                n = min(int(owed[i]), n_mature)
+                if n > 0:
+                    owed[i] -= n
+                    candidates = mature[k].nonzero().squeeze(1)
+                    order = torch.sort(utility[k][candidates], stable=True).indices[:n]
+                    mask[k, candidates[order]] = True
             masks.append(mask)
         if not any(bool(m.any()) for m in masks):
-            return 0
-        replaced = self.reset(masks, generators, view)
+            return [0] * self.members
+        replaced = self.reset(masks)
         for i, (layer, mask) in enumerate(zip(self.layers, masks)):
             if layer.incoming.bias is not None:
-                view(layer.incoming.bias)[mask] = 0
-            utility[i][mask] = 0
-            age[i][mask] = 0
+                self.stacked(layer.incoming.bias)[mask] = 0
+            self.utility[i][mask] = 0
+            self.age[i][mask] = 0
         return replaced
 
-    def stats(self) -> dict[str, float]:
-        units = sum(len(a) for a in self.age)
-        mature = sum(int((a > self.settings.maturity).sum()) for a in self.age)
-        return {"replaced_units_total": float(self.total_reset), "mature_fraction": mature / units}
+    def stats(self, member: int | None = None) -> dict[str, float]:
+        k = self.member_index(member)
+        units = sum(a.shape[1] for a in self.age)
+        mature = sum(int((a[k] > self.settings.maturity).sum()) for a in self.age)
+        return {"replaced_units_total": float(self.total_reset[k]), "mature_fraction": mature / units}
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, member: int | None = None) -> dict[str, Any]:
+        k = self.member_index(member)
         return {
-            **super().state_dict(),
-            "utility": [u.cpu() for u in self.utility],
-            "age": [a.cpu() for a in self.age],
-            "owed": list(self.owed),
+            **super().state_dict(member),
+            "utility": [u[k].cpu().clone() for u in self.utility],
+            "age": [a[k].cpu().clone() for a in self.age],
+            "owed": list(self.owed[k]),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.utility = [u.to(old.device) for u, old in zip(state["utility"], self.utility)]
-        self.age = [a.to(old.device) for a, old in zip(state["age"], self.age)]
-        self.owed = list(state["owed"])
+    def load_state_dict(self, state: dict[str, Any], member: int | None = None) -> None:
+        super().load_state_dict(state, member)
+        k = self.member_index(member)
+        for u, saved in zip(self.utility, state["utility"]):
+            u[k] = saved.to(u)
+        for a, saved in zip(self.age, state["age"]):
+            a[k] = saved.to(a)
+        self.owed[k] = list(state["owed"])
 
 
 METHODS: dict[str, type[Method]] = {
@@ -503,11 +548,12 @@ def method_settings(name: str, values: dict[str, Any]) -> Settings:
     return METHODS[name].Settings.from_dict(values)
 
 
-def make_method(name: str, settings: Settings | None = None, /, **values: Any) -> Method:
+def make_method(name: str, settings: Settings | Sequence[Settings] | None = None, /, **values: Any) -> Method:
     """A method by name, its settings checked (attach it with ``.attach(module, optimizer, params)``).
 
     :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo, cbp)
-    :param settings: the method's typed settings (its ``Settings`` class); or give them as keywords
+    :param settings: the method's typed settings (its ``Settings`` class); or give them as keywords. A list of
+        them, one per member, for K networks batched as one (:mod:`syre_rl.members`; they may differ in seed only)
     :raises ValueError: naming an unknown method or setting, or a value outside its range
     """
     check_method_name(name)

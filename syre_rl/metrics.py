@@ -90,10 +90,14 @@ def weight_change(before: torch.Tensor | Iterable[torch.Tensor], after: torch.Te
 
 def gradient_norm(params: Iterable[torch.Tensor]) -> float:
     """Global L2 norm of the ``.grad`` of the given parameters (those without a gradient count as 0)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
+    return global_norm([p.grad for p in params if p.grad is not None])
+
+
+def global_norm(tensors: Sequence[torch.Tensor]) -> float:
+    """L2 norm of all scalars of ``tensors`` together (0 for none), in float64."""
+    if not tensors:
         return 0.0
-    squares = cast(torch.Tensor, sum((g.double() ** 2).sum() for g in grads))  # a tensor: grads is not empty
+    squares = cast(torch.Tensor, sum((t.double() ** 2).sum() for t in tensors))  # a tensor: there is one at least
     return float(torch.sqrt(squares))
 
 
@@ -120,15 +124,17 @@ def duplicate_units(weight: torch.Tensor, bias: torch.Tensor | None = None, thre
     return float(dup.double().mean())
 
 
-def hidden_activations(layers: Sequence[HiddenLayer], forward: Callable[[], object]) -> list[torch.Tensor]:
+def hidden_activations(
+    layers: Sequence[HiddenLayer], forward: Callable[[], object], batched: bool = False
+) -> list[torch.Tensor]:
     """Run ``forward()`` once and return, per hidden layer, its units' activations: the input of the layer's
     outgoing layer (so any activation function is seen as it is), as (rows, units) (:meth:`HiddenLayer.units`:
-    a conv layer's rows are every example and position)."""
+    a conv layer's rows are every example and position); (members, rows, units) on a ``batched`` network."""
     captured: list[torch.Tensor | None] = [None] * len(layers)
 
     def recorder(i: int):
         def record(module, inputs):
-            captured[i] = layers[i].units(inputs[0].detach())
+            captured[i] = layers[i].units(inputs[0].detach(), batched)
 
         return record
 
@@ -151,12 +157,14 @@ class LayerProbe:
     weight_change since the previous measurement, duplicate_units), duplicates on the learned part
     (``duplicate_units_learned``: weights minus the random offsets) when the network's method added random
     offsets (syre, syre-ar, jitter: ``Method.drawn_offsets``), and the
-    gradient norm of the covered parameters.
+    gradient norm of the covered parameters. On K networks batched as one (:mod:`syre_rl.members`), each
+    member's (:meth:`measure_members`).
 
     :param layers: the hidden layers (:func:`syre_rl.base.hidden_layers`)
     :param method: the method acting on these layers, for its random offsets (None: skipped)
     :param tau: dormancy threshold
     :param duplicate_threshold: cosine threshold of :func:`duplicate_units`
+    :param batched: the layers hold K members along a leading axis
     """
 
     def __init__(
@@ -165,8 +173,11 @@ class LayerProbe:
         method: Method | None = None,
         tau: float = 0.025,
         duplicate_threshold: float = 0.99,
+        batched: bool = False,
     ):
         self.layers, self.method, self.tau, self.duplicate_threshold = list(layers), method, tau, duplicate_threshold
+        self.batched = batched
+        # the incoming weights at the previous measurement, per layer (with the member axis on a batch)
         self._previous: list[torch.Tensor] | None = None
 
     def _offset_of(self) -> dict[int, torch.Tensor]:
@@ -175,34 +186,50 @@ class LayerProbe:
         offsets = self.method.drawn_offsets()
         return {id(p): a for p, a in zip(self.method.params(), offsets)} if offsets else {}
 
-    @torch.no_grad()
     def measure(self, forward: Callable[[], object]) -> dict[str, float]:
         """Run ``forward()`` (which must pass the probe batch through the network) and measure.
 
         :return: ``layer<i>/<metric>`` for every hidden layer i, plus ``gradient_norm``
         """
-        acts = hidden_activations(self.layers, forward)
+        if self.batched:
+            raise ValueError("a probe of a batch of networks measures each member: use measure_members")
+        return self.measure_members(forward)[0]
+
+    @torch.no_grad()
+    def measure_members(self, forward: Callable[[], object]) -> list[dict[str, float]]:
+        """:meth:`measure` for each member of a batch of networks (one member on a plain network), from one
+        ``forward()`` that passes each member's probe batch through it."""
+        acts = hidden_activations(self.layers, forward, self.batched)
         offset_of = self._offset_of()
-        out: dict[str, float] = {}
-        weights = [layer.incoming.weight.detach().clone() for layer in self.layers]
-        for i, (layer, a) in enumerate(zip(self.layers, acts)):
-            w, b = layer.incoming.weight, layer.incoming.bias
-            key = f"layer{i}/"
-            out[key + "effective_rank"] = effective_rank(a)
-            out[key + "approximate_rank"] = float(approximate_rank(a))
-            out[key + "dead_units"] = dead_units(a)
-            out[key + "dormant_ratio"] = dormant_ratio(a, self.tau)
-            out[key + "weight_magnitude"] = weight_magnitude(w)
-            out[key + "duplicate_units"] = duplicate_units(w, b, self.duplicate_threshold)
-            if id(w) in offset_of:
-                lb = None if b is None else b - offset_of.get(id(b), 0)
-                out[key + "duplicate_units_learned"] = duplicate_units(
-                    w - offset_of[id(w)], lb, self.duplicate_threshold
-                )
-            if self._previous is not None:
-                out[key + "weight_change"] = weight_change(self._previous[i], w)
-        self._previous = weights
         linears = [layer.incoming for layer in self.layers] + [self.layers[-1].outgoing]
         params = [p for lin in linears for p in (lin.weight, lin.bias) if p is not None]
-        out["gradient_norm"] = gradient_norm(params)
+        members = acts[0].shape[0] if self.batched else 1
+
+        def part(t: torch.Tensor, k: int) -> torch.Tensor:
+            return t[k] if self.batched else t
+
+        out: list[dict[str, float]] = []
+        for k in range(members):
+            figures: dict[str, float] = {}
+            for i, (layer, a) in enumerate(zip(self.layers, acts)):
+                a, w = part(a, k), part(layer.incoming.weight, k)
+                b = None if layer.incoming.bias is None else part(layer.incoming.bias, k)
+                key = f"layer{i}/"
+                figures[key + "effective_rank"] = effective_rank(a)
+                figures[key + "approximate_rank"] = float(approximate_rank(a))
+                figures[key + "dead_units"] = dead_units(a)
+                figures[key + "dormant_ratio"] = dormant_ratio(a, self.tau)
+                figures[key + "weight_magnitude"] = weight_magnitude(w)
+                figures[key + "duplicate_units"] = duplicate_units(w, b, self.duplicate_threshold)
+                if id(layer.incoming.weight) in offset_of:
+                    bias_offset = offset_of.get(id(layer.incoming.bias))
+                    lb = b if b is None or bias_offset is None else b - part(bias_offset, k)
+                    figures[key + "duplicate_units_learned"] = duplicate_units(
+                        w - part(offset_of[id(layer.incoming.weight)], k), lb, self.duplicate_threshold
+                    )
+                if self._previous is not None:
+                    figures[key + "weight_change"] = weight_change(part(self._previous[i], k), w)
+            figures["gradient_norm"] = global_norm([part(p.grad, k) for p in params if p.grad is not None])
+            out.append(figures)
+        self._previous = [layer.incoming.weight.detach().clone() for layer in self.layers]
         return out

@@ -41,7 +41,7 @@ saved anchors overwrite the drawn).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -57,13 +57,14 @@ ANCHOR_SUFFIX = "_syre_anchor"
 D_SUFFIX = "_syre_d"
 
 
-def _fan_in(owner: nn.Module, attr: str, param: torch.Tensor) -> int:
-    """fan_in of a weight (its own), or of a bias (its layer's matching weight: ``bias`` -> ``weight``, an LSTM's
-    ``bias_ih_l0`` -> ``weight_ih_l0``); 1 when there is none."""
-    ref = param if param.dim() >= 2 else getattr(owner, attr.replace("bias", "weight", 1), None)
-    if not isinstance(ref, torch.Tensor) or ref.dim() < 2:
+def _fan_in(owner: nn.Module, attr: str, shape: torch.Size, member_shape: Callable[[torch.Tensor], torch.Size]) -> int:
+    """fan_in of a weight of (one member's) ``shape`` (its own), or of a bias (its layer's matching weight:
+    ``bias`` -> ``weight``, an LSTM's ``bias_ih_l0`` -> ``weight_ih_l0``); 1 when there is none."""
+    weight = getattr(owner, attr.replace("bias", "weight", 1), None)
+    ref = shape if len(shape) >= 2 else member_shape(weight) if isinstance(weight, torch.Tensor) else None
+    if ref is None or len(ref) < 2:
         return 1
-    return ref.shape[1] * math.prod(ref.shape[2:])
+    return ref[1] * math.prod(ref[2:])
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,13 @@ class Syre(Method):
     settings: DecaySettings
 
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
-        """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU)."""
-        sigma = self.settings.scale / math.sqrt(_fan_in(owner, name.rpartition(".")[2], p))
-        return torch.randn(p.shape, generator=named_generator(self.settings.seed, name), dtype=p.dtype) * sigma
+        """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU), each
+        member's from its own seed's stream."""
+        shape = self.member_shape(p)
+        sigma = self.settings.scale / math.sqrt(_fan_in(owner, name.rpartition(".")[2], shape, self.member_shape))
+        return self.per_member(
+            lambda member: torch.randn(shape, generator=named_generator(member.seed, name), dtype=p.dtype) * sigma
+        )
 
     def offsets(self, name: str, owner: nn.Module, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(shift, anchor)`` of one parameter: syre shifts it by ``theta0`` and decays it toward ``theta0``."""
@@ -148,10 +153,18 @@ class Syre(Method):
                 shift, anchor = self.offsets(name, owner, p)
                 owner.register_buffer(attr + ANCHOR_SUFFIX, anchor.to(p.device))
                 if self.settings.ar_eps > 0:
-                    gen = named_generator(self.settings.seed, name, ":D")
-                    d = 1 + self.settings.ar_eps * (2 * torch.rand(p.shape, generator=gen, dtype=p.dtype) - 1)
-                    owner.register_buffer(attr + D_SUFFIX, d.to(p.device))
+                    owner.register_buffer(attr + D_SUFFIX, self._draw_d(name, p).to(p.device))
                 p.add_(shift.to(p.device))
+
+    def _draw_d(self, name: str, p: torch.Tensor) -> torch.Tensor:
+        """syre-ar's diagonal ``D ~ U(1 - ar_eps, 1 + ar_eps)`` of parameter ``name``, each member's its own."""
+        shape, eps = self.member_shape(p), self.settings.ar_eps
+
+        def one(member: DecaySettings) -> torch.Tensor:
+            gen = named_generator(member.seed, name, ":D")
+            return 1 + eps * (2 * torch.rand(shape, generator=gen, dtype=p.dtype) - 1)
+
+        return self.per_member(one)
 
     def _refuse_optimizer_decay(self) -> None:
         """The optimizer's own ``weight_decay`` on a covered parameter would decay it a second time, toward 0."""
@@ -183,25 +196,29 @@ class Syre(Method):
         return [getattr(owner, attr + D_SUFFIX) for owner, attr in self._slots]
 
     @torch.no_grad()
-    def learned(self) -> list[torch.Tensor]:
-        """The learned part ``theta = phi - theta0`` of each parameter (new tensors)."""
-        return [p - a for p, a in zip(self.params(), self.anchors())]
+    def learned(self, member: int | None = None) -> list[torch.Tensor]:
+        """The learned part ``theta = phi - theta0`` of each parameter (new tensors; ``member``'s on a batch)."""
+        k = self.member_index(member)
+        return [self.stacked(p)[k] - self.stacked(a)[k] for p, a in zip(self.params(), self.anchors())]
 
     @torch.no_grad()
-    def penalty(self) -> float:
+    def penalty(self, member: int | None = None) -> float:
         """``gamma/2 * sum D (p - theta0)^2``: the term whose gradient the coupled decay adds."""
-        ds: Sequence[torch.Tensor | None] = self.diagonals() or [None] * len(self.names)
-        total = sum(float((t * t if d is None else d * t * t).sum()) for t, d in zip(self.learned(), ds))
+        k = self.member_index(member)
+        ds: Sequence[torch.Tensor | None] = [self.stacked(d)[k] for d in self.diagonals() or []] or [None] * len(
+            self.names
+        )
+        total = sum(float((t * t if d is None else d * t * t).sum()) for t, d in zip(self.learned(member), ds))
         return 0.5 * self.settings.gamma * total
 
     @torch.no_grad()
-    def anchor_distance(self) -> float:
+    def anchor_distance(self, member: int | None = None) -> float:
         """Root mean square of ``p - theta0`` over all scalars under the method."""
-        learned = self.learned()
+        learned = self.learned(member)
         return math.sqrt(sum(float((t * t).sum()) for t in learned) / max(1, sum(t.numel() for t in learned)))
 
-    def stats(self) -> dict[str, float]:
-        return {"penalty": self.penalty(), "anchor_distance": self.anchor_distance()}
+    def stats(self, member: int | None = None) -> dict[str, float]:
+        return {"penalty": self.penalty(member), "anchor_distance": self.anchor_distance(member)}
 
     def _tensors(self) -> tuple[list[nn.Parameter], list[torch.Tensor], list[torch.Tensor] | None]:
         """(params, anchors, diagonals), cached for the hot path. `.to(device)` replaces all buffers at once,

@@ -69,12 +69,13 @@ def test_cbp_replaces_the_units_an_independent_computation_says(tmp_path):
         before = copy.deepcopy(net.state_dict())
         opt.step()
         expected = ref.step([h1.numpy(), h2.numpy()], [w2, w3])
-        got = [torch.nonzero(a == 0).squeeze(1).tolist() for a in cbp.age]
+        state = cbp.state_dict()  # a plain network's: per layer (units,)
+        got = [torch.nonzero(a == 0).squeeze(1).tolist() for a in state["age"]]
         assert got == expected, f"step {step}"
         for i, (layer, outgoing, units) in enumerate([(net[0], net[2], expected[0]), (net[2], net[4], expected[1])]):
-            np.testing.assert_allclose(cbp.utility[i].numpy(), ref.utility[i], rtol=1e-12, atol=1e-15)
-            assert cbp.age[i].tolist() == ref.age[i].tolist()
-            assert cbp.owed[i] == pytest.approx(ref.owed[i], abs=1e-12)
+            np.testing.assert_allclose(state["utility"][i].numpy(), ref.utility[i], rtol=1e-12, atol=1e-15)
+            assert state["age"][i].tolist() == ref.age[i].tolist()
+            assert state["owed"][i] == pytest.approx(ref.owed[i], abs=1e-12)
             if units:  # a replaced unit: new incoming weights within the init bound, bias 0, outgoing 0
                 bound = 1 / np.sqrt(layer.weight.shape[1])
                 new = layer.weight[units]
@@ -94,12 +95,12 @@ def test_cbp_resets_the_optimizer_state_of_replaced_units():
         net(torch.randn(8, 4, generator=gen, dtype=torch.float64)).pow(2).mean().backward()
         opt.step()
         for i, (layer, outgoing) in enumerate([(net[0], net[2]), (net[2], net[4])]):
-            fresh = cbp.age[i] == 0
+            fresh = cbp.state_dict()["age"][i] == 0
             if fresh.any():
                 for key in ("exp_avg", "exp_avg_sq"):
                     assert bool((opt.state[layer.weight][key][fresh] == 0).all())
                     assert bool((opt.state[outgoing.weight][key][:, fresh] == 0).all())
-    assert cbp.total_reset > 0
+    assert cbp.stats()["replaced_units_total"] > 0
 
 
 def test_cbp_resumes_exactly_from_its_state():
@@ -125,8 +126,9 @@ def test_cbp_resumes_exactly_from_its_state():
     train(twin, twin_opt, 15, 4)
     for a, b in zip(net.state_dict().values(), twin.state_dict().values()):
         assert torch.equal(a, b)
-    assert twin_cbp.total_reset == cbp.total_reset > 0
-    assert all(torch.equal(a, b) for a, b in zip(cbp.utility, twin_cbp.utility))
+    state, twin_state = cbp.state_dict(), twin_cbp.state_dict()
+    assert twin_state["total_reset"] == state["total_reset"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(state["utility"], twin_state["utility"]))
 
 
 @pytest.mark.parametrize(
@@ -171,8 +173,9 @@ def test_cbp_is_a_method_of_sb3_policies_and_the_harness(tmp_path):
     )
     model.learn(128)
     critic = model.policy.methods["critic"]
-    assert isinstance(critic, CBP) and critic.total_reset > 0 and critic.steps == 8
+    state = critic.state_dict()
+    assert isinstance(critic, CBP) and state["total_reset"] > 0 and critic.steps == 8
     model.save(tmp_path / "cbp.zip")
-    loaded = PPO.load(tmp_path / "cbp.zip", device="cpu")
-    assert loaded.policy.methods["critic"].total_reset == critic.total_reset
-    assert all(torch.equal(a, b) for a, b in zip(loaded.policy.methods["critic"].utility, critic.utility))
+    loaded = PPO.load(tmp_path / "cbp.zip", device="cpu").policy.methods["critic"].state_dict()
+    assert loaded["total_reset"] == state["total_reset"]
+    assert all(torch.equal(a, b) for a, b in zip(loaded["utility"], state["utility"]))

@@ -25,7 +25,7 @@ def test_a_continual_run_on_the_gpu_keeps_data_and_state_there(tmp_path):
 
     def start(run):
         seen["data"] = run.tasks.task(0)[0].device
-        seen["net"] = next(run.learner.net.parameters()).device
+        seen["net"] = next(run.net.parameters()).device
         real(run)
 
     continual._SeedRun.start = start

@@ -13,8 +13,6 @@ import torch
 
 from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
-from syre_rl.agents.seeds import SeedLinear, stacked_method
-from syre_rl.methods import METHODS, make_method
 from tests.conftest import RTOL, SMALL, close, synthetic_digits, without_wall
 
 METHOD_CASES = [
@@ -127,24 +125,6 @@ def test_seed_lists_and_their_errors():
         ContinualConfig(seed=3, seeds=[0, 1])
     with pytest.raises(ValueError, match="use run_continual_seeds"):
         run_continual(ContinualConfig(seeds=[0, 1]))
-
-
-def test_seed_linear_is_k_linear_layers():
-    torch.manual_seed(0)
-    layers = [torch.nn.Linear(5, 3) for _ in range(4)]
-    stacked = SeedLinear(4, 5, 3)
-    with torch.no_grad():
-        stacked.weight.copy_(torch.stack([layer.weight for layer in layers]))
-        stacked.bias.copy_(torch.stack([layer.bias for layer in layers]))
-    x = torch.randn(4, 7, 5)
-    expected = torch.stack([layer(x[k]) for k, layer in enumerate(layers)])
-    torch.testing.assert_close(stacked(x), expected, rtol=0, atol=1e-6)
-
-
-def test_every_method_can_be_stacked():
-    for name in METHODS:
-        stacked = stacked_method([make_method(name), make_method(name)])
-        assert stacked.name == name and isinstance(stacked, METHODS[name])
 
 
 def test_bench_seeds_reports_both_sides_of_one_measurement(capsys):
