@@ -1,0 +1,180 @@
+"""Batched PPO (agents/rl/batched.py) is SB3's PPO: the same rollout and the same minibatch order given to SB3's
+``PPO.train()`` and to :meth:`BatchedPPO.train` give every member the same losses, gradients and weights, in
+float64 (SB3's policy and buffer made float64 for the test), for a discrete and a continuous action space; the
+same holds for the GAE of the buffer, and the native CartPole envs of the members are SB3's envs, bit for bit."""
+
+import copy
+
+import numpy as np
+import pytest
+import stable_baselines3.common.policies as sb3_policies
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
+
+from syre_rl.agents.rl.batched import BatchedPPO
+from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
+
+SEEDS = [0, 5]
+N_ENVS, N_STEPS = 2, 16
+PPO_ARGS = dict(
+    n_steps=N_STEPS,
+    batch_size=8,
+    n_epochs=3,
+    ent_coef=0.01,
+    vf_coef=0.5,
+    clip_range=0.2,
+    clip_range_vf=0.3,
+    max_grad_norm=0.5,
+    learning_rate=3e-2,  # large: the clipped surrogate and the value clipping act
+    policy_kwargs=dict(net_arch=dict(pi=[8, 8], vf=[8, 8])),
+)
+BUFFER = ("observations", "actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns")
+
+
+@pytest.fixture
+def float64_sb3(monkeypatch):
+    """SB3 casts observations to float32 in ``preprocess_obs``; for a float64 comparison it keeps float64."""
+    monkeypatch.setattr(sb3_policies, "preprocess_obs", lambda obs, space, normalize_images=True: obs.double())
+
+
+def sb3_models(env_id: str) -> list[PPO]:
+    models = []
+    for seed in SEEDS:
+        model = PPO("MlpPolicy", make_vec_env(env_id, N_ENVS, seed=seed), seed=seed, device="cpu", **PPO_ARGS)
+        model.policy.double()
+        model.set_logger(Logger(None, []))
+        models.append(model)
+    return models
+
+
+def collect(model: PPO) -> None:
+    """One SB3 rollout into the model's buffer, then the buffer in float64 (as the float64 policy computed it)."""
+    total, callback = model._setup_learn(N_ENVS * N_STEPS, None)
+    callback.init_callback(model)
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=N_STEPS)
+    for name in BUFFER:
+        setattr(model.rollout_buffer, name, getattr(model.rollout_buffer, name).astype(np.float64))
+
+
+def buffer_of(models: list[PPO], discrete: bool) -> dict[str, torch.Tensor]:
+    """The members' SB3 buffers as the batched learner's: (T, K, N, ...)."""
+    names = dict(zip(BUFFER, ["obs", "actions", "rewards", "starts", "values", "log_probs", "advantages", "returns"]))
+    out = {}
+    for sb3_name, name in names.items():
+        t = torch.as_tensor(np.stack([getattr(m.rollout_buffer, sb3_name) for m in models], axis=1))
+        out[name] = t.squeeze(-1) if name == "actions" and discrete else t
+    return out
+
+
+def recorded_grads(optimizer: torch.optim.Optimizer, names: list[str]) -> list[dict[str, torch.Tensor]]:
+    """Every step's gradients (as the optimizer gets them: after clipping)."""
+    steps = []
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.register_step_pre_hook(
+        lambda *_: steps.append({n: p.grad.detach().clone() for n, p in zip(names, params) if p.grad is not None})
+    )
+    return steps
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_batched_ppo_trains_each_member_as_sb3_ppo_trains_it(float64_sb3, env_id):
+    models = sb3_models(env_id)
+    envs = VecEnvMembers(env_id, SEEDS, N_ENVS)
+    batched = BatchedPPO(models, envs, "vanilla", [], (), SEEDS)  # stacked before SB3 trains its models
+    assert next(batched.policy.parameters()).dtype == torch.float64
+    names = [n for n, _ in batched.policy.named_parameters()]
+    for model in models:
+        collect(model)
+    discrete = env_id == "CartPole-v1"
+    batched.buffer = buffer_of(models, discrete)
+
+    # GAE: the batched learner's from SB3's values, rewards and episode starts equals SB3's
+    last_values = torch.stack(
+        [torch.as_tensor(m.policy.predict_values(torch.as_tensor(m._last_obs)).detach()).squeeze(-1) for m in models]
+    )
+    dones = torch.as_tensor(np.stack([m._last_episode_starts for m in models]), dtype=torch.float64)
+    advantages, returns = batched.gae(batched.buffer, last_values.double(), dones)
+    torch.testing.assert_close(advantages, batched.buffer["advantages"], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(returns, batched.buffer["returns"], rtol=1e-6, atol=1e-6)
+
+    # the same minibatch orders: SB3 draws one np.random.permutation per epoch
+    orders, sb3_grads = [], []
+    for seed, model in zip(SEEDS, models):
+        np.random.seed(100 + seed)
+        orders.append([torch.as_tensor(np.random.permutation(N_ENVS * N_STEPS)) for _ in range(PPO_ARGS["n_epochs"])])
+        np.random.seed(100 + seed)
+        sb3_grads.append(recorded_grads(model.policy.optimizer, [n for n, _ in model.policy.named_parameters()]))
+        model.train()
+    mine = recorded_grads(batched.optimizer, names)
+    figures = batched.train(
+        1.0, [[orders[k][epoch] for k in range(len(SEEDS))] for epoch in range(PPO_ARGS["n_epochs"])]
+    )
+
+    updates = PPO_ARGS["n_epochs"] * N_ENVS * N_STEPS // PPO_ARGS["batch_size"]
+    assert len(mine) == updates and all(len(g) == updates for g in sb3_grads)
+    largest = 0.0
+    for k, model in enumerate(models):
+        for step in range(updates):
+            for name, grad in sb3_grads[k][step].items():
+                torch.testing.assert_close(mine[step][name][k], grad, rtol=1e-6, atol=1e-9)
+                largest = max(largest, float((mine[step][name][k] - grad).abs().max()))
+        for name, value in model.policy.state_dict().items():
+            torch.testing.assert_close(batched.policy.state_dict()[name][k], value, rtol=1e-6, atol=1e-9)
+        logged = model.logger.name_to_value
+        for key in ("entropy_loss", "policy_gradient_loss", "value_loss", "approx_kl", "clip_fraction", "loss"):
+            assert figures[k][key] == pytest.approx(logged[f"train/{key}"], rel=1e-6, abs=1e-9), key
+        assert figures[k]["explained_variance"] == pytest.approx(logged["train/explained_variance"], rel=1e-6)
+        assert figures[k]["clip_range"] == logged["train/clip_range"] == 0.2
+        if not discrete:
+            assert figures[k]["std"] == pytest.approx(logged["train/std"], rel=1e-9)
+    assert any(f["clip_fraction"] > 0 for f in figures)  # the clipped surrogate acted
+    print(f"largest gradient difference from SB3 ({env_id}): {largest:.2e}")
+
+
+def balancing(obs: np.ndarray) -> np.ndarray:
+    """Push toward the side the pole falls to (episodes reach the 500-step time limit)."""
+    return (obs[..., 2] + 0.5 * obs[..., 3] > 0).astype(np.int64)
+
+
+def test_native_cartpole_members_are_sb3_envs_bit_for_bit():
+    """Observations, rewards, ends, terminal observations, truncations and episode figures, with random and with
+    balancing actions (time-limit truncations) and a task switch of one member."""
+    seeds = [3, 10]
+    native, sb3 = CartPoleMembers(seeds, 3, permuted=True), VecEnvMembers("CartPole-v1", seeds, 3, permuted=True)
+    obs, expected = native.reset(), sb3.reset()
+    assert np.array_equal(obs, expected)
+    rng = np.random.default_rng(0)
+    ends = truncated = 0
+    for t in range(2500):
+        if t == 300:
+            native.set_task(1, 2)
+            sb3.set_task(1, 2)
+        actions = rng.integers(0, 2, size=(2, 3)) if t < 1000 else balancing(obs)
+        obs, rewards, dones, a = native.step(actions)
+        expected, sb3_rewards, sb3_dones, b = sb3.step(actions)
+        assert np.array_equal(obs, expected) and np.array_equal(rewards, sb3_rewards)
+        assert np.array_equal(dones, sb3_dones) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert (x.member, x.env, x.truncated, x.length, x.episode_return) == (
+                y.member,
+                y.env,
+                y.truncated,
+                y.length,
+                y.episode_return,
+            )
+            assert np.array_equal(x.terminal_observation, y.terminal_observation)
+        ends += len(a)
+        truncated += sum(x.truncated for x in a)
+    assert ends > 100 and truncated >= 3
+
+
+def test_a_members_copy_of_a_policy_is_unchanged_by_stacking():
+    models = sb3_models("CartPole-v1")
+    before = [copy.deepcopy(m.policy.state_dict()) for m in models]
+    batched = BatchedPPO(models, VecEnvMembers("CartPole-v1", SEEDS, N_ENVS), "vanilla", [], (), SEEDS)
+    for k, state in enumerate(before):
+        for name, value in state.items():
+            assert torch.equal(batched.member_policy_state(k)[name], value)
+            assert torch.equal(models[k].policy.state_dict()[name], value)
