@@ -3,7 +3,7 @@ applies it) or in a parameter (right after a step), naming where, so the last go
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -21,11 +21,19 @@ class NonFiniteGuard:
     :param module: the network, for parameter names
     :param optimizers: the optimizers that train it
     :param where: says where training is, for the message (e.g. ``lambda: "env step 4096"``)
+    :param seeds: for K seeds batched as one network (every tensor with a leading axis of K members), their seeds,
+        so that the message names the seed whose value is not finite
     """
 
-    def __init__(self, module: nn.Module, optimizers: Iterable[torch.optim.Optimizer], where: Callable[[], str]):
+    def __init__(
+        self,
+        module: nn.Module,
+        optimizers: Iterable[torch.optim.Optimizer],
+        where: Callable[[], str],
+        seeds: Sequence[int] | None = None,
+    ):
         self.names = {id(p): name for name, p in module.named_parameters()}
-        self.where = where
+        self.where, self.seeds = where, seeds
         self.hooks = []
         for opt in optimizers:
             params = [p for group in opt.param_groups for p in group["params"]]
@@ -46,8 +54,9 @@ class NonFiniteGuard:
             return
         for p, t in zip(params, tensors):
             if not bool(torch.isfinite(t).all()):
+                name = self.names.get(id(p), "a parameter")
                 raise NonFiniteError(
-                    f"{self.where()}: non-finite {kind} in {self.names.get(id(p), 'a parameter')} "
+                    f"{self.where()}: {seed_of(t, self.seeds)}non-finite {kind} in {name} "
                     f"({int((~torch.isfinite(t)).sum())} of {t.numel()} values); training stopped "
                     "(--no-guard turns this check off)"
                 )
@@ -55,3 +64,12 @@ class NonFiniteGuard:
     def remove(self) -> None:
         for hook in self.hooks:
             hook.remove()
+
+
+def seed_of(t: torch.Tensor, seeds: Sequence[int] | None) -> str:
+    """``"seed S: "`` for the first member of a batch (``t``'s leading axis) with a non-finite value; ``""`` for
+    a tensor of one network."""
+    if seeds is None:
+        return ""
+    bad = (~torch.isfinite(t)).reshape(len(seeds), -1).any(1)
+    return f"seed {seeds[int(bad.nonzero()[0])]}: "

@@ -263,16 +263,21 @@ class HParamsCallback(BaseCallback):
         self.hparams = plain_hparams(hparams or {})
 
     def _on_training_start(self) -> None:
-        writers = [out.writer for out in self.logger.output_formats if isinstance(out, TensorBoardOutputFormat)]
-        if not writers:
-            return
-        from torch.utils.tensorboard.summary import hparams  # needs tensorboard, which SB3's TensorBoard log has
-
-        _, session_start, _ = hparams({**policy_hparams(self.model), **self.hparams}, {})
-        for writer in writers:
-            # torch types file_writer as None (its __init__ says so; an unannotated method sets the FileWriter)
-            writer.file_writer.add_summary(session_start)  # type: ignore[attr-defined]
-            writer.flush()
+        write_hparams(self.logger, {**policy_hparams(self.model), **self.hparams})
 
     def _on_step(self) -> bool:
         return True
+
+
+def write_hparams(logger: Any, values: Mapping[str, HParamValue]) -> None:
+    """Write ``values`` as the run's HParams session to every TensorBoard output of an SB3 ``logger``."""
+    writers = [out.writer for out in logger.output_formats if isinstance(out, TensorBoardOutputFormat)]
+    if not writers:
+        return
+    from torch.utils.tensorboard.summary import hparams  # needs tensorboard, which SB3's TensorBoard log has
+
+    _, session_start, _ = hparams(dict(values), {})
+    for writer in writers:
+        # torch types file_writer as None (its __init__ says so; an unannotated method sets the FileWriter)
+        writer.file_writer.add_summary(session_start)  # type: ignore[attr-defined]
+        writer.flush()

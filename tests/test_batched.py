@@ -4,6 +4,7 @@ float64 (SB3's policy and buffer made float64 for the test), for a discrete and 
 same holds for the GAE of the buffer, and the native CartPole envs of the members are SB3's envs, bit for bit."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,12 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 
+from syre_rl.agents.rl import TrainConfig
 from syre_rl.agents.rl.batched import BatchedPPO
+from syre_rl.agents.rl.seeds import make_batch
+from syre_rl.agents.rl.training import build_model
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
+from tests.conftest import ACTIVE
 
 SEEDS = [0, 5]
 N_ENVS, N_STEPS = 2, 16
@@ -178,3 +183,62 @@ def test_a_members_copy_of_a_policy_is_unchanged_by_stacking():
         for name, value in state.items():
             assert torch.equal(batched.member_policy_state(k)[name], value)
             assert torch.equal(models[k].policy.state_dict()[name], value)
+
+
+# The batched learner's runs (agents/rl/seeds.py): each member as its one-seed batch, each seed as a single run
+TINY = str(Path(__file__).parent / "tiny-cartpole.yaml")
+
+
+def run_batch(seeds, method="vanilla", settings=None, rollouts=13, dtype=torch.float64):
+    """The batch of ``seeds`` trained ``rollouts`` rollouts (52 updates), as train_seeds trains it."""
+    cfg = TrainConfig(preset=TINY, seeds=seeds, method=method, method_args=settings or {}, device="cpu").resolved()
+    batch, envs, _ = make_batch([cfg.member(s) for s in seeds], dtype)
+    try:
+        batch.reset()
+        for _ in range(rollouts):
+            batch.collect_rollout()
+            batch.train(batch.progress_remaining(cfg.timesteps))
+    finally:
+        envs.close()
+    return batch
+
+
+@pytest.mark.parametrize("method,settings", list(ACTIVE.items()), ids=list(ACTIVE))
+def test_each_member_of_a_batch_equals_its_one_seed_run(method, settings):
+    """Over 52 updates, in float64 (in float32 the two agree to rounding at first and then drift apart: training
+    is chaotic), to 1e-9 relative: weights, anchors, Adam's moments, the method's figures and state, every
+    episode's return (the actions sampled)."""
+    batched = run_batch([4, 1, 7], method, settings)
+    alone = run_batch([1], method, settings)
+    assert batched.n_updates == alone.n_updates == 26 and batched.num_timesteps == alone.num_timesteps == 832
+    mine, own = batched.member_policy_state(1), alone.member_policy_state(0)
+    for name, value in own.items():
+        torch.testing.assert_close(mine[name], value, rtol=1e-5, atol=1e-5 * float(value.abs().max()))
+    for i, entry in alone.member_optimizer_state(0)["state"].items():
+        for key, value in entry.items():
+            torch.testing.assert_close(
+                batched.member_optimizer_state(1)["state"][i][key],
+                value,
+                rtol=1e-5,
+                atol=1e-5 * float(value.abs().max()),
+            )
+    for target, m in alone.methods.items():
+        assert batched.methods[target].stats(1) == pytest.approx(m.stats(0), rel=1e-5, abs=1e-7)
+        torch.testing.assert_close(batched.methods[target].state_dict(1), m.state_dict(0), rtol=1e-5, atol=1e-6)
+    assert [e["r"] for e in batched.ep_info[1]] == [e["r"] for e in alone.ep_info[0]]
+    if method in ("redo", "cbp"):  # the case is meant to reset units
+        key = {"redo": "reset_units_total", "cbp": "replaced_units_total"}[method]
+        assert batched.methods["critic"].stats(1)[key] > 0
+
+
+@pytest.mark.parametrize("method", ["vanilla", "syre"])
+def test_a_member_starts_where_its_single_sb3_run_starts(method):
+    """Member k's initial weights (and anchors) are those of SB3's PPO with the syre_rl policy and seed k."""
+    cfg = TrainConfig(preset=TINY, seeds=[0, 3], method=method, device="cpu").resolved()
+    batch, envs, _ = make_batch([cfg.member(s) for s in (0, 3)])
+    envs.close()
+    single = build_model(cfg.member(3), make_vec_env("CartPole-v1", 2, seed=3))
+    expected = {k: v for k, v in single.policy.state_dict().items() if k != "_extra_state"}
+    assert batch.member_policy_state(1).keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(batch.member_policy_state(1)[name], value), name

@@ -324,7 +324,7 @@ class BatchedPPO:
                 float("nan") if var == 0 else float(1 - np.var(returns_all[k] - values_all[k]) / var)
             )
             if not self.discrete:
-                figures["std"] = float(self.policy.log_std[k].exp().mean())
+                figures["std"] = float(self.policy.log_std[k].detach().exp().mean())
             figures["clip_range"] = clip_range
             if clip_range_vf is not None:
                 figures["clip_range_vf"] = clip_range_vf

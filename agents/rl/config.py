@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.kinds import RunConfig, check_writable, resolve_method
 from syre_rl.agents.rl.presets import ALGORITHMS, Preset, load_preset
 from syre_rl.agents.runs import read_json
@@ -42,11 +43,35 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         "probe_size",
         "tau",
         "duplicate_threshold",
+        "seeds",
     )
-    NEWER_DEFAULTS = {**RunConfig.NEWER_DEFAULTS, "permute_every": None, "first_task": None}  # issue 12
-    SWEEP_SET = RunConfig.SWEEP_SET + ("hyperparameters", "save", "syre", "syre_targets", "weight_decay", *SYRE_FLAGS)
+    # issue 12; issue 20 (batched seeds)
+    NEWER_DEFAULTS = {**RunConfig.NEWER_DEFAULTS, "permute_every": None, "first_task": None, "batched": False}
+    SWEEP_SET = RunConfig.SWEEP_SET + (
+        "hyperparameters",
+        "save",
+        "syre",
+        "syre_targets",
+        "weight_decay",
+        "seeds",
+        "batched",
+        *SYRE_FLAGS,
+    )
 
     seed: int = field(default=0, metadata={"help": "seed of networks, anchors and environments"})
+    seeds: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "PPO: train these seeds as one batched network (e.g. 0-15 or 0,3,5; agents/rl/batched.py), each "
+            "in its own run folder as its single run (instead of --seed)",
+            "parse": parse_seeds,
+            "metavar": "SEEDS",
+        },
+    )
+    batched: bool = field(
+        default=False,
+        metadata={"cli": False, "help": "trained with other seeds as one batched network (set in each seed's config)"},
+    )
     method: str | None = field(
         default=None,
         metadata={
@@ -143,6 +168,17 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: never), got {getattr(self, name)}")
         super().check()  # the environments' settings, then the fields every run shares
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+                raise ValueError(f"--seeds must be distinct seeds >= 0, got {self.seeds}")
+            if self.seed != 0:
+                raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
+            if self.save is not None:
+                raise ValueError("--save names one model; with --seeds each seed's model goes to its run folder")
+            if self.friction_every is not None:
+                raise ValueError(
+                    "--seeds does not batch the slippery Ant's friction schedule; run its seeds one by one"
+                )
         if self.save is not None:
             check_writable(Path(self.save).parent, "--save")
 
@@ -175,6 +211,8 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
                 f"({rollout // n_envs} x {n_envs} envs), and {preset.algo} only stops between rollouts; "
                 f"use {fewer or more}" + (f" or {more}" if fewer else "")
             )
+        if self.seeds is not None and preset.algo != "ppo":
+            raise ValueError(f"--seeds trains PPO batched; {preset.algo} trains one seed at a time: give --seed")
         method, settings, targets = self._method_settings(preset)
         return dataclasses.replace(
             self,
@@ -243,7 +281,26 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         summary = run_dir / "summary.json"
         return summary.is_file() and read_json(summary).get("timesteps", -1) >= self.timesteps
 
+    def member(self, seed: int) -> TrainConfig:
+        """The resolved config of seed ``seed`` of a batch (``seeds``): its single run's, marked ``batched``, its
+        method seeded by ``seed`` unless the method's seed was given."""
+        return dataclasses.replace(
+            self,
+            seed=seed,
+            seeds=None,
+            batched=True,
+            hyperparameters=None,
+            method_settings=None,
+            targets=None if self.method == "vanilla" else self.targets,  # (resolved() fills in the default)
+        ).resolved()
+
     def execute(self) -> str:
+        if self.seeds is not None:
+            from syre_rl.agents.rl.seeds import train_seeds
+
+            summaries = train_seeds(self)
+            returns = ", ".join(f"{s['mean_return']}" for s in summaries)
+            return f"{len(summaries)} seeds batched: mean returns {returns} at {summaries[0]['timesteps']} steps"
         from syre_rl.agents.rl.training import train
 
         summary = train(self)

@@ -117,7 +117,7 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
         return _train(cfg, model, env, run_dir, callbacks)
 
 
-def _logger(cfg: TrainConfig, run_dir: Path, step: int) -> Logger:
+def run_logger(cfg: TrainConfig, run_dir: Path, step: int) -> Logger:
     """TensorBoard and CSV (and with ``verbose`` the console): a resumed run writes its CSV beside the earlier
     ones, and TensorBoard hides the steps it redoes."""
     trim_progress(run_dir, step)
@@ -151,7 +151,7 @@ def _train(
     guard = None
     step = model.num_timesteps
     try:
-        model.set_logger(_logger(cfg, run_dir, step))
+        model.set_logger(run_logger(cfg, run_dir, step))
         stop = StopOnInterrupt()
         callbacks = [stop, *_callbacks(cfg, model, run_dir), *extra]
         if cfg.guard:
@@ -208,15 +208,22 @@ def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
     one-line summary; bad input exits with one line (``prog: error: ...``) before anything is built."""
     config = parse_dataclass(TrainConfig, description, argv, prog)
     try:
-        summary = train(config)
+        if config.seeds is not None:
+            from syre_rl.agents.rl.seeds import train_seeds
+
+            summaries = train_seeds(config)
+        else:
+            summaries = [train(config)]
     except ValueError as err:
         raise SystemExit(f"{prog}: error: {err}") from None
     except KeyboardInterrupt as stop:  # Interrupted: at a safe point, saved; a second Ctrl-C: at once
         said = f"{stop}; " if isinstance(stop, Interrupted) else "stopped by Ctrl-C; "
         print(f"{prog}: {said}continue with: {resume_command(prog, argv)}", file=sys.stderr)
         raise SystemExit(130) from None
-    print(
-        f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
-        f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; run in {summary['run_dir']}"
-    )
-    return summary
+    for summary in summaries:
+        print(
+            f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
+            f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; "
+            f"run in {summary['run_dir']}"
+        )
+    return summaries[0] if len(summaries) == 1 else {"seeds": summaries}
