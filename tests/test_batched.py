@@ -4,6 +4,9 @@ float64 (SB3's policy and buffer made float64 for the test), for a discrete and 
 same holds for the GAE of the buffer, and the native CartPole envs of the members are SB3's envs, bit for bit."""
 
 import copy
+import csv
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +16,15 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from syre_rl.agents.guard import NonFiniteError
 from syre_rl.agents.rl import TrainConfig
 from syre_rl.agents.rl.batched import BatchedPPO
-from syre_rl.agents.rl.seeds import make_batch
-from syre_rl.agents.rl.training import build_model
+from syre_rl.agents.rl.checkpoints import load_checkpoint
+from syre_rl.agents.rl.seeds import make_batch, train_seeds
+from syre_rl.agents.rl.training import build_model, train
+from syre_rl.agents.runs import CHECKPOINT
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
 from tests.conftest import ACTIVE
 
@@ -242,3 +249,100 @@ def test_a_member_starts_where_its_single_sb3_run_starts(method):
     assert batch.member_policy_state(1).keys() == expected.keys()
     for name, value in expected.items():
         assert torch.equal(batch.member_policy_state(1)[name], value), name
+
+
+def batched_config(tmp_path, **kw):
+    return TrainConfig(preset=TINY, seeds=[2, 5], logdir=str(tmp_path), progress=False, device="cpu", **kw)
+
+
+def tags(run_dir):
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_each_seed_of_a_batch_is_a_single_runs_folder(tmp_path):
+    """config.json (the single run's, marked batched), the same TensorBoard tags at the same steps as SB3's
+    single run, model.zip that PPO.load reads with the method's state, a checkpoint and summary.json."""
+    kw = dict(method="syre", permute_every=416, metrics_every=4, checkpoint_every=416)
+    summaries = train_seeds(batched_config(tmp_path / "b", **kw))
+    assert [s["seed"] for s in summaries] == [2, 5] and all(s["timesteps"] == 832 for s in summaries)
+    single = train(TrainConfig(preset=TINY, seed=5, logdir=str(tmp_path / "s"), progress=False, device="cpu", **kw))
+    mine, theirs = Path(summaries[1]["run_dir"]), Path(single["run_dir"])
+    assert mine.name == theirs.name == "syre_s5"
+    a, b = (json.loads((d / "config.json").read_text()) for d in (mine, theirs))
+    assert {k for k in a if a[k] != b.get(k)} == {"logdir", "batched"} and a["batched"] is True
+    ours, sb3 = tags(mine), tags(theirs)
+    assert ours.keys() == sb3.keys() and {t: [s for s, _ in v] for t, v in ours.items()} == {
+        t: [s for s, _ in v] for t, v in sb3.items()
+    }
+    assert ours["env/task"] == sb3["env/task"] and [v for _, v in ours["env/task"]] == [0] * 6 + [1] * 6 + [2]
+    model = PPO.load(mine / "model.zip", device="cpu")
+    assert model.num_timesteps == 832 and model.policy.method == "syre"
+    assert model.policy.methods["actor"].settings.seed == 5  # the seed's own anchors
+    checkpoint, env = load_checkpoint(single_config(mine).resolved(), mine)  # a single run's checkpoint
+    env.close()
+    assert checkpoint.num_timesteps == 832
+    for name, value in model.policy.state_dict().items():
+        if name != "_extra_state":
+            assert torch.equal(value, checkpoint.policy.state_dict()[name])
+    assert (mine / CHECKPOINT).is_file() and json.loads((mine / "summary.json").read_text())["seeds_in_batch"] == 2
+
+
+def single_config(run_dir):
+    """The single run's config of a batched seed's folder (what its checkpoint is read back with)."""
+    saved = json.loads((run_dir / "config.json").read_text())
+    return TrainConfig(**{k: saved[k] for k in ("preset", "seed", "method", "logdir", "permute_every", "device")})
+
+
+def test_a_batch_resumes_from_its_seeds_checkpoints(tmp_path):
+    cfg = batched_config(tmp_path, checkpoint_every=256)
+    first = train_seeds(dataclasses.replace(cfg, timesteps=512))
+    resumed = train_seeds(dataclasses.replace(cfg, timesteps=832, resume=True))
+    assert [s["run_dir"] for s in resumed] == [s["run_dir"] for s in first]  # the same folders
+    assert all(s["timesteps"] == 832 for s in resumed)
+    with open(Path(first[0]["run_dir"]) / "progress_from_512.csv") as f:
+        steps = sorted(int(r["time/total_timesteps"]) for r in csv.DictReader(f) if r["time/total_timesteps"])
+    assert steps[0] == 576 and steps[-1] == 832
+    with pytest.raises(ValueError, match="finished at 832 steps"):
+        train_seeds(dataclasses.replace(cfg, timesteps=832, resume=True))
+
+
+def test_a_seed_killed_before_writing_its_checkpoint_resumes_the_batch_from_the_one_before(tmp_path):
+    cfg = batched_config(tmp_path, checkpoint_every=256)
+    runs = train_seeds(dataclasses.replace(cfg, timesteps=512))
+    behind = Path(runs[1]["run_dir"]) / CHECKPOINT
+    behind.unlink()  # as if killed between the two seeds' writes: its previous checkpoint (256) is the last
+    resumed = train_seeds(dataclasses.replace(cfg, timesteps=832, resume=True))
+    assert all(s["timesteps"] == 832 for s in resumed)
+    assert (Path(runs[0]["run_dir"]) / "progress_from_256.csv").is_file()
+
+
+def test_a_non_finite_reward_stops_the_batch_naming_the_seed(tmp_path, monkeypatch):
+    real, calls = CartPoleMembers.step, []
+
+    def poisoned(self, actions):
+        obs, rewards, dones, ends = real(self, actions)
+        calls.append(1)
+        if len(calls) == 100:  # env step 200 of each seed
+            rewards[1, 0] = np.nan
+        return obs, rewards, dones, ends
+
+    monkeypatch.setattr(CartPoleMembers, "step", poisoned)
+    with pytest.raises(NonFiniteError, match=r"^seed 5, env step 200: non-finite reward from env 0 \(\[nan\]\)"):
+        train_seeds(batched_config(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(seeds=[1, 1]), r"--seeds must be distinct seeds >= 0, got \[1, 1\]"),
+        (dict(seeds=[0, 1], seed=3), r"--seed 3 with --seeds \[0, 1\]: give one of them"),
+        (dict(seeds=[0, 1], algo="sac", preset=None), "--seeds trains PPO batched; sac trains one seed at a time"),
+        (dict(seeds=[0, 1], friction_every=1000), "--seeds does not batch the slippery Ant's friction schedule"),
+        (dict(seeds=[0, 1], save="m.zip"), "--save names one model"),
+    ],
+)
+def test_what_a_batch_cannot_do_is_refused_before_anything_runs(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{"preset": TINY, **kw}).resolved()

@@ -28,7 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
 from syre_rl.agents.guard import NonFiniteError, NonFiniteGuard
-from syre_rl.agents.rl.batched import BatchedPPO
+from syre_rl.agents.rl.batched import BatchedPPO, keep_freed_memory
 from syre_rl.agents.rl.config import TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
 from syre_rl.agents.rl.training import run_logger
@@ -143,6 +143,7 @@ def train_seeds(config: TrainConfig) -> list[dict[str, Any]]:
     cfg = config.resolved()
     assert cfg.seeds is not None
     torch.set_num_threads(cfg.threads)
+    keep_freed_memory()
     members = [cfg.member(seed) for seed in cfg.seeds]
     if cfg.resume:
         dirs = [latest_run_dir(m.logdir, m.env, m.label, m.seed, CONFIG) for m in members]
@@ -335,9 +336,14 @@ def _learn(cfg: TrainConfig, batch: BatchedPPO, seeds: list[_Seed], envs: Member
                         logger.record(f"train/{key}", value)
                     logger.record("train/n_updates", batch.n_updates, exclude="tensorboard")
                 bar.update(batch.num_timesteps - bar.n)
-                if first.checkpoint_every and batch.num_timesteps - seeds[0].last_checkpoint >= first.checkpoint_every:
+                more = batch.num_timesteps < total  # (SB3 checks at the next rollout's start; the end saves anyway)
+                if (
+                    more
+                    and first.checkpoint_every
+                    and batch.num_timesteps - seeds[0].last_checkpoint >= first.checkpoint_every
+                ):
                     _checkpoint(batch, seeds, envs)
-                if stop.asked and batch.num_timesteps < total:
+                if stop.asked and more:
                     _checkpoint(batch, seeds, envs)
                     saved = ", ".join(str(s.run_dir / CHECKPOINT) for s in seeds)
                     raise Interrupted(
