@@ -142,8 +142,15 @@ class ContinualConfig(RunConfig):
         return state is not None and len(state["records"]) >= self.tasks
 
     def execute(self) -> str:
+        if self.seeds is not None:
+            runs = run_continual_seeds(self)
+            accuracies = ", ".join(f"{records[-1]['test_accuracy']:.4f}" for records in runs.values())
+            return f"{len(runs)} seeds batched: last-task accuracies {accuracies}"
         records = run_continual(self)
         return f"last-task accuracy {records[-1]['test_accuracy']:.4f}"
+
+    def batch_of_seeds(self, seeds: list[int]) -> ContinualConfig:
+        return dataclasses.replace(self, seed=0, seeds=list(seeds), method_settings=None)
 
 
 def check_memory(hidden: tuple[int, ...], seeds: int) -> None:

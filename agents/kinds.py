@@ -167,6 +167,11 @@ class RunConfig(Settings):
         """Run this (resolved) run, or resume it with ``resume``, to its end; one line saying how it ended."""
         raise NotImplementedError
 
+    def batch_of_seeds(self, seeds: list[int]) -> RunConfig | None:
+        """This run's seeds ``seeds`` as one run that trains them as one batched network (each seed in its own
+        run folder, as its single run), or None where this kind (or these settings) cannot."""
+        return None
+
     def status(self) -> Status:
         """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
         ``damaged`` (its checkpoint fails its checksum) or ``new``, judged from the newest folder of this label

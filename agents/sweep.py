@@ -62,6 +62,9 @@ class SweepSpec(Settings):
     :param cpus: CPUs each run asks Ray for, also its torch threads (default 1)
     :param gpus: GPUs each run asks Ray for; a fraction shares one (0.25: four runs per GPU). Default 0
     :param retries: times a run is started again after its worker process or node died (default 3)
+    :param batch_seeds: train the seeds of a grid point as one batched network (``--seeds``: continual runs,
+        PPO), each in its own run folder as its single run; one Ray task of ``cpus`` CPUs per grid point. Default
+        false: one run per task, as the published sweeps ran (batched seeds draw other random numbers)
     """
 
     owner = "sweep"
@@ -73,6 +76,7 @@ class SweepSpec(Settings):
     cpus: float = 1.0
     gpus: float = 0.0
     retries: int = 3
+    batch_seeds: bool = False
 
     def check(self) -> None:
         if "logdir" in self.base and self.logdir is not None:
@@ -217,15 +221,60 @@ def run_one(cfg: RunConfig, cwd: str | None = None) -> dict[str, Any]:
         os.chdir(cwd)
     state = cfg.status()
     result = "done already" if state == "done" else dataclasses.replace(cfg, resume=state != "new").execute()
-    node = None
+    return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": _node()}
+
+
+def groups(todo: Sequence[RunConfig], batch_seeds: bool) -> list[list[RunConfig]]:
+    """The runs each Ray task makes: one run each; with ``batch_seeds``, the seeds of a grid point (one label) that
+    its kind can batch together (:meth:`~syre_rl.agents.kinds.RunConfig.batch_of_seeds`), in seed order."""
+    if not batch_seeds:
+        return [[cfg] for cfg in todo]
+    by_point: dict[tuple[str, str], list[RunConfig]] = {}
+    for cfg in todo:
+        by_point.setdefault((str(cfg.logdir), cfg.label), []).append(cfg)
+    out = []
+    for point in by_point.values():
+        if len(point) > 1 and point[0].batch_of_seeds([c.seed for c in point]) is not None:
+            out.append(sorted(point, key=lambda c: c.seed))
+        else:
+            out += [[cfg] for cfg in point]
+    return out
+
+
+def run_group(cfgs: Sequence[RunConfig], cwd: str | None = None) -> dict[str, Any]:
+    """Run the runs of one Ray task (:func:`groups`): one run as :func:`run_one`; several seeds as batches, the
+    new ones as one, the started ones resumed as another (judged now, so that a task Ray starts again after its
+    worker died resumes what it had begun).
+
+    :return: ``label``, ``seed`` (the seeds, as text), ``result`` (one line), ``node``, ``runs`` (how many)
+    """
+    if len(cfgs) == 1:
+        return {**run_one(cfgs[0], cwd), "runs": 1}
+    if cwd is not None and Path(cwd).is_dir():
+        os.chdir(cwd)
+    by_state: dict[str, list[RunConfig]] = {}
+    for cfg in cfgs:
+        by_state.setdefault(cfg.status(), []).append(cfg)
+    results = [f"{len(by_state['done'])} done already"] if "done" in by_state else []
+    for state in ("new", "partial", "damaged"):
+        if state in by_state:
+            seeds = [c.seed for c in by_state[state]]
+            batch = by_state[state][0].batch_of_seeds(seeds)
+            assert batch is not None  # groups() batches only what can be
+            results.append(dataclasses.replace(batch, resume=state != "new").execute())
+    seeds = ",".join(str(c.seed) for c in cfgs)
+    return {"label": cfgs[0].label, "seed": seeds, "result": "; ".join(results), "node": _node(), "runs": len(cfgs)}
+
+
+def _node() -> str | None:
     try:
         import ray
 
         if ray.is_initialized():
-            node = ray.get_runtime_context().get_node_id()
+            return ray.get_runtime_context().get_node_id()
     except ImportError:
         pass
-    return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": node}
+    return None
 
 
 def run_sweep(
@@ -290,10 +339,10 @@ def _run_on_ray(
     try:
         where = f"the cluster at {address}" if address else "this machine"
         log(f"{total} runs, {done} done, {len(todo)} to run on {where} ({_resources(spec, ray)})")
-        task = ray.remote(run_one).options(
+        task = ray.remote(run_group).options(
             num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
         )
-        pending = {task.remote(cfg, os.getcwd()): cfg for cfg in todo}
+        pending = {task.remote(group, os.getcwd()): group for group in groups(todo, spec.batch_seeds)}
         return _collect(pending, total, done, progress, log, tqdm)
     finally:
         ray.shutdown()
@@ -324,21 +373,22 @@ def _collect(pending: dict, total: int, done: int, progress: bool, log, tqdm) ->
     try:
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
-            cfg = pending.pop(ref)
+            group = pending.pop(ref)
+            name = f"{group[0].label} seed {','.join(str(c.seed) for c in group)}"
             try:
                 out = ray.get(ref)
             except ray.exceptions.RayTaskError as error:
-                failed += 1
+                failed += len(group)
                 cause = error.cause if isinstance(error.cause, Exception) else error
-                write(f"{cfg.label} seed {cfg.seed}: failed: {str(cause).splitlines()[-1] if str(cause) else cause!r}")
+                write(f"{name}: failed: {str(cause).splitlines()[-1] if str(cause) else cause!r}")
             except ray.exceptions.RayError as error:  # its worker or node died more often than retries allow
-                failed += 1
-                write(f"{cfg.label} seed {cfg.seed}: failed: {type(error).__name__}: {str(error).splitlines()[0]}")
+                failed += len(group)
+                write(f"{name}: failed: {type(error).__name__}: {str(error).splitlines()[0]}")
             else:
                 finished.append(out)
                 node = f" (node {out['node'][:8]})" if out["node"] else ""
                 write(f"{out['label']} seed {out['seed']}: {out['result']}{node}")
-            bar.update(1)
+            bar.update(len(group))
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -347,9 +397,8 @@ def _collect(pending: dict, total: int, done: int, progress: bool, log, tqdm) ->
     finally:
         bar.close()
     if failed:
-        raise RuntimeError(
-            f"{failed} of {failed + len(finished)} runs failed (see above); fix them and run the sweep again"
-        )
+        made = failed + sum(out.get("runs", 1) for out in finished)
+        raise RuntimeError(f"{failed} of {made} runs failed (see above); fix them and run the sweep again")
     return finished
 
 

@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from syre_rl.agents import sweep
 from syre_rl.agents.continual import run_continual
 from syre_rl.agents.rl import TrainConfig
+from syre_rl.agents.rl.seeds import train_seeds
 from syre_rl.syre import SyreSettings
 from tests.conftest import synthetic_digits
 
@@ -517,3 +519,43 @@ def _running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+TINY_CARTPOLE = str(Path(__file__).parent / "tiny-cartpole.yaml")
+
+
+def test_with_batch_seeds_a_grid_points_seeds_are_one_task_of_one_batched_run(tmp_path):
+    """groups: the seeds of each grid point, where the kind can batch them; run_group trains them as one batch
+    (each seed's folder as its single run), resumes what was started and skips what is done."""
+    spec = sweep.SweepSpec.from_dict(
+        {
+            "runs": "rl",
+            "logdir": str(tmp_path),
+            "seeds": [2, 0, 1],
+            "batch_seeds": True,
+            "base": {"preset": TINY_CARTPOLE, "metrics_every": 0, "device": "cpu"},
+            "grid": [{"method": "vanilla"}, {"method": "syre", "method_args": {"gamma": 1e-2}}],
+        }
+    )
+    configs = sweep.expand(spec)
+    batches = sweep.groups(configs, spec.batch_seeds)
+    assert [(g[0].label, [c.seed for c in g]) for g in batches] == [
+        ("vanilla", [0, 1, 2]),
+        ("syre-gamma0.01", [0, 1, 2]),
+    ]
+    assert len(sweep.groups(configs, False)) == 6
+    sac = [dataclasses.replace(c, algo="sac") for c in configs[:3]]  # a kind's settings that cannot batch
+    assert all(c.batch_of_seeds([0, 1]) is None for c in sac)
+
+    out = sweep.run_group(batches[1])
+    assert out["seed"] == "0,1,2" and out["result"].startswith("3 seeds batched") and out["runs"] == 3
+    assert [sweep.status(c) for c in batches[1]] == ["done"] * 3
+    summary = json.loads((tmp_path / "CartPole-v1" / "syre-gamma0.01_s1" / "summary.json").read_text())
+    assert summary["seeds_in_batch"] == 3 and summary["timesteps"] == 832
+    direct = train_seeds(dataclasses.replace(batches[1][0].batch_of_seeds([0, 1, 2]), logdir=str(tmp_path / "d")))
+    assert direct[1]["mean_return"] == summary["mean_return"]  # the same batch as scripts/train.py --seeds 0-2
+
+    shutil.rmtree(tmp_path / "CartPole-v1" / "syre-gamma0.01_s2")  # seed 2 lost: the others are done
+    again = sweep.run_group(batches[1])
+    assert again["result"].startswith("2 done already; 1 seeds batched")
+    assert [sweep.status(c) for c in batches[1]] == ["done"] * 3

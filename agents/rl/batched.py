@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -114,6 +115,8 @@ class BatchedPPO:
         self.dtype = next(self.policy.parameters()).dtype
         self.on_step: Callable[[BatchedPPO], None] | None = None  # after every env step (task schedules)
         self.check_data: Callable[[str, torch.Tensor], None] | None = None  # the guard's half for data
+        # seconds spent stepping the envs, collecting rollouts (envs included) and updating
+        self.timings: collections.Counter[str] = collections.Counter()
 
     # The policy, batched: observations (K, B, obs), as SB3's ActorCriticPolicy computes them
     def _latents(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,6 +179,11 @@ class BatchedPPO:
 
     def collect_rollout(self) -> None:
         """Fill the rollout buffer with ``n_steps`` steps of every env (``collect_rollouts``)."""
+        started = time.perf_counter()
+        self._collect()
+        self.timings["rollout"] += time.perf_counter() - started
+
+    def _collect(self) -> None:
         if self.last_obs is None:
             self.reset()
         assert self.last_obs is not None
@@ -198,7 +206,9 @@ class BatchedPPO:
                 env_actions = np.clip(env_actions, first.action_space.low, first.action_space.high)
             if self.check_data is not None:
                 self.check_data("action", actions)
+            started = time.perf_counter()
             obs, rewards, dones, ends = self.envs.step(env_actions)
+            self.timings["env"] += time.perf_counter() - started
             self.num_timesteps += self.n_envs
             new_obs = torch.as_tensor(obs, device=self.device)
             reward = torch.as_tensor(rewards, device=self.device, dtype=self.dtype)
@@ -267,6 +277,12 @@ class BatchedPPO:
             ``policy_gradient_loss``, ``value_loss``, ``approx_kl``, ``clip_fraction``, ``loss``,
             ``explained_variance``, ``std`` for a Box, ``clip_range``, ``clip_range_vf`` when set)
         """
+        started = time.perf_counter()
+        figures = self._train(progress, orders)
+        self.timings["update"] += time.perf_counter() - started
+        return figures
+
+    def _train(self, progress: float, orders: Sequence[Sequence[torch.Tensor]] | None) -> list[dict[str, float]]:
         first, K = self.first, self.members
         self.policy.set_training_mode(True)
         lr = first.lr_schedule(progress)

@@ -294,6 +294,11 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
             targets=None if self.method == "vanilla" else self.targets,  # (resolved() fills in the default)
         ).resolved()
 
+    def batch_of_seeds(self, seeds: list[int]) -> TrainConfig | None:
+        if self.algo != "ppo" or self.friction_every is not None or self.save is not None:
+            return None
+        return dataclasses.replace(self, seed=0, seeds=list(seeds))
+
     def execute(self) -> str:
         if self.seeds is not None:
             from syre_rl.agents.rl.seeds import train_seeds
