@@ -22,7 +22,7 @@ from syre_rl.agents.guard import NonFiniteError
 from syre_rl.agents.rl import TrainConfig
 from syre_rl.agents.rl.batched import BatchedPPO
 from syre_rl.agents.rl.checkpoints import load_checkpoint
-from syre_rl.agents.rl.seeds import make_batch, train_seeds
+from syre_rl.agents.rl.seeds import make_batch, train_rollouts, train_seeds
 from syre_rl.agents.rl.training import build_model, train
 from syre_rl.agents.runs import CHECKPOINT
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
@@ -198,16 +198,8 @@ TINY = str(Path(__file__).parent / "tiny-cartpole.yaml")
 
 def run_batch(seeds, method="vanilla", settings=None, rollouts=13, dtype=torch.float64):
     """The batch of ``seeds`` trained ``rollouts`` rollouts (52 updates), as train_seeds trains it."""
-    cfg = TrainConfig(preset=TINY, seeds=seeds, method=method, method_args=settings or {}, device="cpu").resolved()
-    batch, envs, _ = make_batch([cfg.member(s) for s in seeds], dtype)
-    try:
-        batch.reset()
-        for _ in range(rollouts):
-            batch.collect_rollout()
-            batch.train(batch.progress_remaining(cfg.timesteps))
-    finally:
-        envs.close()
-    return batch
+    cfg = TrainConfig(preset=TINY, seeds=seeds, method=method, method_args=settings or {}, device="cpu")
+    return train_rollouts(cfg, rollouts, dtype)
 
 
 @pytest.mark.parametrize("method,settings", list(ACTIVE.items()), ids=list(ACTIVE))
@@ -346,3 +338,15 @@ def test_a_non_finite_reward_stops_the_batch_naming_the_seed(tmp_path, monkeypat
 def test_what_a_batch_cannot_do_is_refused_before_anything_runs(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**{"preset": TINY, **kw}).resolved()
+
+
+@pytest.mark.slow  # each side in a fresh process: about 15 s
+def test_bench_batched_ppo_reports_both_sides_of_one_measurement(capsys):
+    import runpy
+
+    bench = runpy.run_path(str(Path(__file__).parent.parent / "scripts" / "bench_batched_ppo.py"))
+    [row] = bench["main"](["--ks", "2", "--rollouts", "2", "--repeats", "1", "--preset", TINY])
+    assert row["k"] == 2 and row["sequential_steps_per_s"] > 0 and row["batched_steps_per_s"] > 0
+    assert row["throughput_ratio"] == pytest.approx(row["batched_steps_per_s"] / row["sequential_steps_per_s"])
+    assert 0 < row["env_s"] + row["forward_s"] + row["update_s"] <= 1.0001
+    assert "wall / 1 seed" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from syre_rl.agents import sweep
 from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
@@ -85,3 +86,40 @@ def test_sweep_runs_share_one_gpu_by_fractions(tmp_path):
     assert len(done) == 2 and "0.5 GPUs)" in lines[0]
     config = json.loads((tmp_path / "permuted-mnist" / "syre_s1" / "config.json").read_text())
     assert config["device"] == "cuda"
+
+
+@pytest.mark.parametrize("method", ["syre", "redo"])
+def test_batched_ppo_on_the_gpu_keeps_network_buffers_and_sampling_there_and_equals_its_cpu_run(tmp_path, method):
+    """K seeds of PPO as one batched learner on the GPU (float64, so that the CPU and GPU runs agree to 1e-6
+    over 52 updates), and a batched run's model that loads on the GPU."""
+    from syre_rl.agents.rl.seeds import make_batch, train_seeds
+
+    settings = {"every": 2, "tau": 0.9} if method == "redo" else {}
+    runs = {}
+    for device in ("cpu", "cuda"):
+        cfg = TrainConfig(
+            preset=str(TESTS / "tiny-cartpole.yaml"), seeds=[0, 3], method=method, method_args=settings, device=device
+        ).resolved()
+        batch, envs, _ = make_batch([cfg.member(s) for s in (0, 3)], torch.float64)
+        batch.reset()
+        for _ in range(13):
+            batch.collect_rollout()
+            assert batch.buffer["values"].is_cuda == (device == "cuda")
+            batch.train(batch.progress_remaining(cfg.timesteps))
+        envs.close()
+        runs[device] = batch
+    assert all(p.is_cuda for p in runs["cuda"].policy.parameters())
+    for name, value in runs["cpu"].policy.state_dict().items():
+        torch.testing.assert_close(runs["cuda"].policy.state_dict()[name].cpu(), value, rtol=1e-6, atol=1e-9)
+    [summary, _] = train_seeds(
+        TrainConfig(
+            preset=str(TESTS / "tiny-cartpole.yaml"),
+            seeds=[0, 3],
+            method=method,
+            device="cuda",
+            logdir=str(tmp_path),
+            progress=False,
+        )
+    )
+    loaded = ALGORITHMS["ppo"][0].load(summary["model"], device="cuda")
+    assert all(p.is_cuda for p in loaded.policy.parameters())

@@ -184,6 +184,25 @@ def make_batch(
     return batch, envs, models
 
 
+def train_rollouts(config: TrainConfig, rollouts: int, dtype: torch.dtype | None = None) -> BatchedPPO:
+    """The batch of ``config.seeds`` after ``rollouts`` rollouts and updates, without run folders, logs or
+    checkpoints (for tests and benchmarks of the learner).
+
+    :param dtype: of the batched network (default float32); float64 for exactness tests
+    """
+    cfg = config.resolved()
+    assert cfg.seeds is not None, "train_rollouts trains a batch: give seeds"
+    batch, envs, _ = make_batch([cfg.member(seed) for seed in cfg.seeds], dtype)
+    try:
+        batch.reset()
+        for _ in range(rollouts):
+            batch.collect_rollout()
+            batch.train(batch.progress_remaining(cfg.timesteps))
+    finally:
+        envs.close()
+    return batch
+
+
 def _train(cfg: TrainConfig, seeds: list[_Seed]) -> list[dict[str, Any]]:
     first = seeds[0].cfg
     batch, envs, models = make_batch([s.cfg for s in seeds])
