@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.guard import NonFiniteError, NonFiniteGuard
-from syre_rl.agents.kinds import RunConfig
+from syre_rl.agents.kinds import RunConfig, check_seeds
 from syre_rl.agents.runs import (
     CHECKPOINT,
     CONFIG,
@@ -123,11 +123,7 @@ class ContinualConfig(RunConfig):
             raise ValueError(f"--targets {self.targets!r}: a continual run trains one network, net")
         check_range(self.owner, "lr", self.lr, low_open=True)
         check_memory(hidden_widths(self.hidden), len(self.seeds or [self.seed]))
-        if self.seeds is not None:
-            if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-                raise ValueError(f"--seeds must be distinct seeds >= 0, got {self.seeds}")
-            if self.seed != 0:
-                raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
+        check_seeds(self.seeds, self.seed)
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ValueError(
                 f"--data-dir {self.data_dir} does not exist; give a folder with the MNIST IDX files, or "

@@ -191,6 +191,16 @@ class RunConfig(Settings):
         return "partial"
 
 
+def check_seeds(seeds: list[int] | None, seed: int) -> None:
+    """``--seeds``: distinct seeds >= 0, and not beside a ``--seed`` of its own."""
+    if seeds is None:
+        return
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds must be distinct seeds >= 0, got {seeds}")
+    if seed != 0:
+        raise ValueError(f"--seed {seed} with --seeds {seeds}: give one of them")
+
+
 def check_device(device: str) -> None:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` of a GPU that is there."""
     if device == "auto":

@@ -68,13 +68,24 @@ def make_member_envs(
     permuted: bool = False,
     normalize: bool | dict = False,
     vec: str = "dummy",
-    env_kwargs: dict[str, Any] | None = None,
 ) -> MemberEnvs:
-    """The envs of members with ``seeds``, ``n_envs`` each: :class:`CartPoleMembers` for a plain CartPole-v1,
-    :class:`VecEnvMembers` otherwise (and for CartPole with VecNormalize or env keywords)."""
-    if env_id == "CartPole-v1" and not normalize and not env_kwargs:
+    """The envs of members with ``seeds``, ``n_envs`` each: :class:`CartPoleMembers` for CartPole-v1 without
+    VecNormalize; otherwise :class:`VecEnvMembers` of vec envs made as each member's single run makes its own
+    (:func:`syre_rl.envs.vec.make_env`: monitored, seeded ``seed + i``, VecNormalize if asked, permuted
+    observations with the member's seed)."""
+    if env_id == "CartPole-v1" and not normalize:
         return CartPoleMembers(seeds, n_envs, permuted)
-    return VecEnvMembers(env_id, seeds, n_envs, permuted, normalize, vec, env_kwargs)
+    from syre_rl.envs.vec import make_env
+
+    venvs = []
+    try:
+        for seed in seeds:
+            venvs.append(make_env(env_id, n_envs, seed, vec, normalize, **({"permute_seed": seed} if permuted else {})))
+    except BaseException:
+        for venv in venvs:
+            venv.close()
+        raise
+    return VecEnvMembers(venvs, permuted)
 
 
 class _Permutations:
@@ -171,30 +182,15 @@ class CartPoleMembers:
 
 
 class VecEnvMembers:
-    """K SB3 vec envs as one, member k's made as its single run makes its own (:func:`syre_rl.envs.vec.make_env`:
-    monitored, seeded ``seed + i``, VecNormalize if asked, permuted observations with the member's seed)."""
+    """K SB3 vec envs as one, member k's ``venvs[k]`` (:func:`make_member_envs` makes them as the single runs do).
 
-    def __init__(
-        self,
-        env_id: str,
-        seeds: Sequence[int],
-        n_envs: int,
-        permuted: bool = False,
-        normalize: bool | dict = False,
-        vec: str = "dummy",
-        env_kwargs: dict[str, Any] | None = None,
-    ):
-        from syre_rl.envs.vec import make_env
+    :param venvs: one vec env per member, ``n_envs`` each
+    :param permuted: their envs are wrapped in :class:`~syre_rl.envs.permuted.PermutedObservation`
+    """
 
-        self.members, self.n_envs, self.permuted = len(seeds), n_envs, permuted
-        self.venvs = []
-        try:
-            for seed in seeds:
-                permute = {"permute_seed": seed} if permuted else {}
-                self.venvs.append(make_env(env_id, n_envs, seed, vec, normalize, env_kwargs, **permute))
-        except BaseException:
-            self.close()
-            raise
+    def __init__(self, venvs: Sequence[Any], permuted: bool = False):
+        self.venvs, self.permuted = list(venvs), permuted
+        self.members, self.n_envs = len(self.venvs), self.venvs[0].num_envs
         self.observation_space = self.venvs[0].observation_space
         self.action_space = self.venvs[0].action_space
 

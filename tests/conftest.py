@@ -61,6 +61,24 @@ def held_by_another_process(run):
         holder.wait()
 
 
+# Every method, with settings under which it acts within tens of steps (ReDo and CBP with both moment resets): the
+# cases of the batching tests (tests/test_members.py, tests/test_seeds.py)
+METHOD_CASES = [
+    ("vanilla", {}),
+    ("l2", {"gamma": 1e-2}),
+    ("l2", {"gamma": 1e-2, "decoupled": True}),
+    ("syre", {"gamma": 1e-2}),
+    ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}),
+    ("l2-init", {"gamma": 1e-2}),
+    ("jitter", {"gamma": 1e-2}),
+    ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
+    ("redo", {"every": 10, "tau": 0.3}),
+    ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
+    ("cbp", {"replacement_rate": 0.05, "maturity": 5}),
+    ("cbp", {"replacement_rate": 0.05, "maturity": 5, "moment_reset": "mean"}),
+]
+
+
 # K seeds in one model: a small run, and records compared to float32 rounding
 SMALL = dict(tasks=3, hidden="32,32", probe_size=100, batch_size=32, progress=False, online=True)
 RTOL = 1e-5

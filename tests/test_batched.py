@@ -26,6 +26,7 @@ from syre_rl.agents.rl.seeds import make_batch, train_rollouts, train_seeds
 from syre_rl.agents.rl.training import build_model, train
 from syre_rl.agents.runs import CHECKPOINT
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
+from syre_rl.envs.vec import make_env
 from tests.conftest import ACTIVE
 
 SEEDS = [0, 5]
@@ -43,6 +44,12 @@ PPO_ARGS = dict(
     policy_kwargs=dict(net_arch=dict(pi=[8, 8], vf=[8, 8])),
 )
 BUFFER = ("observations", "actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns")
+
+
+def sb3_envs(env_id: str, seeds: list[int], n_envs: int, permuted: bool = False) -> VecEnvMembers:
+    """The members' envs as K SB3 vec envs (what the batch uses for every env but a plain CartPole-v1)."""
+    permute = (lambda seed: {"permute_seed": seed}) if permuted else (lambda seed: {})
+    return VecEnvMembers([make_env(env_id, n_envs, seed, **permute(seed)) for seed in seeds], permuted)
 
 
 @pytest.fixture
@@ -93,7 +100,7 @@ def recorded_grads(optimizer: torch.optim.Optimizer, names: list[str]) -> list[d
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_batched_ppo_trains_each_member_as_sb3_ppo_trains_it(float64_sb3, env_id):
     models = sb3_models(env_id)
-    envs = VecEnvMembers(env_id, SEEDS, N_ENVS)
+    envs = sb3_envs(env_id, SEEDS, N_ENVS)
     batched = BatchedPPO(models, envs, "vanilla", [], (), SEEDS)  # stacked before SB3 trains its models
     assert next(batched.policy.parameters()).dtype == torch.float64
     names = [n for n, _ in batched.policy.named_parameters()]
@@ -154,7 +161,7 @@ def test_native_cartpole_members_are_sb3_envs_bit_for_bit():
     """Observations, rewards, ends, terminal observations, truncations and episode figures, with random and with
     balancing actions (time-limit truncations) and a task switch of one member."""
     seeds = [3, 10]
-    native, sb3 = CartPoleMembers(seeds, 3, permuted=True), VecEnvMembers("CartPole-v1", seeds, 3, permuted=True)
+    native, sb3 = CartPoleMembers(seeds, 3, permuted=True), sb3_envs("CartPole-v1", seeds, 3, permuted=True)
     obs, expected = native.reset(), sb3.reset()
     assert np.array_equal(obs, expected)
     rng = np.random.default_rng(0)
@@ -185,7 +192,7 @@ def test_native_cartpole_members_are_sb3_envs_bit_for_bit():
 def test_a_members_copy_of_a_policy_is_unchanged_by_stacking():
     models = sb3_models("CartPole-v1")
     before = [copy.deepcopy(m.policy.state_dict()) for m in models]
-    batched = BatchedPPO(models, VecEnvMembers("CartPole-v1", SEEDS, N_ENVS), "vanilla", [], (), SEEDS)
+    batched = BatchedPPO(models, sb3_envs("CartPole-v1", SEEDS, N_ENVS), "vanilla", [], (), SEEDS)
     for k, state in enumerate(before):
         for name, value in state.items():
             assert torch.equal(batched.member_policy_state(k)[name], value)

@@ -18,21 +18,8 @@ from syre_rl.members import (
     stack_optimizer_states,
 )
 from syre_rl.methods import METHODS, make_method
+from tests.conftest import METHOD_CASES as CASES
 
-CASES = [
-    ("vanilla", {}),
-    ("l2", {"gamma": 1e-2}),
-    ("l2", {"gamma": 1e-2, "decoupled": True}),
-    ("syre", {"gamma": 1e-2}),
-    ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}),
-    ("l2-init", {"gamma": 1e-2}),
-    ("jitter", {"gamma": 1e-2}),
-    ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
-    ("redo", {"every": 10, "tau": 0.3}),
-    ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
-    ("cbp", {"replacement_rate": 0.05, "maturity": 5}),
-    ("cbp", {"replacement_rate": 0.05, "maturity": 5, "moment_reset": "mean"}),
-]
 SEEDS = [3, 0, 7]
 STEPS = 60
 

@@ -13,21 +13,7 @@ import torch
 
 from syre_rl.agents.config import parse_seeds
 from syre_rl.agents.continual import ContinualConfig, load_checkpoint, run_continual, run_continual_seeds
-from tests.conftest import RTOL, SMALL, close, synthetic_digits, without_wall
-
-METHOD_CASES = [
-    ("vanilla", {}),
-    ("l2", {"gamma": 1e-2}),
-    ("l2", {"gamma": 1e-2, "decoupled": True}),
-    ("syre", {"gamma": 1e-2}),
-    ("syre-ar", {"gamma": 1e-2, "ar_eps": 0.1}),
-    ("l2-init", {"gamma": 1e-2}),
-    ("jitter", {"gamma": 1e-2}),
-    ("shrink-perturb", {"shrink": 1e-3, "noise": 1e-3}),
-    ("redo", {"every": 10, "tau": 0.3}),
-    ("redo", {"every": 10, "tau": 0.3, "moment_reset": "mean"}),
-    ("cbp", {"replacement_rate": 0.05, "maturity": 5}),
-]
+from tests.conftest import METHOD_CASES, RTOL, SMALL, close, synthetic_digits, without_wall
 
 
 @pytest.mark.parametrize(

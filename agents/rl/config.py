@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from syre_rl.agents.config import parse_seeds
-from syre_rl.agents.kinds import RunConfig, check_writable, resolve_method
+from syre_rl.agents.kinds import RunConfig, check_seeds, check_writable, resolve_method
 from syre_rl.agents.rl.presets import ALGORITHMS, Preset, load_preset
 from syre_rl.agents.runs import read_json
 from syre_rl.envs.slippery import FrictionOptions
@@ -168,11 +168,8 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: never), got {getattr(self, name)}")
         super().check()  # the environments' settings, then the fields every run shares
+        check_seeds(self.seeds, self.seed)
         if self.seeds is not None:
-            if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-                raise ValueError(f"--seeds must be distinct seeds >= 0, got {self.seeds}")
-            if self.seed != 0:
-                raise ValueError(f"--seed {self.seed} with --seeds {self.seeds}: give one of them")
             if self.save is not None:
                 raise ValueError("--save names one model; with --seeds each seed's model goes to its run folder")
             if self.friction_every is not None:
