@@ -287,7 +287,8 @@ def test_sac_resumes_with_its_replay_buffer(tmp_path):
 
 
 def interrupt_when(argv: list[str], ready: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a script, send it one Ctrl-C (SIGINT) once ``ready`` exists, and wait for it to end."""
+    """Run a script, send it one Ctrl-C (SIGINT) once ``ready`` holds something (an RL run's progress.csv is
+    made empty before training starts, and written at its first rollout's end), and wait for it to end."""
     import signal
     import time
 
@@ -295,7 +296,7 @@ def interrupt_when(argv: list[str], ready: Path, timeout: float = 120) -> subpro
         [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + timeout
-    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (ready.exists() and ready.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=timeout)
