@@ -303,6 +303,7 @@ def interrupt_when(argv: list[str], ready: Path, timeout: float = 120) -> subpro
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # two processes trained, about 12 s
 def test_ctrl_c_stops_a_training_run_at_a_safe_point_saves_it_and_says_how_to_go_on(tmp_path):
     """One line, exit 130, a verified checkpoint written at the step it stopped, and --resume continues it."""
     from syre_rl.agents.runs import read_verified
@@ -322,6 +323,7 @@ def test_ctrl_c_stops_a_training_run_at_a_safe_point_saves_it_and_says_how_to_go
     assert resumed.returncode == 0 and "mean return" in resumed.stdout, resumed.stderr[-2000:]
 
 
+@pytest.mark.slow  # two processes trained, about 10 s
 def test_ctrl_c_stops_a_continual_run_after_the_task_it_came_in_and_saves_it(tmp_path):
     argv = ["scripts/continual.py", "--tasks", "12", "--examples-per-task", "3000", "--probe-size", "100"]
     argv += ["--hidden", "16", "--no-eval-seen", "--logdir", str(tmp_path), "--no-progress"]
