@@ -16,6 +16,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from syre_rl.agents.guard import NonFiniteError
@@ -357,3 +358,20 @@ def test_bench_batched_ppo_reports_both_sides_of_one_measurement(capsys):
     assert row["throughput_ratio"] == pytest.approx(row["batched_steps_per_s"] / row["sequential_steps_per_s"])
     assert 0 < row["env_s"] + row["forward_s"] + row["update_s"] <= 1.0001
     assert "wall / 1 seed" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # PyBullet's Ant, two batches: about 10 s
+def test_a_batch_of_seeds_with_vecnormalize_keeps_each_seeds_statistics(tmp_path):
+    """A PyBullet preset with VecNormalize: each seed's statistics are its own, saved beside its model and in its
+    checkpoint, and restored on --resume."""
+    preset = str(Path(__file__).parent / "tiny-preset.yaml")  # AntBulletEnv-v0, one env, VecNormalize
+    cfg = TrainConfig(preset=preset, seeds=[0, 1], logdir=str(tmp_path), progress=False, device="cpu")
+    first = train_seeds(cfg)
+    stats = [
+        VecNormalize.load(str(Path(s["run_dir"]) / "vecnormalize.pkl"), make_env("AntBulletEnv-v0")) for s in first
+    ]
+    assert not np.array_equal(stats[0].obs_rms.mean, stats[1].obs_rms.mean)  # each seed's own observations
+    assert all(s.obs_rms.count > 256 for s in stats)
+    resumed = train_seeds(dataclasses.replace(cfg, timesteps=512, resume=True))
+    again = VecNormalize.load(str(Path(resumed[1]["run_dir"]) / "vecnormalize.pkl"), make_env("AntBulletEnv-v0"))
+    assert again.obs_rms.count > stats[1].obs_rms.count + 255  # continued from the checkpoint's statistics
