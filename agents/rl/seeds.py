@@ -49,6 +49,7 @@ from syre_rl.agents.runs import (
 from syre_rl.base import hidden_layers
 from syre_rl.callbacks import plain_hparams, policy_hparams, write_hparams
 from syre_rl.envs.members import MemberEnvs, VecEnvMembers, make_member_envs
+from syre_rl.envs.tasks import TaskScheduleCallback
 from syre_rl.envs.vec import NORMALIZE_FILE
 from syre_rl.files import atomic_write
 from syre_rl.metrics import LayerProbe
@@ -269,13 +270,11 @@ class _Schedule:
     task ``first_task + steps // permute_every``, switched after the env step that reaches it."""
 
     def __init__(self, cfg: TrainConfig, members: int):
-        self.every, self.first = cfg.permute_every, cfg.first_task or 0
+        self.every = cfg.permute_every
+        self.at = TaskScheduleCallback(cfg.permute_every, cfg.first_task or 0).task  # its rule, shared
         self.active = cfg.permute_every is not None or cfg.first_task is not None
         self.task = -1
         self.members = members
-
-    def at(self, steps: int) -> int:
-        return self.first + (steps // self.every if self.every else 0)
 
     def start(self, batch: BatchedPPO) -> None:
         if self.active:
