@@ -108,8 +108,6 @@ class BatchedPPO:
         self.order_generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         self.num_timesteps, self.n_updates = 0, 0
         self.ep_info = [collections.deque(maxlen=first._stats_window_size) for _ in range(self.members)]
-        self.low = torch.as_tensor(first.action_space.low) if not self.discrete else None
-        self.high = torch.as_tensor(first.action_space.high) if not self.discrete else None
         self.last_obs: torch.Tensor | None = None
         self.last_starts = torch.ones(self.members, self.n_envs, device=self.device)
         self.dtype = next(self.policy.parameters()).dtype
