@@ -261,7 +261,7 @@ class _SeedRun:
 
         cfg = self.cfg
         if cfg.resume:
-            check_unchanged(self.run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
+            check_unchanged(self.run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
             state = load_checkpoint(self.run_dir, cfg.device)
             if state is not None:  # else: stopped before its first checkpoint, so it starts again in its folder
                 self.state, self.records = state["learner"], state["records"]

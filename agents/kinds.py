@@ -77,8 +77,9 @@ class RunConfig(Settings):
     kind: ClassVar[str] = ""
     # settings a resume may change (they do not change results); a kind adds its own
     RESUMABLE: ClassVar[tuple[str, ...]] = ("resume", "progress", "threads", "device", "logdir", "guard")
-    # settings added after runs were made, and the value those runs had
+    # settings added after runs were made, and the value those runs had; settings renamed (old name -> new)
     NEWER_DEFAULTS: ClassVar[dict[str, Any]] = {"targets": None}
+    RENAMED: ClassVar[dict[str, str]] = {}
     # what a sweep sets for every run itself (the rest may be in its base or grid)
     SWEEP_SET: ClassVar[tuple[str, ...]] = (
         "method",
@@ -127,6 +128,12 @@ class RunConfig(Settings):
     duplicate_threshold: float = field(
         default=0.99, metadata=_help("cosine similarity above which two units count as copies (duplicate_units)")
     )
+
+    @classmethod
+    def upgraded(cls, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """A run's ``config.json`` in today's settings: renamed settings under their new names, settings newer than
+        the run at the value the run had (:data:`NEWER_DEFAULTS`)."""
+        return {**cls.NEWER_DEFAULTS, **{cls.RENAMED.get(k, k): v for k, v in saved.items()}}
 
     def check(self) -> None:
         if self.seed < 0:

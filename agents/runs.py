@@ -18,7 +18,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import filelock
@@ -145,17 +145,22 @@ def latest_run_dir(logdir: str | Path, group: str, method: str, seed: int, marke
 
 
 def check_unchanged(
-    run_dir: Path, settings: dict, free: tuple[str, ...], flag: str, defaults: dict | None = None
+    run_dir: Path,
+    settings: dict,
+    free: tuple[str, ...],
+    flag: str,
+    upgraded: Callable[[dict], dict] | None = None,
 ) -> None:
     """Refuse to continue the run in ``run_dir`` with settings other than its ``config.json``'s, naming each
-    differing key with both values; the keys in ``free`` may change (they do not change results). A setting newer
-    than the run (missing from its ``config.json``) counts as its value in ``defaults``, what the run had.
+    differing key with both values; the keys in ``free`` may change (they do not change results). ``upgraded``
+    reads an older run's ``config.json`` in today's settings (renamed ones, and newer ones at the value the run
+    had: :meth:`~syre_rl.agents.kinds.RunConfig.upgraded`).
 
     :raises ValueError: one line, listing every difference
     """
     saved = read_json(Path(run_dir) / CONFIG)
     now = json.loads(json.dumps(settings))  # as config.json holds them (tuples as lists)
-    saved = {**json.loads(json.dumps(defaults or {})), **saved}
+    saved = json.loads(json.dumps(upgraded(saved) if upgraded else saved))
     changed = [k for k in now if k not in free and saved.get(k) != now[k]]
     if changed:
         diffs = "; ".join(f"{k}: the run has {saved.get(k)!r}, now {now[k]!r}" for k in changed)

@@ -92,7 +92,7 @@ class TeacherStudentConfig(RunConfig):
             run_dir = new_run_dir(cfg.logdir, cfg.group(), cfg.label, cfg.seed, cfg.to_dict())
         with owned(run_dir):
             if cfg.resume:
-                check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
+                check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
             records = train_student(cfg)
             atomic_write(run_dir / RESULTS, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
         return f"teacher loss {records[-1]['loss']:.4g}, {records[-1]['distinct_learned']} distinct units"

@@ -20,7 +20,15 @@ _EXPORTS = {
     name: f"syre_rl.envs.{module}"
     for module, names in {
         "mnist": ("MnistData", "MnistNotFoundError", "load_mnist"),
-        "permuted": ("PermutedObservation", "PermutedTasks", "task_permutation"),
+        "permuted": (
+            "OffsetObservation",
+            "PermutedObservation",
+            "PermutedTasks",
+            "TaskObservation",
+            "distinct_permutation",
+            "task_offset",
+            "task_permutation",
+        ),
         "tasks": ("TaskScheduleCallback",),
         "slippery": ("FrictionSchedule", "FrictionScheduleCallback", "SlipperyAntBulletEnv"),
         "vec": ("auto_vec", "check_env_id", "make_env", "register_envs", "save_normalization"),

@@ -10,8 +10,8 @@ termination (SB3 bootstraps it), and every finished episode is reported with its
 - Any other gymnasium or PyBullet id steps as K SB3 vec envs, one per member, made as the single run makes its
   own (:func:`syre_rl.envs.vec.make_env`): :class:`VecEnvMembers`.
 
-Each member's permuted-observation tasks (:class:`~syre_rl.envs.permuted.PermutedObservation`) are its own:
-``set_task(member, task)``.
+Each member's observation tasks (:class:`~syre_rl.envs.permuted.TaskObservation`: permuted or offset entries)
+are its own: ``set_task(member, task)``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from gymnasium.utils import seeding
 
-from syre_rl.envs.permuted import task_permutation
+from syre_rl.envs.permuted import OFFSET_SCALE, observation_task
 
 
 @dataclass
@@ -65,48 +65,67 @@ def make_member_envs(
     env_id: str,
     seeds: Sequence[int],
     n_envs: int,
-    permuted: bool = False,
+    tasks: str | None = None,
     normalize: bool | dict = False,
     vec: str = "dummy",
+    env_kwargs: dict[str, Any] | None = None,
+    reward_scale: float = 1.0,
+    offset_scale: float = OFFSET_SCALE,
 ) -> MemberEnvs:
     """The envs of members with ``seeds``, ``n_envs`` each: :class:`CartPoleMembers` for CartPole-v1 without
-    VecNormalize; otherwise :class:`VecEnvMembers` of vec envs made as each member's single run makes its own
-    (:func:`syre_rl.envs.vec.make_env`: monitored, seeded ``seed + i``, VecNormalize if asked, permuted
-    observations with the member's seed)."""
-    if env_id == "CartPole-v1" and not normalize:
-        return CartPoleMembers(seeds, n_envs, permuted)
+    VecNormalize (and without ``gym.make`` arguments other than ``max_episode_steps``); otherwise
+    :class:`VecEnvMembers` of vec envs made as each member's single run makes its own
+    (:func:`syre_rl.envs.vec.make_env`: monitored, seeded ``seed + i``, VecNormalize if asked, observation tasks
+    of the member's seed).
+
+    :param tasks: the observation-task stream (one of :data:`~syre_rl.envs.permuted.TASK_SHIFTS`), or None
+    :param env_kwargs: keyword arguments of ``gym.make``
+    :param reward_scale: rewards are multiplied by it for learning; episode returns are the env's own
+    :param offset_scale: standard deviation of the ``offset`` tasks' shifts
+    """
+    env_kwargs = dict(env_kwargs or {})
+    if env_id == "CartPole-v1" and not normalize and set(env_kwargs) <= {"max_episode_steps"}:
+        return CartPoleMembers(seeds, n_envs, tasks, reward_scale, offset_scale, **env_kwargs)
     from syre_rl.envs.vec import make_env
 
     venvs = []
     try:
         for seed in seeds:
-            venvs.append(make_env(env_id, n_envs, seed, vec, normalize, **({"permute_seed": seed} if permuted else {})))
+            task_kwargs = {"task_seed": seed, "task_shift": tasks, "offset_scale": offset_scale} if tasks else {}
+            venvs.append(
+                make_env(env_id, n_envs, seed, vec, normalize, env_kwargs, reward_scale=reward_scale, **task_kwargs)
+            )
     except BaseException:
         for venv in venvs:
             venv.close()
         raise
-    return VecEnvMembers(venvs, permuted)
+    return VecEnvMembers(venvs, tasks is not None)
 
 
-class _Permutations:
-    """Each member's current observation permutation (its task's, :func:`task_permutation` of its seed)."""
+class _Tasks:
+    """Each member's current observation task (its seed's task of the stream ``shift``, ``observation_task``)."""
 
-    def __init__(self, seeds: Sequence[int], size: int, permuted: bool):
-        self.seeds, self.size, self.permuted = list(seeds), size, permuted
+    def __init__(self, seeds: Sequence[int], size: int, shift: str | None, scale: float):
+        self.seeds, self.size, self.shift, self.scale = list(seeds), size, shift, scale
         self.tasks = [0] * len(self.seeds)
         self.index = np.tile(np.arange(size), (len(self.seeds), 1))  # (K, size)
+        self.offset = np.zeros((len(self.seeds), 1, size))  # (K, 1, size)
+        if shift is not None:
+            observation_task(shift, size, 0, 0, scale)  # refuses a bad shift or scale first
 
     def set_task(self, member: int, task: int) -> None:
-        if not self.permuted:
-            raise ValueError("these envs have no permuted-observation tasks")
+        if self.shift is None:
+            raise ValueError("these envs have no observation tasks")
+        transform = observation_task(self.shift, self.size, task, self.seeds[member], self.scale)
         self.tasks[member] = task
-        self.index[member] = task_permutation(self.size, task, self.seeds[member])
+        self.index[member], self.offset[member, 0] = transform.permutation, transform.offset
 
     def apply(self, obs: np.ndarray) -> np.ndarray:
-        """``obs`` (K, N, size) with each member's entries permuted (``x[..., perm]``, as PermutedObservation)."""
+        """``obs`` (K, N, size) as each member's task shows it (as TaskObservation: ``x[..., perm] + offset``)."""
         if not any(self.tasks):
             return obs
-        return np.take_along_axis(obs, self.index[:, None, :], axis=2)
+        out = np.take_along_axis(obs, self.index[:, None, :], axis=2)
+        return (out + self.offset).astype(obs.dtype) if self.shift == "offset" else out
 
 
 class CartPoleMembers:
@@ -117,16 +136,27 @@ class CartPoleMembers:
 
     :param seeds: the members' seeds
     :param n_envs: envs per member
-    :param permuted: observations permuted by each member's task (``set_task``)
+    :param tasks: observations shown by each member's task of this stream (``set_task``), or None
+    :param reward_scale: rewards are multiplied by it (episode returns are the env's own)
+    :param offset_scale: standard deviation of the ``offset`` tasks' shifts
+    :param max_episode_steps: the time limit (CartPole-v1's: 500)
     """
 
-    def __init__(self, seeds: Sequence[int], n_envs: int, permuted: bool = False):
-        self.members, self.n_envs = len(seeds), n_envs
-        self.env = CartPoleVectorEnv(num_envs=self.members * n_envs)
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        n_envs: int,
+        tasks: str | None = None,
+        reward_scale: float = 1.0,
+        offset_scale: float = OFFSET_SCALE,
+        max_episode_steps: int = 500,
+    ):
+        self.members, self.n_envs, self.reward_scale = len(seeds), n_envs, reward_scale
+        self.env = CartPoleVectorEnv(num_envs=self.members * n_envs, max_episode_steps=max_episode_steps)
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         self.rngs = [seeding.np_random(seed + i)[0] for seed in seeds for i in range(n_envs)]
-        self.permutations = _Permutations(seeds, 4, permuted)
+        self.tasks = _Tasks(seeds, 4, tasks, offset_scale)
         self.returns = np.zeros(self.members * n_envs)
         self.started = np.full(self.members * n_envs, time.time())
 
@@ -144,7 +174,7 @@ class CartPoleMembers:
     def _obs(self) -> np.ndarray:
         assert self.env.state is not None
         obs = self.env.state.T.astype(np.float32).reshape(self.members, self.n_envs, 4)
-        return self.permutations.apply(obs)
+        return self.tasks.apply(obs)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[EpisodeEnd]]:
         flat = np.asarray(actions).reshape(-1)
@@ -153,7 +183,7 @@ class CartPoleMembers:
         done = terminated | truncated
         ends = []
         if done.any():
-            last = self.permutations.apply(raw.reshape(self.members, self.n_envs, 4))
+            last = self.tasks.apply(raw.reshape(self.members, self.n_envs, 4))
             assert self.env.state is not None
             for j in np.flatnonzero(done):
                 k, i = divmod(int(j), self.n_envs)
@@ -172,10 +202,11 @@ class CartPoleMembers:
                 self.returns[j] = 0
             self.env.prev_done[:] = False  # reset here, at once: never at the next step
         shape = (self.members, self.n_envs)
-        return self._obs(), rewards.reshape(shape), done.reshape(shape), ends
+        scaled = rewards if self.reward_scale == 1 else rewards * self.reward_scale
+        return self._obs(), scaled.reshape(shape), done.reshape(shape), ends
 
     def set_task(self, member: int, task: int) -> None:
-        self.permutations.set_task(member, task)
+        self.tasks.set_task(member, task)
 
     def close(self) -> None:
         self.env.close()
@@ -185,11 +216,11 @@ class VecEnvMembers:
     """K SB3 vec envs as one, member k's ``venvs[k]`` (:func:`make_member_envs` makes them as the single runs do).
 
     :param venvs: one vec env per member, ``n_envs`` each
-    :param permuted: their envs are wrapped in :class:`~syre_rl.envs.permuted.PermutedObservation`
+    :param tasks: their envs are wrapped in :class:`~syre_rl.envs.permuted.TaskObservation`
     """
 
-    def __init__(self, venvs: Sequence[Any], permuted: bool = False):
-        self.venvs, self.permuted = list(venvs), permuted
+    def __init__(self, venvs: Sequence[Any], tasks: bool = False):
+        self.venvs, self.has_tasks = list(venvs), tasks
         self.members, self.n_envs = len(self.venvs), self.venvs[0].num_envs
         self.observation_space = self.venvs[0].observation_space
         self.action_space = self.venvs[0].action_space
@@ -212,8 +243,8 @@ class VecEnvMembers:
         return np.stack(obs), np.stack(rewards).astype(np.float32), np.stack(dones), ends
 
     def set_task(self, member: int, task: int) -> None:
-        if not self.permuted:
-            raise ValueError("these envs have no permuted-observation tasks")
+        if not self.has_tasks:
+            raise ValueError("these envs have no observation tasks")
         self.venvs[member].env_method("set_task", task)
 
     def close(self) -> None:

@@ -1,13 +1,25 @@
-"""Permuted tasks for continual learning: permuted-pixel or permuted-label data streams, permuted observations.
+"""Task streams for continual learning: permuted-pixel or permuted-label data streams, and observation tasks for RL
+(observation entries permuted, or shifted by an offset).
 
-Task 0 is always the original problem (identity permutation); task ``k > 0`` uses a random permutation drawn
-by :func:`task_permutation` from ``(seed, k)`` alone, so a task does not depend on how many tasks there are
-or on the order in which tasks are visited, and the data streams and the env wrapper share one definition.
+Task 0 is always the original problem; task ``k > 0`` is drawn from ``(seed, k)`` (or, for the distinct
+permutations, from ``seed`` and the tasks before it), never from how many tasks a run has, so task k of a
+continual run and a fresh network's run on task k see the same task, and the data streams, the env wrapper and the
+batched envs share one definition:
+
+- :func:`task_permutation`: a random permutation per task, drawn from ``(seed, k)`` alone. With few entries
+  permutations repeat (CartPole's 4 have 24), and a task may draw the identity; the supervised streams and the
+  ``permute-repeating`` observation tasks (experiments 5 and 6) use it.
+- :func:`distinct_permutation`: never the identity after task 0, never a permutation an earlier task used
+  (the ``permute`` observation tasks).
+- :func:`task_offset`: every entry shifted by a fixed N(0, scale^2) draw per task (C-CHAIN's continual classic
+  control, Tang et al. 2025; the ``offset`` observation tasks).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -15,6 +27,9 @@ import numpy as np
 import torch
 
 KINDS = ("pixels", "labels")
+# observation tasks: the kinds of task switch, and the offsets' default standard deviation (C-CHAIN's)
+TASK_SHIFTS = ("permute", "offset", "permute-repeating")
+OFFSET_SCALE = 2.0
 SPLITS = ("train", "test")
 
 
@@ -27,11 +42,90 @@ def task_permutation(n: int, task: int, seed: int = 0) -> np.ndarray:
     :return: int64 array of shape (n,); permuted data is ``x[..., perm]`` (item ``i`` of the task is item
         ``perm[i]`` of the original)
     """
-    if not (isinstance(task, (int, np.integer)) and task >= 0):
-        raise ValueError(f"task must be an integer >= 0, got {task!r}")
-    if task == 0:
+    if _check_task(task) == 0:
         return np.arange(n, dtype=np.int64)
     return np.random.default_rng([seed, int(task)]).permutation(n).astype(np.int64)
+
+
+def _check_task(task: Any) -> int:
+    if not (isinstance(task, (int, np.integer)) and task >= 0):
+        raise ValueError(f"task must be an integer >= 0, got {task!r}")
+    return int(task)
+
+
+# (n, seed) -> the permutations of tasks 1, 2, ... drawn so far, with their generator
+_DISTINCT: dict[tuple[int, int], tuple[np.random.Generator, list[np.ndarray], set[bytes]]] = {}
+
+
+def distinct_permutation(n: int, task: int, seed: int = 0) -> np.ndarray:
+    """The permutation of ``n`` items used by ``task`` in a stream of distinct ones: the identity for task 0;
+    tasks 1, 2, ... draw permutations from one generator seeded by ``seed`` in task order, skipping the identity and
+    every permutation drawn before, so no two tasks of a stream share one.
+
+    :param n: number of items permuted (the observation size)
+    :param task: task index (>= 0)
+    :param seed: seed of the task stream; same seed and task -> same permutation
+    :raises ValueError: for a task beyond the ``n! - 1`` permutations that are not the identity
+    """
+    task = _check_task(task)
+    if task == 0:
+        return np.arange(n, dtype=np.int64)
+    available = math.factorial(n) - 1 if n <= 20 else None
+    if available is not None and task > available:
+        raise ValueError(
+            f"{n} entries have only {available} permutations besides the identity, so task {task} of distinct "
+            f"permutations does not exist; use fewer tasks or offset tasks"
+        )
+    rng, drawn, seen = _DISTINCT.setdefault((n, seed), (np.random.default_rng([seed, n]), [], set()))
+    identity = np.arange(n, dtype=np.int64)
+    seen.add(identity.tobytes())
+    while len(drawn) < task:
+        perm = rng.permutation(n).astype(np.int64)
+        if perm.tobytes() not in seen:
+            seen.add(perm.tobytes())
+            drawn.append(perm)
+    return drawn[task - 1].copy()
+
+
+def task_offset(n: int, task: int, seed: int = 0, scale: float = OFFSET_SCALE) -> np.ndarray:
+    """The offset added to an observation of ``n`` entries in ``task``: zeros for task 0, else a draw from
+    N(0, scale^2) per entry seeded by ``(seed, task)`` (float64)."""
+    task = _check_task(task)
+    if not scale > 0:
+        raise ValueError(f"the offsets' scale must be > 0, got {scale!r}")
+    if task == 0:
+        return np.zeros(n)
+    return np.random.default_rng([seed, task, 1]).normal(0.0, scale, n)
+
+
+@dataclass(frozen=True)
+class ObservationTask:
+    """What a task does to an observation: its entries permuted (entry ``i`` is entry ``permutation[i]`` of the
+    original), then shifted by ``offset``."""
+
+    permutation: np.ndarray
+    offset: np.ndarray
+
+    def __call__(self, observation: np.ndarray) -> np.ndarray:
+        """``observation`` (``(..., n)``) as this task shows it, in its own dtype."""
+        out = observation[..., self.permutation]
+        return (out + self.offset).astype(observation.dtype, copy=False) if self.offset.any() else out
+
+
+def observation_task(shift: str, n: int, task: int, seed: int = 0, scale: float = OFFSET_SCALE) -> ObservationTask:
+    """Task ``task`` of the observation-task stream ``shift`` (one of :data:`TASK_SHIFTS`) for ``n`` entries and
+    ``seed``: ``permute`` (:func:`distinct_permutation`), ``permute-repeating`` (:func:`task_permutation`) or
+    ``offset`` (:func:`task_offset` with ``scale``).
+
+    :raises ValueError: for an unknown shift, naming the valid ones, or a bad task
+    """
+    if shift not in TASK_SHIFTS:
+        raise ValueError(f"unknown task shift {shift!r}; valid: {', '.join(TASK_SHIFTS)}")
+    identity = np.arange(n, dtype=np.int64)
+    if shift == "offset":
+        return ObservationTask(identity, task_offset(n, task, seed, scale))
+    draw = distinct_permutation if shift == "permute" else task_permutation
+    return ObservationTask(draw(n, task, seed), np.zeros(n))
 
 
 class PermutedTasks:
@@ -186,25 +280,29 @@ def member_batch(
     return x, perms.gather(1, y)
 
 
-class PermutedObservation(gym.ObservationWrapper):
-    """Permute the entries of a 1-D Box observation according to the current task.
+class TaskObservation(gym.ObservationWrapper):
+    """A 1-D Box observation as the current task of an observation-task stream shows it
+    (:func:`observation_task`): entries permuted (``permute``, ``permute-repeating``) or shifted (``offset``).
 
-    Task 0 is the identity; task ``k`` uses ``task_permutation(obs_dim, k, seed)``. Change the task with
-    :meth:`set_task` (from a VecEnv: ``venv.env_method("set_task", k)``); it applies from the next
-    observation on. ``info["task"]`` carries the current task at reset and every step. ``observation_space``
-    bounds are permuted alike (a VecEnv keeps the space it saw first; shape and dtype do not change).
+    Change the task with :meth:`set_task` (from a VecEnv: ``venv.env_method("set_task", k)``); it applies from the
+    next observation on. ``info["task"]`` carries the current task at reset and every step. The
+    ``observation_space`` bounds are permuted or shifted alike (a VecEnv keeps the space it saw first; shape and
+    dtype do not change).
 
     :param env: an env with a 1-D ``gymnasium.spaces.Box`` observation space
-    :param seed: seed of the permutations; same seed -> same permutation per task
+    :param shift: the stream, one of :data:`TASK_SHIFTS`
+    :param seed: seed of the stream; same seed -> same task k
     :param task: the task to start in (>= 0)
+    :param scale: standard deviation of the offsets (``offset``)
     """
 
-    def __init__(self, env: gym.Env, seed: int = 0, task: int = 0) -> None:
+    def __init__(self, env: gym.Env, shift: str = "permute", seed: int = 0, task: int = 0, scale: float = OFFSET_SCALE):
         space = env.observation_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"PermutedObservation needs a 1-D Box observation space, got {space!r}")
+            raise ValueError(f"{type(self).__name__} needs a 1-D Box observation space, got {space!r}")
+        observation_task(shift, space.shape[0], 0, seed, scale)  # refuses a bad shift or scale first
         super().__init__(env)
-        self.seed = seed
+        self.shift, self.seed, self.scale = shift, seed, scale
         self.set_task(task)
 
     @property
@@ -215,18 +313,24 @@ class PermutedObservation(gym.ObservationWrapper):
     @property
     def permutation(self) -> np.ndarray:
         """The current permutation: observation entry ``i`` is entry ``permutation[i]`` of the wrapped env's."""
-        return self._perm
+        return self._transform.permutation
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The current offset, added after the permutation."""
+        return self._transform.offset
 
     def set_task(self, task: int) -> None:
-        """Switch to task ``task`` (>= 0): new permutation of observations and of the observation bounds."""
+        """Switch to task ``task`` (>= 0): the task's observations and observation bounds."""
         space = self.env.observation_space
-        self._perm = task_permutation(space.shape[0], task, self.seed)
+        self._transform = observation_task(self.shift, space.shape[0], task, self.seed, self.scale)
         self._task = int(task)
-        self.observation_space = gym.spaces.Box(space.low[self._perm], space.high[self._perm], dtype=space.dtype)
+        low, high = self._transform(space.low), self._transform(space.high)
+        self.observation_space = gym.spaces.Box(low, high, dtype=space.dtype)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        """The observation with its entries permuted."""
-        return observation[self._perm]
+        """The observation as the current task shows it."""
+        return self._transform(observation)
 
     def reset(self, **kwargs) -> tuple[np.ndarray, dict[str, Any]]:
         observation, info = super().reset(**kwargs)
@@ -235,3 +339,20 @@ class PermutedObservation(gym.ObservationWrapper):
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = super().step(action)
         return observation, reward, terminated, truncated, {**info, "task": self._task}
+
+
+class PermutedObservation(TaskObservation):
+    """Permute the entries of a 1-D Box observation according to the current task (:class:`TaskObservation`):
+    task 0 the identity, task ``k`` the k-th of distinct permutations (:func:`distinct_permutation`), or with
+    ``repeating`` the permutation drawn from ``(seed, k)`` alone (:func:`task_permutation`, experiments 5 and 6)."""
+
+    def __init__(self, env: gym.Env, seed: int = 0, task: int = 0, repeating: bool = False):
+        super().__init__(env, "permute-repeating" if repeating else "permute", seed, task)
+
+
+class OffsetObservation(TaskObservation):
+    """Shift every entry of a 1-D Box observation by the current task's offset (:class:`TaskObservation`): task 0
+    unshifted, task ``k`` by a fixed N(0, scale^2) draw per entry seeded by ``(seed, k)`` (:func:`task_offset`)."""
+
+    def __init__(self, env: gym.Env, seed: int = 0, task: int = 0, scale: float = OFFSET_SCALE):
+        super().__init__(env, "offset", seed, task, scale)

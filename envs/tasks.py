@@ -1,5 +1,6 @@
-"""Task switches for RL runs: the observation permutation of :class:`~syre_rl.envs.permuted.PermutedObservation`
-changed by global steps (in its own module: the supervised harness imports ``permuted`` without SB3)."""
+"""Task switches for RL runs: the observation task of :class:`~syre_rl.envs.permuted.TaskObservation` (entries
+permuted or shifted) changed by global steps (in its own module: the supervised harness imports ``permuted``
+without SB3)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 
 from syre_rl.envs.options import EnvOptions
+from syre_rl.envs.permuted import OFFSET_SCALE, TASK_SHIFTS
 
 
 class TaskScheduleCallback(BaseCallback):
-    """Switch every training env's :class:`PermutedObservation` task by global steps: task
+    """Switch every training env's :class:`~syre_rl.envs.permuted.TaskObservation` task by global steps: task
     ``first_task + num_timesteps // every`` (``every`` None: ``first_task`` throughout, a fresh network's
     reference run on that task). The switch happens at once in every env, mid-episode if need be (a new task is
     a new input mapping, the episode goes on). A resumed run, whose ``num_timesteps`` is restored, continues in
@@ -51,38 +53,63 @@ class TaskScheduleCallback(BaseCallback):
 
 
 @dataclass(frozen=True)
-class PermutedTaskOptions(EnvOptions):
-    """Permuted-observation tasks for any env: its observation entries permuted anew every ``permute_every`` global
-    steps (task k uses permutation k of the run's seed, so task k of a continual run and a fresh run on task k see
-    the same permutation); ``first_task`` alone trains on that one task, a fresh network's reference."""
+class ObservationTaskOptions(EnvOptions):
+    """Observation tasks for any env with a 1-D Box observation: every ``task_every`` global steps the observation
+    changes to the next task of the stream ``task_shift`` (:class:`~syre_rl.envs.permuted.TaskObservation`): its
+    entries permuted anew (``permute``: distinct permutations, never the identity after task 0), or every entry
+    shifted by a fixed N(0, ``offset_scale``^2) draw per task (``offset``, C-CHAIN's continual classic control), or
+    the permutations of experiments 5 and 6 (``permute-repeating``, which may repeat). Task k of a seed is the same
+    in every run of that seed, so task k of a continual run and a fresh run on task k see the same task;
+    ``first_task`` alone trains on that one task, a fresh network's reference."""
 
-    permute_every: int | None = field(
+    task_every: int | None = field(
         default=None,
         metadata={
-            "help": "permuted-observation tasks: every K global steps the observation entries are permuted anew (task "
-            "k uses permutation k of the run's seed; envs.PermutedObservation)"
+            "help": "observation tasks: every K global steps the observation changes to the next task of "
+            "--task-shift (task k of the run's seed; envs.TaskObservation)",
+            "aliases": ("--permute-every",),
+            "metavar": "K",
         },
     )
     first_task: int | None = field(
         default=None,
         metadata={
-            "help": "the permuted-observation task of step 0 (default 0); alone, without --permute-every, the run "
-            "trains on that one task: a fresh network's reference for task k"
+            "help": "the observation task of step 0 (default 0); alone, without --task-every, the run trains on "
+            "that one task: a fresh network's reference for task k"
         },
+    )
+    task_shift: str = field(
+        default="permute",
+        metadata={
+            "help": "what a task does to the observation: permute (distinct permutations of its entries), offset "
+            "(every entry shifted by a fixed normal draw per task) or permute-repeating (experiments 5 and 6's "
+            "permutations, which may repeat)",
+            "choices": list(TASK_SHIFTS),
+        },
+    )
+    offset_scale: float = field(
+        default=OFFSET_SCALE,
+        metadata={"help": "standard deviation of the offset tasks' shifts (C-CHAIN's: 2)"},
     )
 
     def check(self) -> None:
-        if self.permute_every is not None and self.permute_every < 1:
-            raise ValueError(f"--permute-every must be >= 1, got {self.permute_every}")
+        if self.task_every is not None and self.task_every < 1:
+            raise ValueError(f"--task-every must be >= 1, got {self.task_every}")
         if self.first_task is not None and self.first_task < 0:
             raise ValueError(f"--first-task must be >= 0, got {self.first_task}")
+        if self.task_shift not in TASK_SHIFTS:
+            raise ValueError(f"--task-shift must be one of {', '.join(TASK_SHIFTS)}, got {self.task_shift!r}")
+        if not (self.offset_scale > 0 and self.offset_scale < float("inf")):
+            raise ValueError(f"--offset-scale must be a finite number > 0, got {self.offset_scale}")
         super().check()
 
-    def permuted(self) -> bool:
-        return self.permute_every is not None or self.first_task is not None
+    def has_tasks(self) -> bool:
+        return self.task_every is not None or self.first_task is not None
 
     def make_env_kwargs(self, seed: int) -> dict[str, Any]:
-        return {"permute_seed": seed} if self.permuted() else {}
+        if not self.has_tasks():
+            return {}
+        return {"task_seed": seed, "task_shift": self.task_shift, "offset_scale": self.offset_scale}
 
     def callbacks(self, seed: int) -> list[Any]:
-        return [TaskScheduleCallback(self.permute_every, self.first_task or 0)] if self.permuted() else []
+        return [TaskScheduleCallback(self.task_every, self.first_task or 0)] if self.has_tasks() else []

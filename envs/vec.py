@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import math
+import operator
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
+from gymnasium.wrappers import TransformReward
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
@@ -106,17 +109,19 @@ def check_env_id(env_id: str) -> None:
             raise ValueError(f"environment {env_id} needs a package that is not installed here: {error}") from None
 
 
-def _make_one(env_id: str, permute_seed: int | None = None, **kwargs) -> gym.Env:
+def _make_one(
+    env_id: str, task_seed: int | None = None, task_shift: str | None = None, offset_scale: float = 2.0, **kwargs
+) -> gym.Env:
     register_envs()  # runs inside SubprocVecEnv workers too, which do not inherit the parent's imports
     if "Bullet" not in env_id:
         env = gym.make(env_id, **kwargs)
     else:
         with silenced(1, 2):  # the first PyBullet env of a process imports pybullet, which prints its build time
             env = QuietBullet(gym.make(env_id, **kwargs))
-    if permute_seed is not None:
-        from syre_rl.envs.permuted import PermutedObservation
+    if task_seed is not None:
+        from syre_rl.envs.permuted import TaskObservation
 
-        env = PermutedObservation(env, seed=permute_seed)
+        env = TaskObservation(env, task_shift or "permute", task_seed, scale=offset_scale)
     return env
 
 
@@ -134,7 +139,10 @@ def make_env(
     vec: str = "dummy",
     normalize: bool | dict = False,
     env_kwargs: dict | None = None,
-    permute_seed: int | None = None,
+    task_seed: int | None = None,
+    task_shift: str | None = None,
+    offset_scale: float = 2.0,
+    reward_scale: float = 1.0,
 ) -> VecEnv:
     """Make ``n_envs`` monitored copies of ``env_id`` in a DummyVecEnv or SubprocVecEnv.
 
@@ -144,20 +152,31 @@ def make_env(
     :param vec: ``dummy`` (one process) or ``subproc`` (one process per env)
     :param normalize: wrap in VecNormalize: True for SB3's defaults, or a dict of VecNormalize kwargs
     :param env_kwargs: keyword arguments for ``gym.make``
-    :param permute_seed: wrap every env in :class:`~syre_rl.envs.permuted.PermutedObservation` with this seed
-        (task 0, the identity, until its ``set_task``)
+    :param task_seed: wrap every env in :class:`~syre_rl.envs.permuted.TaskObservation` with this seed (task 0,
+        the original observation, until its ``set_task``)
+    :param task_shift: that wrapper's stream (``permute``, ``offset``, ``permute-repeating``; default ``permute``)
+    :param offset_scale: standard deviation of the ``offset`` tasks' shifts
+    :param reward_scale: rewards are multiplied by it for learning (after the Monitor, which records the env's
+        own returns)
     """
     check_env_id(env_id)
     if vec not in VEC_KINDS:
         raise ValueError(f"unknown vec kind {vec!r}; choose one of {sorted(VEC_KINDS)}")
     if not (isinstance(n_envs, int) and n_envs >= 1):
         raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    if not (isinstance(reward_scale, (int, float)) and reward_scale > 0 and math.isfinite(reward_scale)):
+        raise ValueError(f"reward_scale must be a finite number > 0, got {reward_scale!r}")
+    scaled = {
+        "wrapper_class": TransformReward,
+        "wrapper_kwargs": {"func": functools.partial(operator.mul, reward_scale)},
+    }
     venv = make_vec_env(
-        functools.partial(_make_one, env_id, permute_seed),
+        functools.partial(_make_one, env_id, task_seed, task_shift, offset_scale),
         n_envs=n_envs,
         seed=seed,
         env_kwargs=env_kwargs,
         vec_env_cls=VEC_KINDS[vec],
+        **(scaled if reward_scale != 1 else {}),
     )
     if normalize:
         venv = VecNormalize(venv, **(normalize if isinstance(normalize, dict) else {}))

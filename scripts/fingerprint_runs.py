@@ -56,6 +56,8 @@ RUNS = {
         "4096",
         "--permute-every",
         "2048",
+        "--task-shift",
+        "permute-repeating",  # the stream the flag meant before issue 21 (fingerprints compare across it)
         "--syre",
         "--seed",
         "1",

@@ -16,11 +16,13 @@ from syre_rl.base import HiddenLayer, Method
 
 
 def dead_units(acts: torch.Tensor) -> float:
-    """Fraction of units whose output is 0 on every example (dead ReLUs).
+    """Fraction of units that never fire: whose output is positive on no example. For ReLUs, those that output 0
+    on every example (dead ReLUs); for leaky ReLUs, those whose input is never positive (stuck in the small linear
+    part, where a ReLU would be dead).
 
     :param acts: activations, shape (examples, units)
     """
-    return float((acts == 0).all(dim=0).double().mean())
+    return float((acts <= 0).all(dim=0).double().mean())
 
 
 def dormant_ratio(acts: torch.Tensor, tau: float = 0.025) -> float:

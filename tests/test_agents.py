@@ -150,8 +150,14 @@ def test_saved_model_and_normalization_reload(tmp_path):
         (dict(syre=True, syre_scale=-1.0), "scale must be a finite number >= 0, got -1.0"),
         (dict(syre=True, syre_ar_eps=1.0), r"ar_eps must be a finite number in \[0, 1\), got 1.0"),
         (dict(syre=True, syre_targets="actor,pi"), r"targets must be one or more of .*got 'actor,pi'"),
-        (dict(preset="nope"), "unknown preset 'nope'; available: ant-zoo, cartpole-tasks, dohare"),
-        (dict(preset="nope.yaml"), "unknown preset 'nope.yaml'; available: ant-zoo, cartpole-tasks, dohare"),
+        (
+            dict(preset="nope"),
+            "unknown preset 'nope'; available: ant-zoo, cartpole-tasks, cchain-acrobot, cchain-cartpole, dohare",
+        ),
+        (
+            dict(preset="nope.yaml"),
+            "unknown preset 'nope.yaml'; available: ant-zoo, cartpole-tasks, cchain-acrobot, cchain-cartpole, dohare",
+        ),
         (dict(env="AntBullet-v9"), "unknown environment id 'AntBullet-v9'; PyBullet ids: .*AntBulletEnv-v0"),
         (dict(n_envs=0), "--n-envs must be >= 1, got 0"),
         (dict(timesteps=0), "--timesteps must be >= 1, got 0"),

@@ -47,10 +47,10 @@ PPO_ARGS = dict(
 BUFFER = ("observations", "actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns")
 
 
-def sb3_envs(env_id: str, seeds: list[int], n_envs: int, permuted: bool = False) -> VecEnvMembers:
+def sb3_envs(env_id: str, seeds: list[int], n_envs: int, tasks: str | None = None, **kwargs) -> VecEnvMembers:
     """The members' envs as K SB3 vec envs (what the batch uses for every env but a plain CartPole-v1)."""
-    permute = (lambda seed: {"permute_seed": seed}) if permuted else (lambda seed: {})
-    return VecEnvMembers([make_env(env_id, n_envs, seed, **permute(seed)) for seed in seeds], permuted)
+    task = (lambda seed: {"task_seed": seed, "task_shift": tasks}) if tasks else (lambda seed: {})
+    return VecEnvMembers([make_env(env_id, n_envs, seed, **task(seed), **kwargs) for seed in seeds], tasks is not None)
 
 
 @pytest.fixture
@@ -158,11 +158,16 @@ def balancing(obs: np.ndarray) -> np.ndarray:
     return (obs[..., 2] + 0.5 * obs[..., 3] > 0).astype(np.int64)
 
 
-def test_native_cartpole_members_are_sb3_envs_bit_for_bit():
+@pytest.mark.parametrize(
+    "tasks,limit,scale", [("permute", 500, 1.0), ("offset", 400, 0.05), ("permute-repeating", 500, 1.0)]
+)
+def test_native_cartpole_members_are_sb3_envs_bit_for_bit(tasks, limit, scale):
     """Observations, rewards, ends, terminal observations, truncations and episode figures, with random and with
-    balancing actions (time-limit truncations) and a task switch of one member."""
+    balancing actions (time-limit truncations) and a task switch of one member: for each observation-task stream,
+    a shorter time limit and scaled rewards (C-CHAIN's 400 steps and 1/20; episode returns stay the env's)."""
     seeds = [3, 10]
-    native, sb3 = CartPoleMembers(seeds, 3, permuted=True), sb3_envs("CartPole-v1", seeds, 3, permuted=True)
+    native = CartPoleMembers(seeds, 3, tasks, reward_scale=scale, max_episode_steps=limit)
+    sb3 = sb3_envs("CartPole-v1", seeds, 3, tasks, env_kwargs={"max_episode_steps": limit}, reward_scale=scale)
     obs, expected = native.reset(), sb3.reset()
     assert np.array_equal(obs, expected)
     rng = np.random.default_rng(0)
@@ -187,7 +192,10 @@ def test_native_cartpole_members_are_sb3_envs_bit_for_bit():
             assert np.array_equal(x.terminal_observation, y.terminal_observation)
         ends += len(a)
         truncated += sum(x.truncated for x in a)
+        assert all(x.length <= limit and (x.length == limit) == x.truncated for x in a)
+        assert all(x.episode_return == x.length for x in a)  # one point a step, unscaled
     assert ends > 100 and truncated >= 3
+    assert set(rewards.ravel().tolist()) == {np.float32(scale)}
 
 
 def test_a_members_copy_of_a_policy_is_unchanged_by_stacking():
@@ -264,7 +272,7 @@ def tags(run_dir):
 def test_each_seed_of_a_batch_is_a_single_runs_folder(tmp_path):
     """config.json (the single run's, marked batched), the same TensorBoard tags at the same steps as SB3's
     single run, model.zip that PPO.load reads with the method's state, a checkpoint and summary.json."""
-    kw = dict(method="syre", permute_every=416, metrics_every=4, checkpoint_every=416)
+    kw = dict(method="syre", task_every=416, metrics_every=4, checkpoint_every=416)
     summaries = train_seeds(batched_config(tmp_path / "b", **kw))
     assert [s["seed"] for s in summaries] == [2, 5] and all(s["timesteps"] == 832 for s in summaries)
     single = train(TrainConfig(preset=TINY, seed=5, logdir=str(tmp_path / "s"), progress=False, device="cpu", **kw))
@@ -292,7 +300,7 @@ def test_each_seed_of_a_batch_is_a_single_runs_folder(tmp_path):
 def single_config(run_dir):
     """The single run's config of a batched seed's folder (what its checkpoint is read back with)."""
     saved = json.loads((run_dir / "config.json").read_text())
-    return TrainConfig(**{k: saved[k] for k in ("preset", "seed", "method", "logdir", "permute_every", "device")})
+    return TrainConfig(**{k: saved[k] for k in ("preset", "seed", "method", "logdir", "task_every", "device")})
 
 
 def test_a_batch_resumes_from_its_seeds_checkpoints(tmp_path):

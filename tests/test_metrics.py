@@ -29,6 +29,14 @@ def test_dead_units_counts_units_zero_on_every_example():
     assert dead_units(acts) == 2 / 8
 
 
+def test_a_leaky_relu_unit_is_dead_when_its_input_is_never_positive():
+    pre = torch.randn(200, 6)
+    pre[:, [0, 4]] = -pre[:, [0, 4]].abs() - 0.01  # never positive
+    pre[7, 4] = 0.3  # positive on one example: alive
+    assert dead_units(torch.nn.LeakyReLU(0.1)(pre)) == 1 / 6
+    assert dead_units(torch.relu(pre)) == 1 / 6  # the same units as dead ReLUs
+
+
 def test_dormant_ratio_uses_scores_relative_to_the_layer_mean():
     acts = torch.ones(10, 4)
     acts[:, 0] = 0.01  # mean |a| per unit: 0.01, 1, 1, 1 -> layer mean 0.7525; score 0.0133

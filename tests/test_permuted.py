@@ -6,7 +6,7 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from syre_rl.envs import PermutedObservation, PermutedTasks, task_permutation
+from syre_rl.envs import PermutedObservation, PermutedTasks, distinct_permutation, task_permutation
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 N_FEATURES = 20
@@ -150,7 +150,7 @@ def test_observation_wrapper_permutes_observations_and_bounds():
     assert env.task == 0 and info == {"task": 0}
     np.testing.assert_array_equal(obs, np.arange(6))  # task 0 is the identity
     env.set_task(2)
-    perm = task_permutation(6, 2, seed=3)
+    perm = distinct_permutation(6, 2, seed=3)
     assert not np.array_equal(perm, np.arange(6))
     np.testing.assert_array_equal(env.permutation, perm)
     obs, _, _, _, info = env.step(0)
@@ -185,8 +185,8 @@ def test_observation_wrapper_on_pendulum_through_vec_env():
     actions = np.array([[0.5], [-1.0]], dtype=np.float32)
     np.testing.assert_array_equal(permuted.reset(), plain.reset())  # task 0
     task = 1
-    perm = task_permutation(3, task, seed=1)
-    assert not np.array_equal(perm, np.arange(3))  # with 3 entries some tasks are the identity; this one is not
+    perm = distinct_permutation(3, task, seed=1)
+    assert not np.array_equal(perm, np.arange(3))  # never the identity after task 0
     permuted.env_method("set_task", task)
     assert permuted.get_attr("task") == [task, task]
     for _ in range(3):

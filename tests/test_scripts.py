@@ -67,7 +67,8 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
         (["--env", "Nope-v0"], "train_ppo.py: error: unknown environment id 'Nope-v0'"),
         (
             ["--preset", "fast"],
-            "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, cartpole-tasks, dohare",
+            "train_ppo.py: error: unknown preset 'fast'; available: ant-zoo, cartpole-tasks, cchain-acrobot, "
+            "cchain-cartpole, dohare",
         ),
         (["--timestep", "10"], "train_ppo.py: error: unrecognized arguments: --timestep 10"),
         (
@@ -96,7 +97,10 @@ BAD_PRESETS = {  # the typos of issue 8, each in a copy of the tiny preset
         (["--preset", "gama"], "tiny.yaml: preset method_settings has no setting 'gama'; did you mean 'gamma'?"),
         (["--preset", "n_step"], "tiny.yaml: preset algo_kwargs has no setting 'n_step'; did you mean 'n_steps'?"),
         (["--preset", "net_arc"], "tiny.yaml: preset policy_kwargs has no setting 'net_arc'; did you mean 'net_arch'?"),
-        (["--preset", "relu6"], "activation_fn must be one of relu, tanh, elu, leaky_relu, gelu, got 'relu6'"),
+        (
+            ["--preset", "relu6"],
+            "activation_fn must be one of relu, tanh, elu, leaky_relu, leaky_relu_0.1, gelu, got 'relu6'",
+        ),
         (["--preset", "malformed"], "tiny.yaml:8: malformed YAML in this preset"),
     ],
 )

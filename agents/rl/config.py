@@ -5,6 +5,7 @@ shorthands; :meth:`TrainConfig.resolved` fills in the preset's and the machine's
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from syre_rl.agents.kinds import RunConfig, check_seeds, check_writable, resolve
 from syre_rl.agents.rl.presets import ALGORITHMS, Preset, load_preset
 from syre_rl.agents.runs import read_json
 from syre_rl.envs.slippery import FrictionOptions
-from syre_rl.envs.tasks import PermutedTaskOptions
+from syre_rl.envs.tasks import ObservationTaskOptions
 from syre_rl.envs.vec import auto_vec, check_env_id
 from syre_rl.methods import METHODS
 from syre_rl.policies import parse_targets
@@ -22,7 +23,7 @@ from syre_rl.settings import Settings
 from syre_rl.syre import DEFAULT_SCALE
 
 METRICS_STEPS = 2048  # off-policy algorithms: one "rollout" of --metrics-every counts this many env steps
-ENV_OPTIONS = (FrictionOptions, PermutedTaskOptions)  # the environments' settings, flags of every RL run
+ENV_OPTIONS = (FrictionOptions, ObservationTaskOptions)  # the environments' settings, flags of every RL run
 SYRE_FLAGS = ("syre_gamma", "syre_scale", "syre_ar_eps", "syre_decoupled")
 
 
@@ -45,8 +46,15 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         "duplicate_threshold",
         "seeds",
     )
-    # issue 12; issue 20 (batched seeds)
-    NEWER_DEFAULTS = {**RunConfig.NEWER_DEFAULTS, "permute_every": None, "first_task": None, "batched": False}
+    # issue 12 (tasks); issue 20 (batched seeds); issue 21 (task_every was permute_every; offset tasks)
+    NEWER_DEFAULTS = {
+        **RunConfig.NEWER_DEFAULTS,
+        "task_every": None,
+        "first_task": None,
+        "batched": False,
+        "offset_scale": ObservationTaskOptions.offset_scale,
+    }
+    RENAMED = {"permute_every": "task_every"}
     SWEEP_SET = RunConfig.SWEEP_SET + (
         "hyperparameters",
         "save",
@@ -159,6 +167,19 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         default=None, metadata={"cli": False, "help": "the preset's values, filled in by resolved()"}
     )
 
+    @classmethod
+    def upgraded(cls, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """As :meth:`RunConfig.upgraded`; besides, a run made before ``task_shift`` existed had the permutations
+        that may repeat (``permute-repeating``) if it had tasks, and its preset had no ``env_kwargs`` and
+        ``reward_scale`` (their defaults)."""
+        out = super().upgraded(saved)
+        if "task_shift" not in saved:
+            tasks = out.get("task_every") is not None or out.get("first_task") is not None
+            out["task_shift"] = "permute-repeating" if tasks else ObservationTaskOptions.task_shift
+        if isinstance(out.get("hyperparameters"), dict):
+            out["hyperparameters"] = {**Preset.NEWER_DEFAULTS, **out["hyperparameters"]}
+        return out
+
     def check(self) -> None:
         for name in ("timesteps", "n_envs"):
             value = getattr(self, name)
@@ -249,8 +270,12 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         return name, settings, targets
 
     def make_env_kwargs(self) -> dict[str, Any]:
-        """What the environments' settings add to :func:`~syre_rl.envs.vec.make_env`'s arguments."""
-        return {k: v for options in ENV_OPTIONS for k, v in options.make_env_kwargs(self, self.seed).items()}
+        """What the preset (``gym.make`` arguments, the reward scale) and the environments' settings add to
+        :func:`~syre_rl.envs.vec.make_env`'s arguments (of a resolved config)."""
+        preset = self.hyperparameters
+        assert preset is not None, "make_env_kwargs of a resolved config"
+        out: dict[str, Any] = {"env_kwargs": dict(preset.env_kwargs) or None, "reward_scale": preset.reward_scale}
+        return out | {k: v for options in ENV_OPTIONS for k, v in options.make_env_kwargs(self, self.seed).items()}
 
     def env_callbacks(self) -> list[Any]:
         """The SB3 callbacks that apply the environments' settings (schedules)."""

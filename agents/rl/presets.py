@@ -7,7 +7,7 @@ import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sb3_contrib import QRDQN, TQC, MaskablePPO, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
@@ -50,7 +50,23 @@ ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], type[MethodPolicy]]] = {
     "qrdqn": (QRDQN, MethodQRDQNPolicy),
 }
 DEFAULT_PRESETS = {"ppo": "ant-zoo", "sac": "sac-zoo"}  # --algo without --preset; others run on SB3's defaults
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+
+
+class LeakyReLU01(nn.LeakyReLU):
+    """LeakyReLU with negative slope 0.1 (C-CHAIN's networks), a class SB3 can build without arguments."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.1, inplace)
+
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "leaky_relu_0.1": LeakyReLU01,
+    "gelu": nn.GELU,
+}
 # algorithm arguments the training run sets itself; a preset's `algo_kwargs` section holds the others
 RUN_SET = ("policy", "env", "seed", "device", "verbose", "policy_kwargs", "tensorboard_log", "_init_setup_model")
 
@@ -77,9 +93,14 @@ class Preset(Settings):
     :param policy_kwargs: ``ActorCriticPolicy`` arguments; ``activation_fn`` by name (relu, tanh, elu,
         leaky_relu, gelu)
     :param method_settings: settings for any method that takes them (``--method-args`` and ``--syre-*`` override)
+    :param env_kwargs: keyword arguments of ``gym.make`` (e.g. ``max_episode_steps``)
+    :param reward_scale: rewards are multiplied by it for learning (C-CHAIN's PPO divides them by 20); the logged
+        episode returns are the env's own
     """
 
     owner = "preset"
+    # fields added after runs were made, with the value those runs had
+    NEWER_DEFAULTS: ClassVar[dict[str, Any]] = {"env_kwargs": {}, "reward_scale": 1.0}
     algo: str = "ppo"
     env: str = "AntBulletEnv-v0"
     timesteps: int = 1_000_000
@@ -88,11 +109,15 @@ class Preset(Settings):
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     method_settings: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    reward_scale: float = 1.0
 
     def check(self) -> None:
         for name in ("timesteps", "n_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"preset {name} must be >= 1, got {getattr(self, name)}")
+        if not (self.reward_scale > 0 and math.isfinite(self.reward_scale)):
+            raise ValueError(f"preset reward_scale must be a finite number > 0, got {self.reward_scale!r}")
         if self.algo not in ALGORITHMS:
             raise ValueError(f"preset algo {self.algo!r} is not one of {', '.join(ALGORITHMS)}")
         for section in ("algo_kwargs", "policy_kwargs", "method_settings"):

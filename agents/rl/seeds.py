@@ -156,7 +156,7 @@ def train_seeds(config: TrainConfig) -> list[dict[str, Any]]:
         seeds = [_Seed(m, d) for m, d in zip(members, dirs)]
         if cfg.resume:
             for seed in seeds:
-                check_unchanged(seed.run_dir, seed.cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
+                check_unchanged(seed.run_dir, seed.cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
         return _train(cfg, seeds)
 
 
@@ -169,9 +169,19 @@ def make_batch(
     :param dtype: of the batched network (default: SB3's, float32); float64 for exactness tests
     """
     first = members[0]
-    permuted = first.permute_every is not None or first.first_task is not None
     seeds = [m.seed for m in members]
-    envs = make_member_envs(first.env, seeds, first.n_envs, permuted, first.hyperparameters.normalize, first.vec)
+    preset = first.hyperparameters
+    envs = make_member_envs(
+        first.env,
+        seeds,
+        first.n_envs,
+        first.task_shift if first.has_tasks() else None,
+        preset.normalize,
+        first.vec,
+        preset.env_kwargs,
+        preset.reward_scale,
+        first.offset_scale,
+    )
     try:
         templates = [sb3_ppo(m, envs, ActorCriticPolicy, m.hyperparameters.policy_objects()) for m in members]
         for template in templates:
@@ -267,12 +277,12 @@ def _resume(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs) -> int:
 
 class _Schedule:
     """The permuted-observation tasks of every seed (:class:`syre_rl.envs.tasks.TaskScheduleCallback`'s rule):
-    task ``first_task + steps // permute_every``, switched after the env step that reaches it."""
+    task ``first_task + steps // task_every``, switched after the env step that reaches it."""
 
     def __init__(self, cfg: TrainConfig, members: int):
-        self.every = cfg.permute_every
-        self.at = TaskScheduleCallback(cfg.permute_every, cfg.first_task or 0).task  # its rule, shared
-        self.active = cfg.permute_every is not None or cfg.first_task is not None
+        self.every = cfg.task_every
+        self.at = TaskScheduleCallback(cfg.task_every, cfg.first_task or 0).task  # its rule, shared
+        self.active = cfg.has_tasks()
         self.task = -1
         self.members = members
 

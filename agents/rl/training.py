@@ -100,7 +100,7 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
     if cfg.resume:
         run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CONFIG)
         with owned(run_dir):
-            check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.NEWER_DEFAULTS)
+            check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
             loaded = load_checkpoint(cfg, run_dir)
             model, env = loaded if loaded is not None else _build(cfg)
             if model.num_timesteps >= cfg.timesteps and (run_dir / "summary.json").is_file():
