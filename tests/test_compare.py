@@ -472,6 +472,44 @@ def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     assert not (compare(tmp_path / "exp", tmp_path / "only", only=["vanilla"]) / "tasks.md").exists()
 
 
+def test_the_whole_task_measure_stuck_task_ends_and_entropy(tmp_path):
+    """The whole-task return is the mean of all of a task's points (learning speed counts); a CartPole task end at
+    or below 12 (the pole falls at once) is stuck; the entropy at task ends is minus SB3's entropy loss."""
+    steps = range(0, 2000, 100)  # tasks 0 and 1 of 1000 steps, 10 points each
+    for seed, (task1, entropy) in enumerate([(9.3, 0.01), (200.0, 0.6)]):  # seed 0 stuck on task 1
+        log(
+            tmp_path / "CartPole-v1" / f"vanilla_s{seed}",
+            {
+                "rollout/ep_rew_mean": [(s, 100.0 if s < 1000 else task1) for s in steps],
+                "env/task": [(s, s // 1000) for s in steps],
+                "train/entropy_loss": [(s, -0.69 if s < 1000 else -entropy) for s in steps],
+            },
+        )
+        log(
+            tmp_path / "CartPole-v1" / f"fresh-task1_s{seed}",
+            {  # a fresh network learns task 1 from 0 to 450 in a straight line: its whole-task mean is 225
+                "rollout/ep_rew_mean": [(s, 50.0 * (s // 100)) for s in range(0, 1000, 100)],
+                "env/task": [(s, 1) for s in range(0, 1000, 100)],
+                "train/entropy_loss": [(s, -0.5) for s in range(0, 1000, 100)],
+            },
+        )
+    compare(tmp_path, tmp_path / "out")
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = {(r["method"], r["quantity"]): r for r in csv.DictReader(f)}
+    assert float(rows["fresh-task1", "mean_return_task1"]["mean"]) == 225.0  # the mean of 0, 50, ..., 450
+    assert float(rows["fresh-task1", "return_task1"]["mean"]) == 425.0  # its last two points: 400, 450
+    assert rows["vanilla", "mean_return_task1"]["values"] == "9.3;200"
+    assert rows["vanilla", "entropy_loss_task1"]["values"] == "-0.01;-0.6"
+    table = (tmp_path / "out" / "tasks.md").read_text()
+    end, whole = table.split("# The same, with each task's return averaged over the whole task")
+    assert "| vanilla | -320.3 [-415.7, -225.0] | s0: -415.7, s1: -225.0 | – |" in end  # 9.3 - 425, 200 - 425
+    assert "| vanilla | -120.3 [-215.7, -25.0] | s0: -215.7, s1: -25.0 | – |" in whole  # 9.3 - 225, 200 - 225
+    assert "| vanilla | 1 of 2 | 0.305 [0.010, 0.600] |" in end and "| fresh | 0 of 2 | 0.500 [0.500, 0.500] |" in end
+    assert imread(tmp_path / "out" / "tasks_whole.png").shape[1] > 600
+    with pytest.raises(ValueError, match="unknown measure 'area'; valid: end, whole"):
+        plasticity_gaps([], measure="area")
+
+
 def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     """The gap is per seed (continual minus that seed's fresh run, averaged over the tasks both have), then its IQM
     over seeds; a task without a fresh run does not count."""

@@ -19,10 +19,11 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 - ``effective_rank.png``, ``dead_units.png``, ``duplicate_units.png`` (dashed: ``duplicate_units_learned``):
   one panel per ``plasticity/<target>/layer<i>``
 - ``profile.png`` (every method with >= 5 runs): rliable's performance profile of the headline quantity
-- ``tasks.md`` (runs labelled ``fresh-task<k>`` beside permuted-observation task runs): each method's return at the
-  end of task k against a fresh network's on task k, and the plasticity gap with each seed's value and its
-  difference from vanilla's, paired by seed (:func:`plasticity_gaps`); ``tasks.png`` draws the returns per task
-  and the gaps with their intervals
+- ``tasks.md`` (runs labelled ``fresh-task<k>`` beside observation-task runs): each method's return at the end of
+  task k against a fresh network's on task k, and the plasticity gap with each seed's value and its difference
+  from vanilla's, paired by seed (:func:`plasticity_gaps`), the task ends stuck at the env's floor and the
+  policy's entropy there; then the same with each task's return averaged over the whole task. ``tasks.png`` and
+  ``tasks_whole.png`` draw the returns per task and the gaps with their intervals
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
@@ -117,10 +118,12 @@ def compare(
     _write(out / "summary.csv", summary_csv(rows))
     _write(out / "summary.md", summary_markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats))
     comparisons = plasticity_gaps(rows, confidence, n_resamples, seed)
+    whole = plasticity_gaps(rows, confidence, n_resamples, seed, measure="whole")
     if comparisons:
-        _write(out / "tasks.md", fresh_comparison(comparisons, confidence))
-    for c in comparisons:
-        plot_tasks(out / f"tasks{_suffix(c.experiment, groups)}.png", c, colors)
+        _write(out / "tasks.md", fresh_comparison(comparisons, confidence, whole))
+    for c in comparisons + whole:
+        name = "tasks" if c.measure == "end" else "tasks_whole"
+        plot_tasks(out / f"{name}{_suffix(c.experiment, groups)}.png", c, colors)
     return out
 
 

@@ -31,7 +31,9 @@ def friction_marks(runs: Sequence[Scalars]) -> list[tuple[float, float | None]]:
     return marks
 
 
-def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRICTION) -> np.ndarray:
+def phase_returns(
+    scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRICTION, value: str = RETURN
+) -> np.ndarray:
     """One run's return at the end of each friction phase: the mean ``rollout/ep_rew_mean`` over the last
     ``fraction`` of the points inside the phase (from one ``env/friction`` change to the next; the first phase
     starts with the run, the last ends with its last return point). The last phase counts only when it is
@@ -39,9 +41,10 @@ def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRI
     its very end, would otherwise report a phase it did not finish. A phase without return points is NaN.
 
     :param tag: the scalar whose changes end the phases: ``env/friction``, or ``env/task`` (:func:`task_returns`)
+    :param value: the scalar averaged (default the return; e.g. ``train/entropy_loss``)
     :return: shape (phases,)
     """
-    steps, returns = scalars[RETURN]
+    steps, returns = scalars[value]
     starts = [float(steps[0])] + ([x for x, _ in friction_changes(*scalars[tag])] if tag in scalars else [])
     ends = starts[1:] + [float(steps[-1]) + 1]
     spans = np.subtract(ends, starts)
@@ -54,13 +57,15 @@ def phase_returns(scalars: Scalars, fraction: float = PHASE_TAIL, tag: str = FRI
     return np.array(out)
 
 
-def task_returns(scalars: Scalars, fraction: float = PHASE_TAIL) -> dict[int, float]:
-    """One run's return at the end of each permuted-observation task (``env/task``), keyed by the task: a
-    continual run's task k and a fresh network's run on task k (``train.py --first-task k``) land in the same
-    summary column ``return_task<k>``. Phases as in :func:`phase_returns`."""
+def task_returns(scalars: Scalars, fraction: float = PHASE_TAIL, value: str = RETURN) -> dict[int, float]:
+    """One run's return in each observation task (``env/task``), keyed by the task: at its end (the last
+    ``fraction`` of its points), or over the whole task (``fraction`` 1: the area under the learning curve, which
+    counts learning speed). A continual run's task k and a fresh network's run on task k (``train.py
+    --first-task k``) land in the same summary column (``return_task<k>``, ``mean_return_task<k>``). Phases as in
+    :func:`phase_returns`; ``value``: the scalar averaged instead of the return."""
     steps, tasks = scalars[TASK]
-    labels = [int(tasks[0])] + [int(value) for _, value in friction_changes(steps, tasks)]
-    return {k: float(v) for k, v in zip(labels, phase_returns(scalars, fraction, TASK)) if np.isfinite(v)}
+    labels = [int(tasks[0])] + [int(task) for _, task in friction_changes(steps, tasks)]
+    return {k: float(v) for k, v in zip(labels, phase_returns(scalars, fraction, TASK, value)) if np.isfinite(v)}
 
 
 def phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[dict[int, float]]:
@@ -75,10 +80,15 @@ def phase_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> list[dict[int
     ]
 
 
-def task_samples(runs: list[Run], scalars: dict[Run, Scalars]) -> dict[int, dict[int, float]]:
-    """Per task, seed -> :func:`task_returns` of the runs that have it, tasks in order."""
+def task_samples(
+    runs: list[Run], scalars: dict[Run, Scalars], fraction: float = PHASE_TAIL, value: str = RETURN
+) -> dict[int, dict[int, float]]:
+    """Per task, seed -> :func:`task_returns` (of ``value`` over the last ``fraction`` of each task) of the runs
+    that have it, tasks in order."""
     per_run = [
-        (run.seed, task_returns(scalars[run])) for run in runs if RETURN in scalars[run] and TASK in scalars[run]
+        (run.seed, task_returns(scalars[run], fraction, value))
+        for run in runs
+        if value in scalars[run] and TASK in scalars[run]
     ]
     tasks = sorted({k for _, r in per_run for k in r})
     return {k: {seed: r[k] for seed, r in per_run if k in r} for k in tasks}

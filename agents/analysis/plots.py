@@ -239,8 +239,9 @@ def plot_phases(
 
 
 def plot_tasks(path: Path, c: TaskComparison, colors: dict[str, str]) -> None:
-    """``tasks.png``: left, the return at the end of every task, each method against the fresh networks (black);
-    right, each method's plasticity gap with its interval (below 0: worse than a fresh network)."""
+    """``tasks.png`` (``tasks_whole.png`` for the whole-task measure): left, the return at the end of every task (or
+    averaged over it), each method against the fresh networks (black); right, each method's plasticity gap with its
+    interval (below 0: worse than a fresh network)."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
     k = np.array(c.tasks)
@@ -250,7 +251,8 @@ def plot_tasks(path: Path, c: TaskComparison, colors: dict[str, str]) -> None:
     for method, cells in c.returns.items():
         ts = [t for t in c.tasks if t in cells]
         left.plot(ts, [cells[t][0] for t in ts], "-o", color=colors.get(method), label=method, markersize=3)
-    left.set(title="return at the end of each task (IQM over seeds)", xlabel="task k", ylabel="episode return")
+    what = "at the end of each task" if c.measure == "end" else "averaged over each task"
+    left.set(title=f"return {what} (IQM over seeds)", xlabel="task k", ylabel="episode return")
     left.xaxis.get_major_locator().set_params(integer=True)
     left.legend(fontsize=7, ncol=2)
     order = sorted(c.gap, key=lambda m: c.gap[m][0])

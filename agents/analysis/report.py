@@ -137,9 +137,12 @@ def _per_seed_table(experiment: str, methods: Methods, cells: dict[tuple[str, st
     return lines
 
 
-def fresh_comparison(comparisons: Sequence[TaskComparison], confidence: float = 0.95) -> str:
+def fresh_comparison(
+    comparisons: Sequence[TaskComparison], confidence: float = 0.95, whole: Sequence[TaskComparison] = ()
+) -> str:
     """``tasks.md``: :func:`~.tasks.plasticity_gaps` as tables, task by task, then the gap with every seed's
-    value."""
+    value; the task ends stuck at the env's floor and the policy's entropy; then, when given, the same gaps of the
+    return averaged over the whole task (``whole``)."""
     if not comparisons:
         return ""
     lines = [
@@ -151,7 +154,17 @@ def fresh_comparison(comparisons: Sequence[TaskComparison], confidence: float = 
         "the continual network learns new tasks worse than a fresh one (a loss of plasticity).",
     ]
     for c in comparisons:
-        lines += _task_table(c) + _gap_table(c)
+        lines += _task_table(c) + _gap_table(c) + _ends_table(c)
+    if whole:
+        lines += [
+            "",
+            "# The same, with each task's return averaged over the whole task",
+            "",
+            "Mean of `rollout/ep_rew_mean` over all of the task's points: the area under the task's learning curve, "
+            "which counts how fast a network learns the task as well as where it ends.",
+        ]
+        for c in whole:
+            lines += _task_table(c) + _gap_table(c)
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +181,19 @@ def _task_table(c: TaskComparison) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     gaps = [_cell(c.gap[m]) + f" (n={len(c.gap_per_seed[m])})" if m in c.gap else "–" for m in methods]
     return lines + ["| **gap** |  | " + " | ".join(gaps) + " |"]
+
+
+def _ends_table(c: TaskComparison) -> list[str]:
+    """Per method, the ends of tasks >= 1 stuck at the env's floor and the policy's entropy there."""
+    names = [m for m in [*c.returns, "fresh"] if m in c.stuck or m in c.entropy]
+    if not names:
+        return []
+    lines = ["", "| method | task ends at the floor | policy entropy at task ends |", "|---|---|---|"]
+    for m in names:
+        stuck = "{} of {}".format(*c.stuck[m]) if m in c.stuck else "–"
+        entropy = "{:.3f} [{:.3f}, {:.3f}]".format(*c.entropy[m]) if m in c.entropy else "–"
+        lines.append(f"| {m} | {stuck} | {entropy} |")
+    return lines
 
 
 def _gap_table(c: TaskComparison) -> list[str]:

@@ -21,6 +21,7 @@ RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
 FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")  # a fresh network trained on task k only
 PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")
 RETURN, FRICTION, TASK = "rollout/ep_rew_mean", "env/friction", "env/task"
+ENTROPY_LOSS = "train/entropy_loss"  # SB3's: minus the policy's mean entropy
 TEST_ACCURACY, SEEN_ACCURACY, ONLINE_ACCURACY = "task/test_accuracy", "task/mean_seen_accuracy", "task/online_accuracy"
 
 Scalars = dict[str, tuple[np.ndarray, np.ndarray]]  # tag -> (steps, values), both shape (points,)

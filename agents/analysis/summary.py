@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from syre_rl.agents.analysis.phases import phase_samples, task_samples
 from syre_rl.agents.analysis.runs import (
+    ENTROPY_LOSS,
     FRICTION,
     ONLINE_ACCURACY,
     PLASTICITY,
@@ -75,6 +76,7 @@ def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> l
     tags = set(tags)
     wanted = [
         ("return", RETURN, "tail"),
+        ("entropy_loss", ENTROPY_LOSS, "tail"),
         ("first_task_accuracy", TEST_ACCURACY, "first"),
         ("last_task_accuracy", TEST_ACCURACY, "last"),
         ("last_task_mean_seen_accuracy", SEEN_ACCURACY, "last"),
@@ -114,6 +116,11 @@ def summarize(
                 columns |= _columns({m: dict(enumerate(phase_samples(runs, scalars))) for m, runs in methods.items()})
             if quantity == "return" and TASK in tags:
                 columns |= _columns({m: task_samples(runs, scalars) for m, runs in methods.items()}, "task")
+                whole = {m: task_samples(runs, scalars, fraction=1.0) for m, runs in methods.items()}
+                columns |= _columns(whole, "task", "mean_return")
+                if ENTROPY_LOSS in tags:
+                    entropy = {m: task_samples(runs, scalars, value=ENTROPY_LOSS) for m, runs in methods.items()}
+                    columns |= _columns(entropy, "task", "entropy_loss")
             rows += [  # quantity outermost: its rows keep the columns' order
                 SummaryRow.of(experiment, method, name, tag, values, bootstrap)
                 for name, column in columns.items()
@@ -131,7 +138,9 @@ def _final_values(methods: Methods, scalars: dict[Run, Scalars], tag: str, how: 
     }
 
 
-def _columns(samples: dict[str, dict[int, dict[int, float]]], kind: str = "phase") -> dict[str, Column]:
-    """method -> phase (or task) k -> seed -> return, as columns ``return_<kind><k>``, k in order."""
+def _columns(
+    samples: dict[str, dict[int, dict[int, float]]], kind: str = "phase", name: str = "return"
+) -> dict[str, Column]:
+    """method -> phase (or task) k -> seed -> return, as columns ``<name>_<kind><k>``, k in order."""
     ks = sorted({k for per_method in samples.values() for k in per_method})
-    return {f"return_{kind}{k}": {m: per_method.get(k, {}) for m, per_method in samples.items()} for k in ks}
+    return {f"{name}_{kind}{k}": {m: per_method.get(k, {}) for m, per_method in samples.items()} for k in ks}

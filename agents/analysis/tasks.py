@@ -1,10 +1,11 @@
-"""Continual runs against fresh networks, task by task: each method's return at the end of task k against a
-freshly initialised network's on task k (runs labelled ``fresh-task<k>``), and the plasticity gap."""
+"""Continual runs against fresh networks, task by task: each method's return in task k (at its end, or averaged
+over the whole task) against a freshly initialised network's on task k (runs labelled ``fresh-task<k>``), the
+plasticity gap, the share of task ends stuck at the env's floor, and the policy's entropy at task ends."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,13 +15,21 @@ from syre_rl.agents.analysis.summary import SummaryRow
 
 Cell = tuple[float, float, float]  # (IQM, low, high) over seeds
 BySeed = dict[int, float]
+# what a task's return is: at its end (the last 25% of its points) or over the whole task; their summary columns
+MEASURES = {"end": "return_task", "whole": "mean_return_task"}
+# a task end counts as stuck at or below these returns: CartPole's pole falls at once (one action every step:
+# about 9.3), Acrobot never swings up within its 400 capped steps (C-CHAIN's cap; -400)
+STUCK_AT = {"CartPole-v1": 12.0, "Acrobot-v1": -395.0}
 
 
 @dataclass
 class TaskComparison:
-    """One experiment's continual methods against fresh networks (:func:`plasticity_gaps`). Cells are (IQM, low,
-    high) over seeds; ``gap_per_seed`` holds each seed's gap, keyed by seed; ``versus`` each method's gap minus
-    the reference method's, paired by seed (the same seed has the same tasks and the same fresh networks)."""
+    """One experiment's continual methods against fresh networks (:func:`plasticity_gaps`), by one measure of a
+    task's return (:data:`MEASURES`). Cells are (IQM, low, high) over seeds; ``gap_per_seed`` holds each seed's
+    gap, keyed by seed; ``versus`` each method's gap minus the reference method's, paired by seed (the same seed has
+    the same tasks and the same fresh networks). ``stuck``: per method (and ``fresh``), how many of its ends of
+    tasks >= 1 are at the env's floor (:data:`STUCK_AT`), of how many; ``entropy``: per method (and ``fresh``) the
+    policy's entropy at the ends of tasks >= 1 (minus SB3's ``train/entropy_loss``), averaged per seed."""
 
     experiment: str
     tasks: list[int]
@@ -30,6 +39,9 @@ class TaskComparison:
     gap_per_seed: dict[str, BySeed]
     reference: str
     versus: dict[str, Cell]
+    measure: str = "end"
+    stuck: dict[str, tuple[int, int]] = field(default_factory=dict)
+    entropy: dict[str, Cell] = field(default_factory=dict)
 
 
 def plasticity_gaps(
@@ -38,24 +50,29 @@ def plasticity_gaps(
     n_resamples: int = 2000,
     seed: int = 0,
     reference: str = "vanilla",
+    measure: str = "end",
 ) -> list[TaskComparison]:
-    """Each continual method's return at the end of task k against a freshly initialised network's on the same
-    task (runs labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the plasticity gap:
-    per seed, the continual run's return minus the fresh run's, averaged over the tasks both have; negative means
-    the network learns a new task worse than a fresh one does. Empty without fresh runs.
+    """Each continual method's return in task k against a freshly initialised network's on the same task (runs
+    labelled ``fresh-task<k>``), as IQM [stratified-bootstrap CI] over seeds, and the plasticity gap: per seed, the
+    continual run's return minus the fresh run's, averaged over the tasks both have; negative means the network
+    learns a new task worse than a fresh one does. Empty without fresh runs.
 
     :param rows: :func:`~.summary.summarize`'s rows (their ``values`` by seed)
     :param reference: the method every other one is also compared with, seed by seed (when it ran)
+    :param measure: a task's return at its end (``end``) or averaged over the whole task (``whole``)
     """
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+    column = MEASURES[measure]
     values = {(r.experiment, r.method, r.quantity): r.values for r in rows}
     fresh = {
         (e, int(m["task"])): v
         for (e, method, q), v in values.items()
-        if (m := FRESH.match(method)) and q == f"return_task{m['task']}"
+        if (m := FRESH.match(method)) and q == f"{column}{m['task']}"
     }
     bootstrap = Bootstrap(confidence, n_resamples, seed)
     return [
-        _compare_experiment(experiment, values, fresh, reference, bootstrap)
+        _compare_experiment(experiment, values, fresh, reference, bootstrap, measure)
         for experiment in dict.fromkeys(e for e, _ in fresh)
     ]
 
@@ -66,13 +83,14 @@ def _compare_experiment(
     fresh: dict[tuple[str, int], BySeed],
     reference: str,
     bootstrap: Bootstrap,
+    measure: str,
 ) -> TaskComparison:
     tasks = sorted(k for e, k in fresh if e == experiment)
     fresh_here = {k: fresh[experiment, k] for k in tasks}
     methods = [m for (e, m, q) in values if e == experiment and q == "return" and not FRESH.match(m)]
     returns, gap, gap_per_seed = {}, {}, {}
     for method in methods:
-        own = {k: values[key] for k in tasks if (key := (experiment, method, f"return_task{k}")) in values}
+        own = {k: values[key] for k in tasks if (key := (experiment, method, f"{MEASURES[measure]}{k}")) in values}
         returns[method] = {k: bootstrap.iqm(list(v.values())) for k, v in own.items()}
         if per_seed := _seed_gaps(own, fresh_here):
             gap_per_seed[method] = per_seed
@@ -84,7 +102,33 @@ def _compare_experiment(
         if m != reference and set(g) & set(base)
     }
     fresh_cells = {k: bootstrap.iqm(list(v.values())) for k, v in fresh_here.items()}
-    return TaskComparison(experiment, tasks, fresh_cells, returns, gap, gap_per_seed, reference, versus)
+    ends = {m: _per_task(values, experiment, m, tasks, "return_task") for m in [*methods, None]}
+    stuck = {}
+    if experiment in STUCK_AT:
+        floor = STUCK_AT[experiment]
+        stuck = {m or "fresh": (sum(v <= floor for v in per.values()), len(per)) for m, per in ends.items() if per}
+    entropy = {}
+    for m in [*methods, None]:
+        per = _per_task(values, experiment, m, tasks, "entropy_loss_task")
+        by_seed: dict[int, list[float]] = {}
+        for (s, _), v in per.items():
+            by_seed.setdefault(s, []).append(-v)
+        if by_seed:
+            entropy[m or "fresh"] = bootstrap.iqm([float(np.mean(v)) for v in by_seed.values()])
+    return TaskComparison(
+        experiment, tasks, fresh_cells, returns, gap, gap_per_seed, reference, versus, measure, stuck, entropy
+    )
+
+
+def _per_task(
+    values: dict[tuple[str, str, str], BySeed], experiment: str, method: str | None, tasks: list[int], column: str
+) -> dict[tuple[int, int], float]:
+    """(seed, task) -> the ``column<k>`` value of ``method`` (None: of task k's fresh network) for ``tasks``."""
+    out = {}
+    for k in tasks:
+        for s, v in values.get((experiment, method or f"fresh-task{k}", f"{column}{k}"), {}).items():
+            out[s, k] = v
+    return out
 
 
 def _seed_gaps(own: dict[int, BySeed], fresh: dict[int, BySeed]) -> BySeed:
