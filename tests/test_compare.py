@@ -441,6 +441,17 @@ def test_five_seeds_get_a_performance_profile_and_a_per_seed_table(tmp_path):
     assert not (compare(tmp_path / "four", tmp_path / "four-out") / "profile.png").exists()  # 4 seeds: no profile
 
 
+def test_resumed_rl_runs_are_named_in_the_summary(tmp_path):
+    for seed in (0, 1):
+        log(tmp_path / "exp" / f"vanilla_s{seed}", {"rollout/ep_rew_mean": [(0, 1.0), (100, 2.0)]})
+    (tmp_path / "exp" / "vanilla_s1" / "progress_from_4096.csv").write_text("")
+    (tmp_path / "exp" / "vanilla_s1" / "progress_from_512.csv").write_text("")
+    text = (compare(tmp_path, tmp_path / "out") / "summary.md").read_text()
+    assert "- `exp/vanilla_s0`: experiment exp, method vanilla, seed 0\n" in text
+    assert "- `exp/vanilla_s1`: experiment exp, method vanilla, seed 1, **resumed** at step 512, 4096\n" in text
+    assert "1 of the 2 runs were resumed; an RL resume is not exact" in text
+
+
 def test_task_runs_and_fresh_references_share_their_task_columns(tmp_path):
     steps = range(0, 3000, 100)  # tasks 0, 1, 2 of 1000 steps; return = 10 * task + (step % 1000) / 100
     log(

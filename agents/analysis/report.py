@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from syre_rl.agents.analysis.phases import PHASE_TAIL
-from syre_rl.agents.analysis.runs import Methods, Run
+from syre_rl.agents.analysis.runs import Methods, Run, resumed_at
 from syre_rl.agents.analysis.stats import TAIL_FRACTION
 from syre_rl.agents.analysis.summary import SummaryRow
 from syre_rl.agents.analysis.tasks import TaskComparison
@@ -70,8 +70,15 @@ def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str
     lines += [
         f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
         + (f", repeat {run.repeat}" if run.repeat > 1 else "")
+        + (f", **resumed** at step {', '.join(map(str, steps))}" if (steps := resumed_at(run)) else "")
         for run in runs
     ]
+    if interrupted := [run for run in runs if resumed_at(run)]:
+        lines += [
+            "",
+            f"{len(interrupted)} of the {len(runs)} runs were resumed; an RL resume is not exact (new episodes and "
+            "random draws), so those runs are not the uninterrupted runs their settings make.",
+        ]
     if repeats:
         lines += [
             "",

@@ -46,6 +46,14 @@ class Run:
 
 
 Methods = dict[str, list[Run]]  # one experiment's runs: method -> its runs
+RESUMED = re.compile(r"^progress_from_(?P<step>\d+)\.csv$")  # an RL run's log after a resume at that step
+
+
+def resumed_at(run: Run) -> list[int]:
+    """The steps at which an RL run was resumed (its ``progress_from_<step>.csv`` logs), in order. An RL resume
+    is not exact (new episodes, new random draws), so a published number should come from a run without any."""
+    steps = [int(m["step"]) for p in run.path.iterdir() if (m := RESUMED.match(p.name))]
+    return sorted(steps)
 
 
 def find_runs(root: str | Path) -> list[Run]:
