@@ -297,6 +297,23 @@ def test_each_seed_of_a_batch_is_a_single_runs_folder(tmp_path):
     assert (mine / CHECKPOINT).is_file() and json.loads((mine / "summary.json").read_text())["seeds_in_batch"] == 2
 
 
+def test_cchains_control_runs_batched_and_single_alike(tmp_path):
+    """C-CHAIN's preset (3 x 256 LeakyReLU(0.1), rewards / 20, episodes capped at 400) on offset tasks: both learners
+    log the env's own returns (whole CartPole steps, not twentieths) and the same tasks, and save the activation."""
+    kw = dict(preset="cchain-cartpole", timesteps=1600, task_every=800, task_shift="offset", metrics_every=1)
+    summaries = train_seeds(TrainConfig(seeds=[0, 1], logdir=str(tmp_path / "b"), progress=False, **kw))
+    single = train(TrainConfig(seed=1, logdir=str(tmp_path / "s"), progress=False, device="cpu", **kw))
+    for run_dir in (Path(summaries[1]["run_dir"]), Path(single["run_dir"])):
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["task_shift"] == "offset" and config["hyperparameters"]["reward_scale"] == 0.05
+        logged = tags(run_dir)
+        assert [v for _, v in logged["env/task"]] == [1, 2]  # the task in effect after each rollout's last step
+        assert all(v >= 8 for _, v in logged["rollout/ep_rew_mean"])  # unscaled: at least 8 steps an episode
+        model = PPO.load(run_dir / "model.zip", device="cpu")
+        assert isinstance(model.policy.mlp_extractor.policy_net[1], torch.nn.LeakyReLU)
+        assert model.policy.mlp_extractor.policy_net[1].negative_slope == 0.1
+
+
 def single_config(run_dir):
     """The single run's config of a batched seed's folder (what its checkpoint is read back with)."""
     saved = json.loads((run_dir / "config.json").read_text())
