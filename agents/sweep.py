@@ -100,6 +100,10 @@ class SweepSpec(Settings):
             raise ValueError(
                 "seeds are the sweep's own: give them once, at the top (seeds: [0, 1, 2]), not in base or grid"
             )
+        renamed = run_kind(self.runs).RENAMED
+        for where, keys in [("base", self.base), *(("grid entry", entry) for entry in self.grid)]:
+            if old := next((k for k in keys if k in renamed), None):
+                raise ValueError(f"sweep {where} has key {old!r}, which is now called {renamed[old]!r}; rename it")
         check_keys("sweep base", self.base, fields_)
         for entry in self.grid:
             check_entry(entry, fields_)

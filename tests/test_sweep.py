@@ -441,6 +441,15 @@ def test_a_sweep_stopped_with_ctrl_c_continues_where_it_stopped(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs" / "permuted-mnist").iterdir()) == ["syre_s0", "syre_s1", "syre_s2"]
 
 
+def test_a_renamed_run_field_is_refused_naming_its_new_name():
+    spec = {"runs": "rl", "seeds": [0], "base": {"preset": "cartpole-tasks"}, "grid": [{"method": "vanilla"}]}
+    in_base = {**spec, "base": {**spec["base"], "permute_every": 512}}
+    in_grid = {**spec, "grid": [{"method": "vanilla", "permute_every": 512}]}
+    for bad in (in_base, in_grid):
+        with pytest.raises(ValueError, match="has key 'permute_every', which is now called 'task_every'; rename it"):
+            sweep.SweepSpec.from_dict(bad)
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "agents" / "experiments").glob("*.yaml")))
 def test_every_published_sweep_file_expands(name):
     """Every key, type, range, preset and env of the sweep files is checked when they expand."""
