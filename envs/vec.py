@@ -17,6 +17,7 @@ from gymnasium.wrappers import TransformReward
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
+from syre_rl.envs.permuted import OFFSET_SCALE
 from syre_rl.files import atomic_write
 
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
@@ -110,7 +111,11 @@ def check_env_id(env_id: str) -> None:
 
 
 def _make_one(
-    env_id: str, task_seed: int | None = None, task_shift: str | None = None, offset_scale: float = 2.0, **kwargs
+    env_id: str,
+    task_seed: int | None = None,
+    task_shift: str | None = None,
+    offset_scale: float = OFFSET_SCALE,
+    **kwargs,
 ) -> gym.Env:
     register_envs()  # runs inside SubprocVecEnv workers too, which do not inherit the parent's imports
     if "Bullet" not in env_id:
@@ -141,7 +146,7 @@ def make_env(
     env_kwargs: dict | None = None,
     task_seed: int | None = None,
     task_shift: str | None = None,
-    offset_scale: float = 2.0,
+    offset_scale: float = OFFSET_SCALE,
     reward_scale: float = 1.0,
 ) -> VecEnv:
     """Make ``n_envs`` monitored copies of ``env_id`` in a DummyVecEnv or SubprocVecEnv.
