@@ -181,6 +181,9 @@ class Method:
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type[MethodSettings]] = NoSettings
+    # The settings (beside the seed) in which the members of a batch may differ: numbers that act per scalar or
+    # per unit, read through :meth:`along_members`. Others (what the method builds, when it acts) are shared.
+    PER_MEMBER: ClassVar[tuple[str, ...]] = ()
     module: nn.Module | None  # the network while attached; None after detach
 
     def __init__(self, settings: MethodSettings | Sequence[MethodSettings] | None = None, /, **values: Any):
@@ -198,13 +201,14 @@ class Method:
         for member in members:
             if type(member) is not self.Settings:
                 raise ValueError(f"method {self.name!r} takes {self.Settings.__name__}, got {type(member).__name__}")
-        shared = {k: v for k, v in members[0].to_dict().items() if k != "seed"}
+        free = [n for n in ("seed", *self.PER_MEMBER) if n in members[0].to_dict()]
+        shared = {k: v for k, v in members[0].to_dict().items() if k not in free}
         for k, member in enumerate(members):
-            differ = sorted(n for n, v in member.to_dict().items() if n != "seed" and shared[n] != v)
+            differ = sorted(n for n, v in member.to_dict().items() if n not in free and shared[n] != v)
             if differ:
                 raise ValueError(
-                    f"{self.name}: the members of one batch may differ in seed only; member {k} differs from member "
-                    f"0 in {', '.join(differ)}"
+                    f"{self.name}: the members of one batch may differ in {' and '.join(free)} only; member {k} "
+                    f"differs from member 0 in {', '.join(differ)}"
                 )
         self.settings = members[0]
         # each member's settings (of the subclass's Settings type, hence Any)
@@ -234,6 +238,18 @@ class Method:
         """``draw(member's settings)`` for every member, as one tensor (:meth:`from_members`): what member k
         draws (from its own seed's streams) is what the method with its settings draws on its own network."""
         return self.from_members([draw(member) for member in self.member_settings])
+
+    def along_members(
+        self, name: str, like: torch.Tensor, of: Callable[[Any], Any] = lambda value: value
+    ) -> Any | torch.Tensor:
+        """``of(setting name)`` for arithmetic on ``like`` (a covered tensor, or anything with the member axis
+        first on a batch): the one value when every member has it (a plain network always, so its arithmetic is
+        the method's own), else each member's as a tensor of ``like``'s dtype shaped to broadcast along the
+        member axis (:attr:`PER_MEMBER`)."""
+        values = [of(getattr(m, name)) for m in self.member_settings]
+        if all(v == values[0] for v in values):
+            return values[0]
+        return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *[1] * (like.dim() - 1))
 
     def member_index(self, member: int | None) -> int:
         """Which member a call means: ``member`` on a batch of networks (it must be given), 0 on a plain one."""

@@ -120,7 +120,7 @@ class Jitter(Syre):
 
     def drawn_offsets(self) -> list[torch.Tensor] | None:
         """The shift added at the start (drawn again: the same streams give the same draw)."""
-        if self.settings.scale == 0:
+        if all(m.scale == 0 for m in self.member_settings):
             return None
         return [
             self.draw(n, owner, getattr(owner, attr)).to(getattr(owner, attr).device)
@@ -154,6 +154,7 @@ class ShrinkPerturb(Method):
     name = "shrink-perturb"
     Settings = ShrinkPerturbSettings
     settings: ShrinkPerturbSettings
+    PER_MEMBER = ("shrink", "noise")
 
     def __init__(self, settings: ShrinkPerturbSettings | Sequence[ShrinkPerturbSettings] | None = None, /, **values):
         super().__init__(settings, **values)
@@ -166,17 +167,25 @@ class ShrinkPerturb(Method):
 
     @torch.no_grad()
     def after_step(self) -> None:
-        shrink, noise_std = self.settings.shrink, self.settings.noise
         for name, p in zip(self.names, self.params()):
-            p.mul_(1 - shrink)
-            if noise_std > 0:
+            p.mul_(self.along_members("shrink", p, lambda shrink: 1 - shrink))
+            noise_std = self.along_members("noise", p)
+            if isinstance(noise_std, torch.Tensor):  # members with noises of their own (0: no draw, as alone)
+                p.add_(self._noise(name, p) * noise_std)
+            elif noise_std > 0:
                 p.add_(self._noise(name, p), alpha=noise_std)
 
     def _noise(self, name: str, p: torch.Tensor) -> torch.Tensor:
-        """Standard normal noise of ``p``'s shape, each member's from its own generator of parameter ``name``."""
+        """Standard normal noise of ``p``'s shape, each member's from its own generator of parameter ``name``
+        (zeros, drawing nothing, for a member without noise)."""
         shape = self.member_shape(p)
         return self.from_members(
-            [torch.randn(shape, generator=g, device=p.device, dtype=p.dtype) for g in self._generator(name, p.device)]
+            [
+                torch.randn(shape, generator=g, device=p.device, dtype=p.dtype)
+                if m.noise > 0
+                else torch.zeros(shape, device=p.device, dtype=p.dtype)
+                for g, m in zip(self._generator(name, p.device), self.member_settings)
+            ]
         )
 
     @torch.no_grad()
@@ -190,6 +199,8 @@ class ShrinkPerturb(Method):
 
     def state_dict(self, member: int | None = None) -> dict[str, Any]:
         k = self.member_index(member)
+        if self.member_settings[k].noise == 0:  # it draws nothing (as on its own network, which makes no generator)
+            return {"generators": {}}
         return {"generators": {name: gens[k].get_state() for name, gens in self._generators.items()}}
 
     def load_state_dict(self, state: dict[str, Any], member: int | None = None) -> None:
@@ -251,6 +262,7 @@ class ReDo(Method):
     settings: ReDoSettings | CBPSettings
     SECOND_MOMENTS = ("exp_avg_sq", "max_exp_avg_sq", "square_avg")  # Adam, AdamW (amsgrad), RMSprop
     STREAM = ":redo"  # of the generators that redraw units' weights
+    PER_MEMBER: ClassVar[tuple[str, ...]] = ("tau",)  # (every member checks at the same steps)
 
     def __init__(self, settings: ReDoSettings | Sequence[ReDoSettings] | None = None, /, **values: Any):
         super().__init__(settings, **values)
@@ -305,7 +317,7 @@ class ReDo(Method):
         self.steps += 1
         if self.steps % settings.every or self._counts[0] == 0:
             return
-        self._count_resets(self.reset([score <= settings.tau for score in self.scores()]))
+        self._count_resets(self.reset([score <= self.along_members("tau", score) for score in self.scores()]))
 
     def _count_resets(self, reset: list[int]) -> None:
         """Record each member's units reset in this step and start the activation sums afresh."""
@@ -435,6 +447,7 @@ class CBP(ReDo):
     Settings = CBPSettings
     settings: CBPSettings
     STREAM = ":cbp"
+    PER_MEMBER = ("replacement_rate", "maturity", "decay")
 
     def _setup(self) -> None:
         super()._setup()
@@ -455,20 +468,22 @@ class CBP(ReDo):
     def replace(self) -> list[int]:
         """One step of continual backprop: update utilities and ages from the recorded activations, replace the
         units owed; returns how many units were replaced, per member."""
-        settings, masks = self.settings, []
+        masks = []
         for i, layer in enumerate(self.layers):
             outgoing = self.stacked(layer.outgoing.weight).abs()  # (members, out, units, ...)
             weight_out = outgoing.sum(dim=[d for d in range(outgoing.dim()) if d not in (0, 2)])  # (members, units)
             utility, age = self.utility[i], self.age[i]
-            utility.mul_(settings.decay).add_(
-                self._sums[i] / max(1, self._counts[i]) * weight_out, alpha=1 - settings.decay
-            )
+            decay, recent = self.along_members("decay", utility), self._sums[i] / max(1, self._counts[i]) * weight_out
+            if isinstance(decay, torch.Tensor):  # members with decays of their own
+                utility.mul_(decay).add_(recent * (1 - decay))
+            else:
+                utility.mul_(decay).add_(recent, alpha=1 - decay)
             age += 1
-            mature = age > settings.maturity
+            mature = age > self.along_members("maturity", age)
             mask = torch.zeros_like(mature)
             for k, n_mature in enumerate(mature.sum(1).tolist()):
                 owed = self.owed[k]
-                owed[i] += settings.replacement_rate * n_mature
+                owed[i] += self.member_settings[k].replacement_rate * n_mature
                 n = min(int(owed[i]), n_mature)
                 if n > 0:
                     owed[i] -= n
@@ -489,7 +504,7 @@ class CBP(ReDo):
     def stats(self, member: int | None = None) -> dict[str, float]:
         k = self.member_index(member)
         units = sum(a.shape[1] for a in self.age)
-        mature = sum(int((a[k] > self.settings.maturity).sum()) for a in self.age)
+        mature = sum(int((a[k] > self.member_settings[k].maturity).sum()) for a in self.age)
         return {"replaced_units_total": float(self.total_reset[k]), "mature_fraction": mature / units}
 
     def state_dict(self, member: int | None = None) -> dict[str, Any]:
@@ -553,7 +568,8 @@ def make_method(name: str, settings: Settings | Sequence[Settings] | None = None
 
     :param name: one of :data:`METHODS` (vanilla, l2, syre, syre-ar, l2-init, jitter, shrink-perturb, redo, cbp)
     :param settings: the method's typed settings (its ``Settings`` class); or give them as keywords. A list of
-        them, one per member, for K networks batched as one (:mod:`syre_rl.members`; they may differ in seed only)
+        them, one per member, for K networks batched as one (:mod:`syre_rl.members`; they may differ in seed and
+        in the method's ``PER_MEMBER`` settings only)
     :raises ValueError: naming an unknown method or setting, or a value outside its range
     """
     check_method_name(name)

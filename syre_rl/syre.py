@@ -127,14 +127,18 @@ class Syre(Method):
     # the decay family (L2, L2-init, jitter: syre_rl.methods) takes other DecaySettings
     Settings: ClassVar[type[DecaySettings]] = SyreSettings
     settings: DecaySettings
+    PER_MEMBER = ("gamma", "scale", "ar_eps")  # a batch is all syre or all syre-ar (ar_eps > 0): see _setup
 
     def draw(self, name: str, owner: nn.Module, p: torch.Tensor) -> torch.Tensor:
         """The random offset ``theta0 ~ N(0, (scale / sqrt(fan_in))^2)`` of parameter ``name`` (on CPU), each
         member's from its own seed's stream."""
         shape = self.member_shape(p)
-        sigma = self.settings.scale / math.sqrt(_fan_in(owner, name.rpartition(".")[2], shape, self.member_shape))
+        fan_in = _fan_in(owner, name.rpartition(".")[2], shape, self.member_shape)
         return self.per_member(
-            lambda member: torch.randn(shape, generator=named_generator(member.seed, name), dtype=p.dtype) * sigma
+            lambda member: (
+                torch.randn(shape, generator=named_generator(member.seed, name), dtype=p.dtype)
+                * (member.scale / math.sqrt(fan_in))
+            )
         )
 
     def offsets(self, name: str, owner: nn.Module, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,6 +147,11 @@ class Syre(Method):
         return theta0, theta0
 
     def _setup(self) -> None:
+        if len({m.ar_eps > 0 for m in self.member_settings}) > 1:
+            raise ValueError(
+                f"{self.name}: the members of one batch are all syre-ar (ar_eps > 0) or all syre (ar_eps = 0); got "
+                f"ar_eps {[m.ar_eps for m in self.member_settings]}"
+            )
         self._refuse_optimizer_decay()
         taken = [n for n, (owner, attr) in zip(self.names, self._slots) if hasattr(owner, attr + ANCHOR_SUFFIX)]
         if taken:
@@ -158,11 +167,11 @@ class Syre(Method):
 
     def _draw_d(self, name: str, p: torch.Tensor) -> torch.Tensor:
         """syre-ar's diagonal ``D ~ U(1 - ar_eps, 1 + ar_eps)`` of parameter ``name``, each member's its own."""
-        shape, eps = self.member_shape(p), self.settings.ar_eps
+        shape = self.member_shape(p)
 
         def one(member: DecaySettings) -> torch.Tensor:
             gen = named_generator(member.seed, name, ":D")
-            return 1 + eps * (2 * torch.rand(shape, generator=gen, dtype=p.dtype) - 1)
+            return 1 + member.ar_eps * (2 * torch.rand(shape, generator=gen, dtype=p.dtype) - 1)
 
         return self.per_member(one)
 
@@ -183,7 +192,7 @@ class Syre(Method):
     def drawn_offsets(self) -> list[torch.Tensor] | None:
         """The random offsets ``theta0`` the method added to the parameters (syre: its anchors), for measures on
         the learned part (weights minus offsets); None when it added none."""
-        return self.anchors() if self.settings.scale > 0 else None
+        return self.anchors() if any(m.scale > 0 for m in self.member_settings) else None
 
     def anchors(self) -> list[torch.Tensor]:
         """The fixed anchors ``theta0``, one per parameter in :attr:`names`."""
@@ -209,7 +218,7 @@ class Syre(Method):
             self.names
         )
         total = sum(float((t * t if d is None else d * t * t).sum()) for t, d in zip(self.learned(member), ds))
-        return 0.5 * self.settings.gamma * total
+        return 0.5 * self.member_settings[k].gamma * total
 
     @torch.no_grad()
     def anchor_distance(self, member: int | None = None) -> float:
@@ -231,26 +240,35 @@ class Syre(Method):
 
     @torch.no_grad()
     def before_step(self) -> None:
-        gamma = self.settings.gamma
-        if gamma == 0:
+        if all(m.gamma == 0 for m in self.member_settings):
             return
         params, anchors, ds = self._tensors()
         live = [i for i, p in enumerate(params) if p.grad is not None]  # optimizers skip grad-less params
         if not live:
             return
+        gamma = self.along_members("gamma", params[live[0]])
         if self.settings.decoupled:
             lr_of = {id(p): group["lr"] for group in self.optimizer.param_groups for p in group["params"]}
             for i in live:
-                p, a, shrink = params[i], anchors[i], lr_of[id(params[i])] * gamma
+                p, a = params[i], anchors[i]
+                own = gamma.view(-1, *[1] * (p.dim() - 1)) if isinstance(gamma, torch.Tensor) else gamma
+                shrink = lr_of[id(p)] * own
                 if ds is None:  # (p - a) * (1 - lr*gamma) + a: exactly AdamW's p * (1 - lr*gamma) when a = 0
                     p.sub_(a).mul_(1 - shrink).add_(a)
-                else:
+                elif not isinstance(shrink, torch.Tensor):
                     p.addcmul_(ds[i], p - a, value=-shrink)
+                else:
+                    p.sub_(ds[i] * (p - a) * shrink)
             return
         grads = cast("list[torch.Tensor]", [params[i].grad for i in live])  # live: only params with a gradient
         # p - a first, so the decay is exactly 0 where p == a (and exactly Adam's grad + gamma*p when a = 0)
         diffs = torch._foreach_sub([params[i] for i in live], [anchors[i] for i in live])
-        if ds is None:
+        if isinstance(gamma, torch.Tensor):  # members of a batch with gammas of their own: each its own
+            gammas = [gamma.view(-1, *[1] * (params[i].dim() - 1)) for i in live]
+            if ds is not None:
+                diffs = torch._foreach_mul(diffs, [ds[i] for i in live])
+            torch._foreach_add_(grads, torch._foreach_mul(diffs, gammas))
+        elif ds is None:
             torch._foreach_add_(grads, diffs, alpha=gamma)
         else:
             torch._foreach_addcmul_(grads, [ds[i] for i in live], diffs, value=gamma)

@@ -50,8 +50,48 @@ def train(model, opt, inputs) -> None:
 
 @pytest.mark.parametrize("name,values", CASES, ids=[f"{n}-{'-'.join(map(str, v.values()))}" for n, v in CASES])
 def test_every_member_of_a_batch_trains_as_its_own_network(name, values):
+    check_members_train_alone(name, [values] * len(SEEDS))
+
+
+# Members with settings of their own (each method's PER_MEMBER: a tuning grid as one batch), one per seed of SEEDS;
+# a zero where a member may act as if the method were off (no draw of noise, no decay)
+MIXED = [
+    ("l2", [{"gamma": 1e-2}, {"gamma": 0.0}, {"gamma": 1e-1}]),
+    (
+        "l2",
+        [{"gamma": 1e-2, "decoupled": True}, {"gamma": 3e-2, "decoupled": True}, {"gamma": 1e-1, "decoupled": True}],
+    ),
+    ("syre", [{"gamma": 1e-2, "scale": 1.0}, {"gamma": 1e-1, "scale": 0.1}, {"gamma": 1e-3, "scale": 0.5}]),
+    ("syre-ar", [{"gamma": 1e-2, "ar_eps": 0.1}, {"gamma": 1e-1, "ar_eps": 0.5, "scale": 0.3}, {"gamma": 0.0}]),
+    ("syre-ar", [{"gamma": 1e-2, "decoupled": True}, {"gamma": 1e-1, "ar_eps": 0.5, "decoupled": True}] * 2),
+    ("l2-init", [{"gamma": 1e-2}, {"gamma": 1e-1}, {"gamma": 1e-3}]),
+    ("jitter", [{"gamma": 1e-2, "scale": 0.0}, {"gamma": 1e-1, "scale": 0.5}, {"gamma": 1e-3, "scale": 1.0}]),
+    (
+        "shrink-perturb",
+        [{"shrink": 1e-3, "noise": 1e-3}, {"shrink": 1e-2, "noise": 0.0}, {"shrink": 0.0, "noise": 1e-2}],
+    ),
+    ("redo", [{"every": 10, "tau": 0.3}, {"every": 10, "tau": 0.0}, {"every": 10, "tau": 0.6}]),
+    (
+        "cbp",
+        [
+            {"replacement_rate": 0.05, "maturity": 5},
+            {"replacement_rate": 0.1, "maturity": 2, "decay": 0.9},
+            {"replacement_rate": 0.0, "maturity": 20, "decay": 0.5},
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("name,members", MIXED, ids=[name for name, _ in MIXED])
+def test_members_with_settings_of_their_own_train_as_their_own_networks(name, members):
+    check_members_train_alone(name, members[: len(SEEDS)], resets=False)
+
+
+def check_members_train_alone(name: str, member_values: list[dict], resets: bool = True) -> None:
+    """Each member of a batch (seeds SEEDS, settings ``member_values``) trains exactly as its own network: weights,
+    anchors, the optimizer's state, the method's figures and state."""
     singles = []
-    for seed in SEEDS:
+    for seed, values in zip(SEEDS, member_values):
         model = net(seed)
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         method = make_method(name, settings(name, values, seed)).attach(model, opt)
@@ -60,7 +100,8 @@ def test_every_member_of_a_batch_trains_as_its_own_network(name, values):
 
     batched = stack_modules([net(seed) for seed in SEEDS])
     opt = torch.optim.Adam(batched.parameters(), lr=1e-2)
-    method = make_method(name, [settings(name, values, seed) for seed in SEEDS]).attach(batched, opt)
+    members = [settings(name, values, seed) for seed, values in zip(SEEDS, member_values)]
+    method = make_method(name, members).attach(batched, opt)
     inputs = [[data(seed, t) for seed in SEEDS] for t in range(STEPS)]
     train(batched, opt, [(torch.stack([x for x, _ in xs]), torch.stack([y for _, y in xs])) for xs in inputs])
 
@@ -77,9 +118,10 @@ def test_every_member_of_a_batch_trains_as_its_own_network(name, values):
         state, expected = method.state_dict(member=k), single.state_dict()
         assert state.keys() == expected.keys()
         assert torch.testing.assert_close(state, expected, rtol=1e-10, atol=1e-12) is None
-    if name in ("redo", "cbp"):  # the case is meant to reset units, in every member
+    if name in ("redo", "cbp"):  # the case is meant to reset units: in every member, or as its settings ask
         key = {"redo": "reset_units_total", "cbp": "replaced_units_total"}[name]
-        assert all(method.stats(member=k)[key] > 0 for k in range(len(SEEDS)))
+        totals = [method.stats(member=k)[key] for k in range(len(SEEDS))]
+        assert all(t > 0 for t in totals) if resets else (totals[0] > 0 and len(set(totals)) > 1), totals
 
 
 @pytest.mark.parametrize("name,values", [c for c in CASES if c[0] in ("shrink-perturb", "redo", "cbp")][:4])
@@ -141,8 +183,16 @@ def test_what_cannot_be_batched_is_refused_by_name():
         stack_modules([nn.Linear(2, 3), nn.Linear(2, 4)])
     with pytest.raises(ValueError, match=r"not Conv2d \(0\)"):
         stack_modules([nn.Sequential(nn.Conv2d(1, 2, 3)), nn.Sequential(nn.Conv2d(1, 2, 3))])
-    with pytest.raises(ValueError, match="differ in seed only; member 1 differs from member 0 in gamma"):
-        make_method("syre", [settings("syre", {"gamma": 1e-3}, 0), settings("syre", {"gamma": 1e-2}, 1)])
+    with pytest.raises(ValueError, match="differ in seed and gamma and scale and ar_eps only; member 1 differs "):
+        make_method("syre", [settings("syre", {"decoupled": True}, 0), settings("syre", {"gamma": 1e-2}, 1)])
+    with pytest.raises(ValueError, match="differ in seed and tau only; member 1 differs from member 0 in every"):
+        make_method("redo", [settings("redo", {"every": 10}, 0), settings("redo", {"every": 20}, 1)])
+    with pytest.raises(ValueError, match="in gamma only; member 1 differs from member 0 in decoupled"):
+        make_method("l2", [settings("l2", {}, 0), settings("l2", {"decoupled": True}, 1)])
+    with pytest.raises(ValueError, match=r"all syre-ar \(ar_eps > 0\) or all syre .*\[0.0, 0.1\]"):
+        batched = stack_modules([net(0), net(1)])
+        mixed = make_method("syre", [settings("syre", {}, 0), settings("syre", {"ar_eps": 0.1}, 1)])
+        mixed.attach(batched, torch.optim.Adam(batched.parameters()))
     method = make_method("syre", [settings("syre", {}, 0), settings("syre", {}, 1)])
     with pytest.raises(ValueError, match=r"needs a leading axis of 2 members .*\['0.weight', '0.bias'"):
         model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3))
