@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -178,6 +178,22 @@ class RunConfig(Settings):
         """This run's seeds ``seeds`` as one run that trains them as one batched network (each seed in its own
         run folder, as its single run), or None where this kind (or these settings) cannot."""
         return None
+
+    def batch_key(self) -> str | None:
+        """Runs (of one run root) whose keys are equal may train as one batched network though their labels
+        differ (:meth:`run_batch`): this kind's key names everything they must share, which leaves out the seed,
+        the label and the method's per-member settings (``Method.PER_MEMBER``), so that a tuning grid's points
+        train as one batch. None where this kind (or these settings) batches only a grid point's seeds."""
+        return None
+
+    @classmethod
+    def run_batch(cls, runs: Sequence[RunConfig], resume: bool) -> str:
+        """Train (``resume``: continue) ``runs`` as one batched network, each in its own run folder as its single
+        run; one line saying how it ended. Here: the seeds of one grid point (:meth:`batch_of_seeds`)."""
+        batch = runs[0].batch_of_seeds([r.seed for r in runs])
+        if batch is None or any(r.label != runs[0].label for r in runs):
+            raise ValueError(f"{cls.__name__} batches only the seeds of one grid point, got {[r.label for r in runs]}")
+        return dataclasses.replace(batch, resume=resume).execute()
 
     def status(self) -> Status:
         """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -65,6 +66,9 @@ class SweepSpec(Settings):
     :param batch_seeds: train the seeds of a grid point as one batched network (``--seeds``: continual runs,
         PPO), each in its own run folder as its single run; one Ray task of ``cpus`` CPUs per grid point. Default
         false: one run per task, as the published sweeps ran (batched seeds draw other random numbers)
+    :param batch_settings: with ``batch_seeds``, grid points that differ only in the method's per-member settings
+        (``Method.PER_MEMBER``: syre's gamma and scale, ReDo's tau, ...) train as one batch too, each member with
+        its own settings: a method's tuning grid is one Ray task (PPO; :meth:`RunConfig.batch_key`). Default false
     """
 
     owner = "sweep"
@@ -77,8 +81,11 @@ class SweepSpec(Settings):
     gpus: float = 0.0
     retries: int = 3
     batch_seeds: bool = False
+    batch_settings: bool = False
 
     def check(self) -> None:
+        if self.batch_settings and not self.batch_seeds:
+            raise ValueError("sweep batch_settings batches grid points' seeds together: give batch_seeds: true too")
         if "logdir" in self.base and self.logdir is not None:
             raise ValueError(
                 f"sweep logdir {self.logdir!r} and base logdir {self.base['logdir']!r}: give the run root once"
@@ -209,6 +216,19 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     return configs
 
 
+def select(configs: Sequence[RunConfig], patterns: Sequence[str] | None) -> list[RunConfig]:
+    """The runs whose label matches one of the shell ``patterns`` (``fnmatch``; None: every run), in sweep order.
+
+    :raises ValueError: a pattern that matches no run, naming the labels there are
+    """
+    if patterns is None:
+        return list(configs)
+    labels = list(dict.fromkeys(c.label for c in configs))
+    if unmatched := [p for p in patterns if not fnmatch.filter(labels, p)]:
+        raise ValueError(f"--only {' '.join(unmatched)} matches no run label; the labels: {', '.join(labels)}")
+    return [c for c in configs if any(fnmatch.fnmatchcase(c.label, p) for p in patterns)]
+
+
 def status(cfg: RunConfig) -> str:
     """``done``, ``partial``, ``damaged`` or ``new``: :meth:`~syre_rl.agents.kinds.RunConfig.status`."""
     return cfg.status()
@@ -228,18 +248,22 @@ def run_one(cfg: RunConfig, cwd: str | None = None) -> dict[str, Any]:
     return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": _node()}
 
 
-def groups(todo: Sequence[RunConfig], batch_seeds: bool) -> list[list[RunConfig]]:
+def groups(todo: Sequence[RunConfig], batch_seeds: bool, batch_settings: bool = False) -> list[list[RunConfig]]:
     """The runs each Ray task makes: one run each; with ``batch_seeds``, the seeds of a grid point (one label) that
-    its kind can batch together (:meth:`~syre_rl.agents.kinds.RunConfig.batch_of_seeds`), in seed order."""
+    its kind can batch together (:meth:`~syre_rl.agents.kinds.RunConfig.batch_of_seeds`), in seed order; with
+    ``batch_settings`` too, every run of one :meth:`~syre_rl.agents.kinds.RunConfig.batch_key` (grid points that
+    differ only in the method's per-member settings), in label and seed order."""
     if not batch_seeds:
         return [[cfg] for cfg in todo]
-    by_point: dict[tuple[str, str], list[RunConfig]] = {}
+    by_point: dict[tuple[str, str, str], list[RunConfig]] = {}
     for cfg in todo:
-        by_point.setdefault((str(cfg.logdir), cfg.label), []).append(cfg)
+        key = cfg.batch_key() if batch_settings else None
+        where = ("settings", key) if key is not None else ("label", cfg.label)
+        by_point.setdefault((str(cfg.logdir), *where), []).append(cfg)
     out = []
-    for point in by_point.values():
-        if len(point) > 1 and point[0].batch_of_seeds([c.seed for c in point]) is not None:
-            out.append(sorted(point, key=lambda c: c.seed))
+    for (_, by, _), point in by_point.items():
+        if len(point) > 1 and (by == "settings" or point[0].batch_of_seeds([c.seed for c in point]) is not None):
+            out.append(sorted(point, key=lambda c: (c.label, c.seed)))
         else:
             out += [[cfg] for cfg in point]
     return out
@@ -262,12 +286,10 @@ def run_group(cfgs: Sequence[RunConfig], cwd: str | None = None) -> dict[str, An
     results = [f"{len(by_state['done'])} done already"] if "done" in by_state else []
     for state in ("new", "partial", "damaged"):
         if state in by_state:
-            seeds = [c.seed for c in by_state[state]]
-            batch = by_state[state][0].batch_of_seeds(seeds)
-            assert batch is not None  # groups() batches only what can be
-            results.append(dataclasses.replace(batch, resume=state != "new").execute())
-    seeds = ",".join(str(c.seed) for c in cfgs)
-    return {"label": cfgs[0].label, "seed": seeds, "result": "; ".join(results), "node": _node(), "runs": len(cfgs)}
+            results.append(type(cfgs[0]).run_batch(by_state[state], resume=state != "new"))
+    seeds = ",".join(dict.fromkeys(str(c.seed) for c in cfgs))
+    label = ",".join(dict.fromkeys(c.label for c in cfgs))
+    return {"label": label, "seed": seeds, "result": "; ".join(results), "node": _node(), "runs": len(cfgs)}
 
 
 def _node() -> str | None:
@@ -346,7 +368,9 @@ def _run_on_ray(
         task = ray.remote(run_group).options(
             num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
         )
-        pending = {task.remote(group, os.getcwd()): group for group in groups(todo, spec.batch_seeds)}
+        pending = {
+            task.remote(group, os.getcwd()): group for group in groups(todo, spec.batch_seeds, spec.batch_settings)
+        }
         return _collect(pending, total, done, progress, log, tqdm)
     finally:
         ray.shutdown()

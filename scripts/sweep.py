@@ -5,12 +5,13 @@ interrupted ones resume from their checkpoints, and a run whose worker dies is r
     python scripts/sweep.py agents/experiments/pm-paper.yaml               # here, every core
     python scripts/sweep.py agents/experiments/pm-paper.yaml --list        # the runs and their status
     python scripts/sweep.py agents/experiments/slippery-ant.yaml --address 10.0.0.1:6379   # on a cluster
+    python scripts/sweep.py agents/experiments/cchain-cartpole-tuning.yaml --only 'fresh-*' vanilla 'syre-*'
 """
 
 import argparse
 
 from syre_rl.agents.config import StrictParser
-from syre_rl.agents.sweep import expand, load_spec, run_sweep, status
+from syre_rl.agents.sweep import expand, load_spec, run_sweep, select, status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,6 +27,12 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="CPUs of the local Ray instance (default: all cores); runs at once = CPUS / the spec's cpus per run",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="run (or list) only the runs whose label matches one of these shell patterns, e.g. 'fresh-*' 'syre-*'",
+    )
     parser.add_argument("--list", action="store_true", help="list the runs and their status, run nothing")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("sweep.py: error: --cpus sizes the local Ray instance; a cluster (--address) has its own")
     try:
         spec = load_spec(args.spec)
-        configs = expand(spec)
+        configs = select(expand(spec), args.only)
     except (ValueError, OSError) as err:
         raise SystemExit(f"sweep.py: error: {err}") from None
     if args.list:

@@ -23,7 +23,7 @@ from syre_rl.agents.guard import NonFiniteError
 from syre_rl.agents.rl import TrainConfig
 from syre_rl.agents.rl.batched import BatchedPPO
 from syre_rl.agents.rl.checkpoints import load_checkpoint
-from syre_rl.agents.rl.seeds import make_batch, train_rollouts, train_seeds
+from syre_rl.agents.rl.seeds import make_batch, train_members, train_rollouts, train_seeds
 from syre_rl.agents.rl.training import build_model, train
 from syre_rl.agents.runs import CHECKPOINT
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
@@ -244,6 +244,74 @@ def test_each_member_of_a_batch_equals_its_one_seed_run(method, settings):
     if method in ("redo", "cbp"):  # the case is meant to reset units
         key = {"redo": "reset_units_total", "cbp": "replaced_units_total"}[method]
         assert batched.methods["critic"].stats(1)[key] > 0
+
+
+def member_configs(method: str, grid: list[dict], seeds: list[int]) -> list[TrainConfig]:
+    """The resolved member configs of a tuning grid's points (labels by index) and seeds."""
+    return [
+        TrainConfig(preset=TINY, seed=s, method=method, method_args=values, label=f"p{i}", device="cpu").member(s)
+        for i, values in enumerate(grid)
+        for s in seeds
+    ]
+
+
+@pytest.mark.parametrize(
+    "method,grid",
+    [
+        ("syre", [{"gamma": 1e-2, "scale": 1.0}, {"gamma": 1e-1, "scale": 0.3}]),
+        ("redo", [{"every": 4, "tau": 0.5}, {"every": 4, "tau": 0.0}]),
+    ],
+)
+def test_a_tuning_grids_points_train_in_one_batch_as_each_alone(method, grid):
+    """Members with settings of their own (Method.PER_MEMBER) in one PPO batch, in float64 over 52 updates: each
+    as its one-member batch (weights, the method's figures, every episode's return)."""
+    members = member_configs(method, grid, [1, 2])
+    batch, envs, _ = make_batch(members, torch.float64)
+    alone = []
+    try:
+        batch.reset()
+        for _ in range(13):
+            batch.collect_rollout()
+            batch.train(batch.progress_remaining(members[0].timesteps))
+    finally:
+        envs.close()
+    for k in (0, 3):  # point 0 seed 1, point 1 seed 2
+        one, one_envs, _ = make_batch([members[k]], torch.float64)
+        try:
+            one.reset()
+            for _ in range(13):
+                one.collect_rollout()
+                one.train(one.progress_remaining(members[k].timesteps))
+        finally:
+            one_envs.close()
+        alone.append(one)
+        for name, value in one.member_policy_state(0).items():
+            torch.testing.assert_close(
+                batch.member_policy_state(k)[name], value, rtol=1e-5, atol=1e-5 * float(value.abs().max())
+            )
+        for target, m in one.methods.items():
+            assert batch.methods[target].stats(k) == pytest.approx(m.stats(0), rel=1e-5, abs=1e-7)
+        assert [e["r"] for e in batch.ep_info[k]] == [e["r"] for e in one.ep_info[0]]
+    # the settings act: the two points' members of one seed learn different weights
+    name = "mlp_extractor.policy_net.0.weight"
+    assert not torch.allclose(batch.member_policy_state(0)[name], batch.member_policy_state(2)[name])
+    if method == "redo":  # tau 0.5 resets more units than tau 0 (which resets only dead ones)
+        resets = [batch.methods["critic"].stats(k)["reset_units_total"] for k in (0, 2)]
+        assert resets[0] > resets[1], resets
+
+
+def test_runs_that_differ_in_more_than_per_member_settings_are_refused_as_one_batch(tmp_path):
+    syre = member_configs("syre", [{"gamma": 1e-2}, {"gamma": 1e-2, "decoupled": True}], [0])
+    with pytest.raises(ValueError, match=r"p1 seed 0 cannot train in one batch with p0 seed 0: they differ in "):
+        train_members(syre, resume=False)
+    tasks = [dataclasses.replace(syre[0], label="a"), dataclasses.replace(syre[0], first_task=1, label="b")]
+    with pytest.raises(
+        ValueError, match=r"b seed 0 cannot train in one batch with a seed 0: they differ in first_task"
+    ):
+        train_members(tasks, resume=False)
+    with pytest.raises(ValueError, match="repeat a label and seed"):
+        train_members([syre[0], syre[0]], resume=False)
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("method", ["vanilla", "syre"])

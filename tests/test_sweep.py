@@ -457,6 +457,21 @@ def test_every_published_sweep_file_expands(name):
     assert len({(c.label, c.seed) for c in configs}) == len(configs) > 0
 
 
+def test_only_selects_runs_by_label_pattern_and_refuses_a_pattern_that_matches_none():
+    configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / "cchain-cartpole-tuning.yaml"))
+    chosen = sweep.select(configs, ["fresh-*", "vanilla", "l2-gamma*"])
+    assert sorted({c.label for c in chosen}) == [
+        *(f"fresh-task{k}" for k in range(1, 5)),
+        "l2-gamma0.0001",
+        "l2-gamma0.001",
+        "l2-gamma0.01",
+        "vanilla",
+    ]
+    assert {c.seed for c in chosen} == {100, 101} and sweep.select(configs, None) == configs
+    with pytest.raises(ValueError, match=r"--only syre-gamma9\* matches no run label; the labels: fresh-task1, fresh-task2, "):
+        sweep.select(configs, ["vanilla", "syre-gamma9*"])
+
+
 def test_a_name_that_is_a_run_field_and_a_method_setting_goes_where_it_is_written():
     """ReDo's tau (its dormancy threshold) and the run's tau (the metrics') share a name: under method_args it is
     ReDo's and the run keeps its own; at the top it is refused, naming both places."""
@@ -533,6 +548,58 @@ def _running(pid: int) -> bool:
 TINY_CARTPOLE = str(Path(__file__).parent / "tiny-cartpole.yaml")
 
 
+def test_with_batch_settings_a_tuning_grid_is_one_task_of_one_batched_run(tmp_path):
+    """groups with batch_settings: grid points that differ only in the method's per-member settings (and their
+    seeds) are one batch; points that differ in more (another method, decoupled, a first task) are batches of
+    their own. run_group trains the batch, each run in its own folder, resuming the way seeds' batches do."""
+    spec = sweep.SweepSpec.from_dict(
+        {
+            "runs": "rl",
+            "logdir": str(tmp_path),
+            "seeds": [0, 1],
+            "batch_seeds": True,
+            "batch_settings": True,
+            "base": {"preset": TINY_CARTPOLE, "metrics_every": 0, "device": "cpu"},
+            "grid": [
+                {"method": "syre", "method_args": {"gamma": [1e-3, 1e-2], "scale": [0.5, 1.0]}},
+                {"method": "syre", "method_args": {"gamma": 1e-2, "decoupled": True}},
+                {"method": "redo", "method_args": {"tau": [0.0, 0.1]}},
+                {"method": "vanilla", "first_task": [1, 2]},
+            ],
+        }
+    )
+    configs = sweep.expand(spec)
+    batches = sweep.groups(configs, spec.batch_seeds, spec.batch_settings)
+    assert [sorted({c.label for c in g}) for g in batches] == [
+        ["syre-gamma0.001-scale0.5", "syre-gamma0.001-scale1", "syre-gamma0.01-scale0.5", "syre-gamma0.01-scale1"],
+        ["syre-gamma0.01-decoupledtrue"],
+        ["redo-tau0", "redo-tau0.1"],
+        ["vanilla-firsttask1"],
+        ["vanilla-firsttask2"],
+    ]
+    assert [len(g) for g in batches] == [8, 2, 4, 2, 2]
+    assert [(c.label, c.seed) for c in batches[2]] == [
+        ("redo-tau0", 0),
+        ("redo-tau0", 1),
+        ("redo-tau0.1", 0),
+        ("redo-tau0.1", 1),
+    ]
+    assert len(sweep.groups(configs, True)) == 9  # batch_seeds alone: each point's seeds
+
+    out = sweep.run_group(batches[2])
+    assert out["label"] == "redo-tau0,redo-tau0.1" and out["seed"] == "0,1" and out["runs"] == 4
+    assert out["result"].startswith("4 runs batched")
+    for c in batches[2]:
+        saved = json.loads((tmp_path / "CartPole-v1" / f"{c.label}_s{c.seed}" / "config.json").read_text())
+        assert saved["method_settings"]["tau"] == c.method_settings.tau and saved["batched"] is True
+        summary = json.loads((tmp_path / "CartPole-v1" / f"{c.label}_s{c.seed}" / "summary.json").read_text())
+        assert summary["seeds_in_batch"] == 4 and summary["timesteps"] == 832
+    shutil.rmtree(tmp_path / "CartPole-v1" / "redo-tau0.1_s1")
+    assert sweep.run_group(batches[2])["result"].startswith("3 done already; 1 runs batched")
+    with pytest.raises(ValueError, match="batch_settings batches grid points' seeds together: give batch_seeds"):
+        sweep.SweepSpec.from_dict({**spec.to_dict(), "batch_seeds": False})
+
+
 def test_with_batch_seeds_a_grid_points_seeds_are_one_task_of_one_batched_run(tmp_path):
     """groups: the seeds of each grid point, where the kind can batch them; run_group trains them as one batch
     (each seed's folder as its single run), resumes what was started and skips what is done."""
@@ -557,7 +624,7 @@ def test_with_batch_seeds_a_grid_points_seeds_are_one_task_of_one_batched_run(tm
     assert all(c.batch_of_seeds([0, 1]) is None for c in sac)
 
     out = sweep.run_group(batches[1])
-    assert out["seed"] == "0,1,2" and out["result"].startswith("3 seeds batched") and out["runs"] == 3
+    assert out["seed"] == "0,1,2" and out["result"].startswith("3 runs batched") and out["runs"] == 3
     assert [sweep.status(c) for c in batches[1]] == ["done"] * 3
     summary = json.loads((tmp_path / "CartPole-v1" / "syre-gamma0.01_s1" / "summary.json").read_text())
     assert summary["seeds_in_batch"] == 3 and summary["timesteps"] == 832
@@ -566,5 +633,5 @@ def test_with_batch_seeds_a_grid_points_seeds_are_one_task_of_one_batched_run(tm
 
     shutil.rmtree(tmp_path / "CartPole-v1" / "syre-gamma0.01_s2")  # seed 2 lost: the others are done
     again = sweep.run_group(batches[1])
-    assert again["result"].startswith("2 done already; 1 seeds batched")
+    assert again["result"].startswith("2 done already; 1 runs batched")
     assert [sweep.status(c) for c in batches[1]] == ["done"] * 3

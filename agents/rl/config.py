@@ -5,7 +5,8 @@ shorthands; :meth:`TrainConfig.resolved` fills in the preset's and the machine's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -320,6 +321,32 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         if self.algo != "ppo" or self.friction_every is not None or self.save is not None:
             return None
         return dataclasses.replace(self, seed=0, seeds=list(seeds))
+
+    # what a batch's members may differ in (beside the method's per-member settings)
+    MEMBER_FIELDS = ("seed", "seeds", "label", "batched", "resume", "method_args", "syre", "weight_decay", *SYRE_FLAGS)
+
+    def batch_key(self) -> str | None:
+        """As :meth:`RunConfig.batch_key`: every resolved value but the seed, the label and the method's
+        per-member settings (the flags that give them, too); None where PPO's batch cannot take this run."""
+        cfg = self.resolved()
+        if cfg.batch_of_seeds([cfg.seed]) is None:
+            return None
+        assert cfg.method is not None and cfg.method_settings is not None  # resolved
+        shared = {k: v for k, v in cfg.to_dict().items() if k not in self.MEMBER_FIELDS}
+        per_member = ("seed", *METHODS[cfg.method].PER_MEMBER)
+        shared["method_settings"] = {k: v for k, v in cfg.method_settings.to_dict().items() if k not in per_member}
+        return json.dumps(shared, sort_keys=True, default=str)
+
+    @classmethod
+    def run_batch(cls, runs: Sequence[RunConfig], resume: bool) -> str:
+        """As :meth:`RunConfig.run_batch`: any runs of one :meth:`batch_key` (a grid point's seeds, or a tuning
+        grid's points and seeds) as one batched PPO (:func:`syre_rl.agents.rl.seeds.train_members`)."""
+        from syre_rl.agents.rl.seeds import train_members
+
+        members = [r.member(r.seed) for r in runs if isinstance(r, TrainConfig)]
+        summaries = train_members(members, resume)
+        returns = ", ".join(f"{s['mean_return']}" for s in summaries)
+        return f"{len(summaries)} runs batched: mean returns {returns} at {summaries[0]['timesteps']} steps"
 
     def execute(self) -> str:
         if self.seeds is not None:

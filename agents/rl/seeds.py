@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import pickle
 import time
 from collections.abc import Sequence
@@ -143,10 +144,24 @@ def train_seeds(config: TrainConfig) -> list[dict[str, Any]]:
     """
     cfg = config.resolved()
     assert cfg.seeds is not None
-    torch.set_num_threads(cfg.threads)
+    return train_members([cfg.member(seed) for seed in cfg.seeds], cfg.resume)
+
+
+def train_members(members: Sequence[TrainConfig], resume: bool) -> list[dict[str, Any]]:
+    """Train (``resume``: continue) runs given by their resolved configs (``TrainConfig.member``) as one batched
+    PPO, each in its own run folder as its single run. They may differ in seed, label and the method's per-member
+    settings (a tuning grid: ``Method.PER_MEMBER``), in nothing else (:meth:`TrainConfig.batch_key`).
+
+    :return: each run's summary, as :func:`syre_rl.agents.rl.training.train` returns a single run's
+    :raises ValueError: runs that differ in more, or as :func:`train_seeds`
+    """
+    if not members:
+        raise ValueError("a batch needs at least one run")
+    check_batch(members)
+    first = members[0]
+    torch.set_num_threads(first.threads)
     keep_freed_memory()
-    members = [cfg.member(seed) for seed in cfg.seeds]
-    if cfg.resume:
+    if resume:
         dirs = [latest_run_dir(m.logdir, m.env, m.label, m.seed, CONFIG) for m in members]
     else:
         dirs = [new_run_dir(m.logdir, m.env, m.label, m.seed, m.to_dict()) for m in members]
@@ -154,10 +169,31 @@ def train_seeds(config: TrainConfig) -> list[dict[str, Any]]:
         for run_dir in dirs:
             stack.enter_context(owned(run_dir))
         seeds = [_Seed(m, d) for m, d in zip(members, dirs)]
-        if cfg.resume:
+        if resume:
             for seed in seeds:
-                check_unchanged(seed.run_dir, seed.cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
-        return _train(cfg, seeds)
+                check_unchanged(seed.run_dir, seed.cfg.to_dict(), first.RESUMABLE, "--resume", first.upgraded)
+        return _train(resume, seeds)
+
+
+def check_batch(members: Sequence[TrainConfig]) -> None:
+    """Refuse runs that cannot train as one batch, naming the first pair and what they differ in."""
+    runs = [(m.label, m.seed) for m in members]
+    if len(set(runs)) != len(runs):
+        raise ValueError(f"a batch trains each run once; {runs} repeat a label and seed")
+    key = members[0].batch_key()
+    if key is None:
+        raise ValueError(f"{members[0].label} (algo {members[0].algo}) cannot be trained batched")
+    shared = json.loads(key)
+    for m in members[1:]:
+        other = m.batch_key()
+        if other != key:
+            theirs = json.loads(other) if other is not None else {}
+            differ = sorted(k for k in {*shared, *theirs} if shared.get(k) != theirs.get(k))
+            raise ValueError(
+                f"{m.label} seed {m.seed} cannot train in one batch with {members[0].label} seed {members[0].seed}: "
+                f"they differ in {', '.join(differ)} (a batch's runs differ only in seed, label and the method's "
+                "per-member settings)"
+            )
 
 
 def make_batch(
@@ -214,19 +250,19 @@ def train_rollouts(config: TrainConfig, rollouts: int, dtype: torch.dtype | None
     return batch
 
 
-def _train(cfg: TrainConfig, seeds: list[_Seed]) -> list[dict[str, Any]]:
+def _train(resume: bool, seeds: list[_Seed]) -> list[dict[str, Any]]:
     first = seeds[0].cfg
     batch, envs, models = make_batch([s.cfg for s in seeds])
     try:
         for seed, model in zip(seeds, models):
             seed.model = model
-        step = _resume(batch, seeds, envs) if cfg.resume else 0
+        step = _resume(batch, seeds, envs) if resume else 0
         if step >= first.timesteps and all((s.run_dir / "summary.json").is_file() for s in seeds):
             raise ValueError(
                 f"--resume: the runs in {', '.join(str(s.run_dir) for s in seeds)} are finished at {step} steps; "
                 f"give --timesteps above {step} to continue them"
             )
-        return _learn(cfg, batch, seeds, envs, step)
+        return _learn(batch, seeds, envs, step)
     finally:
         envs.close()
 
@@ -326,7 +362,7 @@ def _probes(cfg: TrainConfig, batch: BatchedPPO) -> dict[str, LayerProbe]:
     return probes
 
 
-def _learn(cfg: TrainConfig, batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -> list[dict]:
+def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -> list[dict]:
     """The training loop: SB3's ``OnPolicyAlgorithm.learn`` for every seed, with its callbacks' records."""
     first = seeds[0].cfg
     loggers: list[Logger] = [run_logger(s.cfg, s.run_dir, step) for s in seeds]
@@ -347,7 +383,7 @@ def _learn(cfg: TrainConfig, batch: BatchedPPO, seeds: list[_Seed], envs: Member
     bar = tqdm(
         total=total,
         initial=step,
-        desc=f"{first.label} s{seed_list[0]}-{seed_list[-1]} ({len(seeds)} seeds)",
+        desc=_describe(seeds),
         unit="step",
         disable=not first.progress,
     )
@@ -418,6 +454,15 @@ def _learn(cfg: TrainConfig, batch: BatchedPPO, seeds: list[_Seed], envs: Member
         write_json_atomic(seed.run_dir / "summary.json", summary)
         summaries.append(summary)
     return summaries
+
+
+def _describe(seeds: Sequence[_Seed]) -> str:
+    """The progress bar's name of the batch: its label and seeds, or how many labels and runs."""
+    labels = list(dict.fromkeys(s.cfg.label for s in seeds))
+    numbers = [s.cfg.seed for s in seeds]
+    if len(labels) == 1:
+        return f"{labels[0]} s{numbers[0]}-{numbers[-1]} ({len(seeds)} seeds)"
+    return f"{labels[0]} .. {labels[-1]} ({len(labels)} labels, {len(seeds)} runs)"
 
 
 def _record_methods(batch: BatchedPPO, k: int, logger: Logger) -> None:
