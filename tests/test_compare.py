@@ -20,7 +20,7 @@ from syre_rl.agents.analysis.report import fresh_comparison, summary_csv
 from syre_rl.agents.analysis.runs import RETURN, check_event_file, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, aggregate, align, bootstrap_ci, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize
-from syre_rl.agents.analysis.tasks import plasticity_gaps
+from syre_rl.agents.analysis.tasks import method_of, plasticity_gaps, tuning
 
 ROOT = Path(__file__).parent.parent
 OFFSET = {"vanilla": 0.0, "syre": 100.0}
@@ -550,6 +550,61 @@ def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     assert c.versus == {"b": (7.0, 7.0, 7.0)}
     assert "| b | 4.0 [4.0, 4.0] | s0: 4.0 | 7.0 [7.0, 7.0] (n=1) |" in fresh_comparison([c])
     assert plasticity_gaps(rows)[0].versus == {}  # no vanilla among them
+
+
+def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(tmp_path):
+    """tuning.md: the points of each method (told by the longest method name a label starts with), each with its
+    whole-task and end-of-task gaps and its paired difference from vanilla; the highest whole-task gap chosen,
+    whatever the end-of-task gap says."""
+    steps = range(0, 2000, 100)  # tasks 0 and 1 of 1000 steps
+    # label: its task-1 returns (first half, second half): the whole-task mean and the end (last 25%) differ
+    runs = {
+        "vanilla": (10.0, 10.0),
+        "syre-gamma0.001": (100.0, 20.0),  # whole 60, end 20
+        "syre-gamma0.01": (40.0, 50.0),  # whole 45, end 50
+        "syre-ar-gamma0.001": (30.0, 30.0),
+        "l2-init-gamma0.01": (70.0, 70.0),
+        "l2-gamma0.01": (20.0, 20.0),
+        "l2-gamma0.1": (25.0, 25.0),
+    }
+    for seed in (0, 1):
+        for label, (first, second) in runs.items():
+            task1 = [(s, first if s < 1500 else second) for s in range(1000, 2000, 100)]
+            log(
+                tmp_path / "CartPole-v1" / f"{label}_s{seed}",
+                {
+                    "rollout/ep_rew_mean": [(s, 100.0) for s in range(0, 1000, 100)] + task1,
+                    "env/task": [(s, s // 1000) for s in steps],
+                },
+            )
+        log(
+            tmp_path / "CartPole-v1" / f"fresh-task1_s{seed}",
+            {
+                "rollout/ep_rew_mean": [(s, 100.0) for s in range(0, 1000, 100)],
+                "env/task": [(s, 1) for s in range(0, 1000, 100)],
+            },
+        )
+    assert [method_of(label) for label in runs] == ["vanilla", "syre", "syre", "syre-ar", "l2-init", "l2", "l2"]
+    text = (compare(tmp_path, tmp_path / "out") / "tuning.md").read_text()
+    # syre: whole-task gaps -40 (gamma 0.001: (5 x 100 + 5 x 20) / 10 - 100) against -55; ends -80 against -50
+    assert (
+        "| syre | **syre-gamma0.001** (chosen) | -40.0 [-40.0, -40.0] | -80.0 [-80.0, -80.0] "
+        "| 50.0 [50.0, 50.0] | 0, 1 |" in text
+    )
+    assert "| syre | syre-gamma0.01 | -55.0 [-55.0, -55.0] | -50.0 [-50.0, -50.0] | 35.0 [35.0, 35.0] | 0, 1 |" in text
+    assert "| l2 | **l2-gamma0.1** (chosen) | -75.0 [-75.0, -75.0] |" in text
+    assert "| syre-ar | syre-ar-gamma0.001 | -70.0" in text and "| l2-init | l2-init-gamma0.01 | -30.0" in text
+    found = find_runs(tmp_path)
+    [c] = plasticity_gaps(summarize(group_runs(found), {r: load_scalars(r) for r in found}), measure="whole")
+    assert {t.method: (t.chosen, len(t.points)) for t in tuning(c)} == {
+        "vanilla": ("vanilla", 1),
+        "syre": ("syre-gamma0.001", 2),
+        "syre-ar": ("syre-ar-gamma0.001", 1),
+        "l2-init": ("l2-init-gamma0.01", 1),
+        "l2": ("l2-gamma0.1", 2),
+    }
+    log(tmp_path / "one" / "CartPole-v1" / "vanilla_s0", {"rollout/ep_rew_mean": [(0, 1.0)], "env/task": [(0, 0)]})
+    assert not (compare(tmp_path / "one", tmp_path / "one-out") / "tuning.md").exists()  # no grid, no tuning.md
 
 
 def test_three_seeds_iqm_is_the_mean_and_its_interval_the_extremes():

@@ -24,6 +24,9 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
   from vanilla's, paired by seed (:func:`plasticity_gaps`), the task ends stuck at the env's floor and the
   policy's entropy there; then the same with each task's return averaged over the whole task. ``tasks.png`` and
   ``tasks_whole.png`` draw the returns per task and the gaps with their intervals
+- ``tuning.md`` (a method with several grid points, e.g. a tuning sweep's ``syre-gamma0.001-scale0.5``): each
+  point's whole-task and end-of-task gaps and its difference from vanilla, the point of the highest whole-task
+  gap chosen (:func:`tuning`)
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
@@ -43,11 +46,11 @@ from pathlib import Path
 
 from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns, task_returns
 from syre_rl.agents.analysis.plots import method_colors, plot_experiment, plot_tasks
-from syre_rl.agents.analysis.report import fresh_comparison, summary_csv, summary_markdown
+from syre_rl.agents.analysis.report import fresh_comparison, summary_csv, summary_markdown, tuning_table
 from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize, summary_quantities
-from syre_rl.agents.analysis.tasks import TaskComparison, plasticity_gaps
+from syre_rl.agents.analysis.tasks import TaskComparison, Tuning, method_of, plasticity_gaps, tuning
 from syre_rl.agents.kinds import check_writable
 from syre_rl.agents.runs import atomic_write
 
@@ -58,6 +61,7 @@ __all__ = [
     "Scalars",
     "SummaryRow",
     "TaskComparison",
+    "Tuning",
     "aggregate",
     "align",
     "bootstrap_ci",
@@ -74,6 +78,9 @@ __all__ = [
     "method_colors",
     "phase_returns",
     "plasticity_gaps",
+    "tuning",
+    "tuning_table",
+    "method_of",
     "summarize",
     "summary_quantities",
     "task_returns",
@@ -121,6 +128,8 @@ def compare(
     whole = plasticity_gaps(rows, confidence, n_resamples, seed, measure="whole")
     if comparisons:
         _write(out / "tasks.md", fresh_comparison(comparisons, confidence, whole))
+    if tuned := tuning_table(whole, comparisons):
+        _write(out / "tuning.md", tuned)
     for c in comparisons + whole:
         name = "tasks" if c.measure == "end" else "tasks_whole"
         plot_tasks(out / f"{name}{_suffix(c.experiment, groups)}.png", c, colors)

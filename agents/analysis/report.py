@@ -12,7 +12,7 @@ from syre_rl.agents.analysis.phases import PHASE_TAIL
 from syre_rl.agents.analysis.runs import Methods, Run, resumed_at
 from syre_rl.agents.analysis.stats import TAIL_FRACTION
 from syre_rl.agents.analysis.summary import SummaryRow
-from syre_rl.agents.analysis.tasks import TaskComparison
+from syre_rl.agents.analysis.tasks import TaskComparison, tuning
 
 CSV_COLUMNS = (
     "experiment",
@@ -211,3 +211,41 @@ def _gap_table(c: TaskComparison) -> list[str]:
         versus = _cell(c.versus[m]) + f" (n={paired})" if m in c.versus else "–"
         lines.append(f"| {m} | {_cell(c.gap[m])} | {by_seed} | {versus} |")
     return lines
+
+
+def tuning_table(whole: Sequence[TaskComparison], ends: Sequence[TaskComparison] = ()) -> str:
+    """``tuning.md``: each method's grid points with their whole-task gap (the primary measure, which chooses),
+    their end-of-task gap and their whole-task gap minus the reference's, paired by seed; the chosen point in
+    bold. Empty when no method has more than one point."""
+    end_of = {c.experiment: c for c in ends}
+    lines: list[str] = []
+    for c in whole:
+        grids = tuning(c)
+        if not any(len(t.points) > 1 for t in grids):
+            continue
+        end = end_of.get(c.experiment)
+        lines += [
+            "",
+            f"## {c.experiment}",
+            "",
+            "| method | grid point | whole-task gap | end-of-task gap | "
+            f"whole-task gap minus {c.reference}'s | seeds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in grids:
+            for p in t.points:
+                name = f"**{p}** (chosen)" if p == t.chosen and len(t.points) > 1 else p
+                end_gap = _cell(end.gap[p]) if end is not None and p in end.gap else "–"
+                versus = _cell(c.versus[p]) if p in c.versus else "–"
+                seeds = ", ".join(str(s) for s in c.gap_per_seed[p])
+                lines.append(f"| {t.method} | {name} | {_cell(c.gap[p])} | {end_gap} | {versus} | {seeds} |")
+    if not lines:
+        return ""
+    head = [
+        "# Tuning: each method's grid against fresh networks",
+        "",
+        "Per grid point, the plasticity gap (continual minus fresh, per seed averaged over tasks >= 1), IQM over the "
+        "seeds [95% stratified-bootstrap interval]. The chosen point of each method has the highest whole-task gap "
+        "(the primary measure); the end-of-task gap is shown beside it.",
+    ]
+    return "\n".join(head + lines) + "\n"

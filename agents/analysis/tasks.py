@@ -12,6 +12,7 @@ import numpy as np
 from syre_rl.agents.analysis.runs import FRESH
 from syre_rl.agents.analysis.stats import Bootstrap
 from syre_rl.agents.analysis.summary import SummaryRow
+from syre_rl.methods import METHODS
 
 Cell = tuple[float, float, float]  # (IQM, low, high) over seeds
 BySeed = dict[int, float]
@@ -139,3 +140,29 @@ def _seed_gaps(own: dict[int, BySeed], fresh: dict[int, BySeed]) -> BySeed:
         if gaps:
             per_seed[s] = float(np.mean(gaps))
     return per_seed
+
+
+def method_of(label: str) -> str:
+    """The method a run label names: the longest method name it starts with (a sweep labels its points
+    ``<method>-<setting><value>...``: ``l2-init-gamma0.001`` is l2-init's), else the label itself."""
+    names = [m for m in METHODS if label == m or label.startswith(f"{m}-")]
+    return max(names, key=len) if names else label
+
+
+@dataclass
+class Tuning:
+    """One method's grid in a comparison: its points (run labels, in the comparison's order) and the chosen one,
+    the point with the highest gap IQM (the first of equals)."""
+
+    method: str
+    points: list[str]
+    chosen: str
+
+
+def tuning(c: TaskComparison) -> list[Tuning]:
+    """Per method (:func:`method_of` of each continual label), its points and the one with the highest gap (by
+    ``c``'s measure; choose with the primary one, ``whole``), in the order the methods first appear."""
+    grids: dict[str, list[str]] = {}
+    for label in c.gap:
+        grids.setdefault(method_of(label), []).append(label)
+    return [Tuning(m, points, max(points, key=lambda p: c.gap[p][0])) for m, points in grids.items()]
