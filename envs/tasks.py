@@ -4,6 +4,7 @@ without SB3)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,41 @@ class TaskScheduleCallback(BaseCallback):
         self.logger.record("env/task", self._task)
 
 
+class TaskExploration:
+    """An off-policy algorithm's exploration schedule (SB3's ``exploration_schedule``, a function of the progress
+    remaining) run within each task: at global step ``t`` it is ``base`` at the progress ``(t % every) / every``,
+    so that every task explores as a fresh network on that task does. Picklable (it is saved with the model).
+
+    :param base: the run's own schedule
+    :param every: global steps per task
+    :param total: the run's total steps (SB3's ``_total_timesteps``), which turn progress back into steps
+    """
+
+    def __init__(self, base: Callable[[float], float], every: int, total: int):
+        self.base, self.every, self.total = base, every, total
+
+    def __call__(self, progress_remaining: float) -> float:
+        step = round((1 - progress_remaining) * self.total)
+        return self.base(1 - (step % self.every) / self.every)
+
+
+class TaskExplorationCallback(BaseCallback):
+    """Run the model's exploration schedule within each task of ``every`` global steps (:class:`TaskExploration`),
+    from the start of training (a resumed run's saved schedule is unwrapped first, so it is wrapped once)."""
+
+    def __init__(self, every: int, verbose: int = 0):
+        super().__init__(verbose)
+        self.every = every
+
+    def _on_training_start(self) -> None:
+        schedule = self.model.exploration_schedule
+        base = schedule.base if isinstance(schedule, TaskExploration) else schedule
+        self.model.exploration_schedule = TaskExploration(base, self.every, self.model._total_timesteps)
+
+    def _on_step(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class ObservationTaskOptions(EnvOptions):
     """Observation tasks for any env with a 1-D Box observation: every ``task_every`` global steps the observation
@@ -91,6 +127,13 @@ class ObservationTaskOptions(EnvOptions):
         default=OFFSET_SCALE,
         metadata={"help": "standard deviation of the offset tasks' shifts (C-CHAIN's: 2)"},
     )
+    explore_per_task: bool = field(
+        default=False,
+        metadata={
+            "help": "DQN, QR-DQN: the exploration schedule starts again at every task switch (each task explores "
+            "as a fresh network on it does; default: once, over the run's first exploration_fraction)"
+        },
+    )
 
     def check(self) -> None:
         if self.task_every is not None and self.task_every < 1:
@@ -101,6 +144,8 @@ class ObservationTaskOptions(EnvOptions):
             raise ValueError(f"--task-shift must be one of {', '.join(TASK_SHIFTS)}, got {self.task_shift!r}")
         if not (self.offset_scale > 0 and self.offset_scale < float("inf")):
             raise ValueError(f"--offset-scale must be a finite number > 0, got {self.offset_scale}")
+        if self.explore_per_task and self.task_every is None:
+            raise ValueError("--explore-per-task restarts exploration at task switches: give --task-every too")
         super().check()
 
     def has_tasks(self) -> bool:
@@ -112,4 +157,7 @@ class ObservationTaskOptions(EnvOptions):
         return {"task_seed": seed, "task_shift": self.task_shift, "offset_scale": self.offset_scale}
 
     def callbacks(self, seed: int) -> list[Any]:
-        return [TaskScheduleCallback(self.task_every, self.first_task or 0)] if self.has_tasks() else []
+        if not self.has_tasks():
+            return []
+        explore = [TaskExplorationCallback(self.task_every)] if self.explore_per_task and self.task_every else []
+        return [TaskScheduleCallback(self.task_every, self.first_task or 0), *explore]

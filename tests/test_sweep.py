@@ -468,7 +468,9 @@ def test_only_selects_runs_by_label_pattern_and_refuses_a_pattern_that_matches_n
         "vanilla",
     ]
     assert {c.seed for c in chosen} == {100, 101} and sweep.select(configs, None) == configs
-    with pytest.raises(ValueError, match=r"--only syre-gamma9\* matches no run label; the labels: fresh-task1, fresh-task2, "):
+    with pytest.raises(
+        ValueError, match=r"--only syre-gamma9\* matches no run label; the labels: fresh-task1, fresh-task2, "
+    ):
         sweep.select(configs, ["vanilla", "syre-gamma9*"])
 
 

@@ -3,16 +3,20 @@ permutations), the schedule by global steps, the fresh-network reference run on 
 before the streams had names too), and refusals."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
-from stable_baselines3 import PPO
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 
 from syre_rl.agents.config import parse_dataclass
 from syre_rl.agents.rl import TrainConfig, train
 from syre_rl.agents.runs import check_unchanged
 from syre_rl.envs import OffsetObservation, PermutedObservation, TaskScheduleCallback, make_env, task_permutation
 from syre_rl.envs.permuted import distinct_permutation, observation_task, task_offset
+from syre_rl.envs.tasks import TaskExploration, TaskExplorationCallback
 
 PPO_SMALL = dict(n_steps=32, batch_size=32, n_epochs=1)
 
@@ -125,11 +129,49 @@ def test_train_logs_the_task_and_resumes_in_it(tmp_path):
         (dict(first_task=-2), "--first-task must be >= 0, got -2"),
         (dict(task_shift="rotate"), "--task-shift must be one of permute, offset, permute-repeating, got 'rotate'"),
         (dict(offset_scale=0.0), "--offset-scale must be a finite number > 0, got 0.0"),
+        (dict(explore_per_task=True, first_task=2), "--explore-per-task restarts exploration at task switches: give"),
     ],
 )
 def test_bad_task_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
+
+
+def test_explore_per_task_is_refused_for_an_algorithm_without_exploration():
+    with pytest.raises(ValueError, match="which ppo has not; it is for dqn, qrdqn"):
+        TrainConfig(preset="cchain-cartpole", task_every=800, explore_per_task=True).resolved()
+    assert TrainConfig(preset="dqn-cartpole-offset", task_every=1000, explore_per_task=True).resolved().algo == "dqn"
+
+
+def test_explore_per_task_runs_the_exploration_schedule_within_each_task():
+    """DQN's epsilon decays from 1.0 to 0.1 over half of each 200-step task (the run's exploration_fraction of a
+    task's length), and starts again at each switch; SB3's own schedule decays once over half the run."""
+
+    def rates(callbacks):
+        env = make_vec_env("CartPole-v1", 1, seed=0)
+        model = DQN("MlpPolicy", env, learning_starts=10_000, exploration_fraction=0.5, exploration_final_eps=0.1)
+        seen = {}
+
+        class Record(BaseCallback):
+            def _on_step(self) -> bool:
+                seen[self.num_timesteps] = self.model.exploration_rate
+                return True
+
+        model.learn(600, callback=[*callbacks, Record()])
+        return model, seen
+
+    model, per_task = rates([TaskExplorationCallback(200)])
+    # at step t the rate is the previous step's: within-task step w = (t - 1) % 200, epsilon 1 - 0.9 min(w / 100, 1)
+    for t in (51, 151, 251, 301, 351, 401, 451, 600):
+        w = (t - 1) % 200
+        assert per_task[t] == pytest.approx(1 - 0.9 * min(w / 100, 1), abs=1e-9), t
+    _, once = rates([])
+    assert once[251] == pytest.approx(1 - 0.9 * 250 / 300) and once[451] == pytest.approx(0.1)
+    assert isinstance(model.exploration_schedule, TaskExploration)
+    model.learn(200, callback=TaskExplorationCallback(200), reset_num_timesteps=False)  # as a resumed run: once
+    assert not isinstance(model.exploration_schedule.base, TaskExploration)
+    assert model.exploration_schedule.total == 800
+    assert pickle.loads(pickle.dumps(model.exploration_schedule))(0.5) == 1.0  # step 400 of 800: a task's first
 
 
 def test_tasks_need_a_flat_observation(tmp_path):

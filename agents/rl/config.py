@@ -26,6 +26,7 @@ from syre_rl.syre import DEFAULT_SCALE
 METRICS_STEPS = 2048  # off-policy algorithms: one "rollout" of --metrics-every counts this many env steps
 ENV_OPTIONS = (FrictionOptions, ObservationTaskOptions)  # the environments' settings, flags of every RL run
 SYRE_FLAGS = ("syre_gamma", "syre_scale", "syre_ar_eps", "syre_decoupled")
+EXPLORING = ("dqn", "qrdqn")  # the algorithms with an exploration schedule (exploration_fraction, --explore-per-task)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         "first_task": None,
         "batched": False,
         "offset_scale": ObservationTaskOptions.offset_scale,
+        "explore_per_task": False,
     }
     RENAMED = {"permute_every": "task_every"}
     SWEEP_SET = RunConfig.SWEEP_SET + (
@@ -229,6 +231,11 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
                 f"--timesteps {timesteps} is not a whole number of rollouts of {rollout} steps "
                 f"({rollout // n_envs} x {n_envs} envs), and {preset.algo} only stops between rollouts; "
                 f"use {fewer or more}" + (f" or {more}" if fewer else "")
+            )
+        if self.explore_per_task and preset.algo not in EXPLORING:
+            raise ValueError(
+                f"--explore-per-task restarts an exploration schedule, which {preset.algo} has not; it is for "
+                f"{', '.join(EXPLORING)}"
             )
         if self.seeds is not None and preset.algo != "ppo":
             raise ValueError(f"--seeds trains PPO batched; {preset.algo} trains one seed at a time: give --seed")
