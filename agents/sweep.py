@@ -216,17 +216,27 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     return configs
 
 
-def select(configs: Sequence[RunConfig], patterns: Sequence[str] | None) -> list[RunConfig]:
-    """The runs whose label matches one of the shell ``patterns`` (``fnmatch``; None: every run), in sweep order.
+def select(
+    configs: Sequence[RunConfig], patterns: Sequence[str] | None, seeds: Sequence[int] | None = None
+) -> list[RunConfig]:
+    """Part of a sweep, in sweep order: the runs whose label matches one of the shell ``patterns`` (``fnmatch``;
+    None: every label) and whose seed is one of ``seeds`` (None: every seed). Their run folders are the whole
+    sweep's, so the whole sweep later skips them.
 
-    :raises ValueError: a pattern that matches no run, naming the labels there are
+    :raises ValueError: a pattern that matches no run, or a seed the sweep has not, naming what there is
     """
-    if patterns is None:
-        return list(configs)
     labels = list(dict.fromkeys(c.label for c in configs))
-    if unmatched := [p for p in patterns if not fnmatch.filter(labels, p)]:
+    if patterns is not None and (unmatched := [p for p in patterns if not fnmatch.filter(labels, p)]):
         raise ValueError(f"--only {' '.join(unmatched)} matches no run label; the labels: {', '.join(labels)}")
-    return [c for c in configs if any(fnmatch.fnmatchcase(c.label, p) for p in patterns)]
+    known = sorted({c.seed for c in configs})
+    if seeds is not None and (unknown := [s for s in seeds if s not in known]):
+        raise ValueError(f"--seeds {unknown} are not seeds of this sweep; its seeds: {known}")
+    return [
+        c
+        for c in configs
+        if (patterns is None or any(fnmatch.fnmatchcase(c.label, p) for p in patterns))
+        and (seeds is None or c.seed in seeds)
+    ]
 
 
 def status(cfg: RunConfig) -> str:

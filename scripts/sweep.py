@@ -6,11 +6,12 @@ interrupted ones resume from their checkpoints, and a run whose worker dies is r
     python scripts/sweep.py agents/experiments/pm-paper.yaml --list        # the runs and their status
     python scripts/sweep.py agents/experiments/slippery-ant.yaml --address 10.0.0.1:6379   # on a cluster
     python scripts/sweep.py agents/experiments/cchain-cartpole-tuning.yaml --only 'fresh-*' vanilla 'syre-*'
+    python scripts/sweep.py agents/experiments/dqn-cartpole-offset-control.yaml --seeds 0,1    # a pilot: 2 seeds
 """
 
 import argparse
 
-from syre_rl.agents.config import StrictParser
+from syre_rl.agents.config import StrictParser, parse_seeds
 from syre_rl.agents.sweep import expand, load_spec, run_sweep, select, status
 
 
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PATTERN",
         help="run (or list) only the runs whose label matches one of these shell patterns, e.g. 'fresh-*' 'syre-*'",
     )
+    parser.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        metavar="SEEDS",
+        help="run (or list) only these of the spec's seeds, e.g. 0,1 or 0-4",
+    )
     parser.add_argument("--list", action="store_true", help="list the runs and their status, run nothing")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
@@ -42,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("sweep.py: error: --cpus sizes the local Ray instance; a cluster (--address) has its own")
     try:
         spec = load_spec(args.spec)
-        configs = select(expand(spec), args.only)
+        configs = select(expand(spec), args.only, args.seeds)
     except (ValueError, OSError) as err:
         raise SystemExit(f"sweep.py: error: {err}") from None
     if args.list:

@@ -472,6 +472,11 @@ def test_only_selects_runs_by_label_pattern_and_refuses_a_pattern_that_matches_n
         ValueError, match=r"--only syre-gamma9\* matches no run label; the labels: fresh-task1, fresh-task2, "
     ):
         sweep.select(configs, ["vanilla", "syre-gamma9*"])
+    one = sweep.select(configs, ["vanilla", "fresh-task1"], [101])
+    assert [(c.label, c.seed) for c in one] == [("fresh-task1", 101), ("vanilla", 101)]
+    assert len(sweep.select(configs, None, [100])) == len(configs) // 2
+    with pytest.raises(ValueError, match=r"--seeds \[0, 7\] are not seeds of this sweep; its seeds: \[100, 101\]"):
+        sweep.select(configs, None, [0, 100, 7])
 
 
 def test_a_name_that_is_a_run_field_and_a_method_setting_goes_where_it_is_written():
