@@ -216,11 +216,11 @@ class VecEnvMembers:
     """K SB3 vec envs as one, member k's ``venvs[k]`` (:func:`make_member_envs` makes them as the single runs do).
 
     :param venvs: one vec env per member, ``n_envs`` each
-    :param tasks: their envs are wrapped in :class:`~syre_rl.envs.permuted.TaskObservation`
+    :param has_tasks: their envs are wrapped in :class:`~syre_rl.envs.permuted.TaskObservation`
     """
 
-    def __init__(self, venvs: Sequence[Any], tasks: bool = False):
-        self.venvs, self.has_tasks = list(venvs), tasks
+    def __init__(self, venvs: Sequence[Any], has_tasks: bool = False):
+        self.venvs, self.has_tasks = list(venvs), has_tasks
         self.members, self.n_envs = len(self.venvs), self.venvs[0].num_envs
         self.observation_space = self.venvs[0].observation_space
         self.action_space = self.venvs[0].action_space

@@ -17,7 +17,7 @@ from gymnasium.wrappers import TransformReward
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-from syre_rl.envs.permuted import OFFSET_SCALE
+from syre_rl.envs.permuted import OFFSET_SCALE, TaskObservation
 from syre_rl.files import atomic_write
 
 VEC_KINDS = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
@@ -124,8 +124,6 @@ def _make_one(
         with silenced(1, 2):  # the first PyBullet env of a process imports pybullet, which prints its build time
             env = QuietBullet(gym.make(env_id, **kwargs))
     if task_seed is not None:
-        from syre_rl.envs.permuted import TaskObservation
-
         env = TaskObservation(env, task_shift or "permute", task_seed, scale=offset_scale)
     return env
 

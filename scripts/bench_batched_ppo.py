@@ -57,15 +57,14 @@ def _sequential(cfg: BenchConfig, k: int, out) -> None:
     import torch
 
     from syre_rl.agents.rl import TrainConfig
-    from syre_rl.agents.rl.training import build_model
-    from syre_rl.envs.vec import make_env
+    from syre_rl.agents.rl.training import build_model, run_env
 
     torch.set_num_threads(cfg.threads)
     base = _rss_mib()
     seconds = 0.0
     for seed in range(k):
         run = TrainConfig(preset=cfg.preset, seed=seed, method=cfg.method, device=cfg.device).resolved()
-        env = make_env(run.env, run.n_envs, seed, run.vec, run.hyperparameters.normalize)
+        env = run_env(run)
         model = build_model(run, env)
         steps = cfg.rollouts * run.hyperparameters.rollout(run.n_envs)
         start = time.perf_counter()

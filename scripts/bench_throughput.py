@@ -16,6 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from syre_rl.agents.config import parse_dataclass
 from syre_rl.agents.rl import TrainConfig, build_model
+from syre_rl.agents.rl.training import run_env
 from syre_rl.callbacks import PlasticityCallback
 from syre_rl.envs import make_env
 from syre_rl.settings import Settings
@@ -89,7 +90,7 @@ def raw_rate(cfg: TrainConfig, steps: int, seed: int) -> float:
 
 def train_rate(cfg: TrainConfig, rollouts: int) -> dict[str, float]:
     torch.set_num_threads(cfg.threads)
-    env = make_env(cfg.env, n_envs=cfg.n_envs, seed=cfg.seed, vec=cfg.vec, normalize=cfg.hyperparameters.normalize)
+    env = run_env(cfg)
     model = build_model(cfg, env)
     steps = cfg.hyperparameters.rollout(cfg.n_envs) * rollouts
     times = {"rollout": 0.0, "update": 0.0, "metrics": 0.0}

@@ -18,7 +18,8 @@ from syre_rl.base import HiddenLayer, Method
 def dead_units(acts: torch.Tensor) -> float:
     """Fraction of units that never fire: whose output is positive on no example. For ReLUs, those that output 0
     on every example (dead ReLUs); for leaky ReLUs, those whose input is never positive (stuck in the small linear
-    part, where a ReLU would be dead).
+    part, where a ReLU would be dead). A measure for the ReLU family: a tanh, ELU or GELU unit whose output is
+    always negative counts as dead here though it still passes gradient.
 
     :param acts: activations, shape (examples, units)
     """

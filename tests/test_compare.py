@@ -511,6 +511,8 @@ def test_the_whole_task_measure_stuck_task_ends_and_entropy(tmp_path):
     assert float(rows["fresh-task1", "return_task1"]["mean"]) == 425.0  # its last two points: 400, 450
     assert rows["vanilla", "mean_return_task1"]["values"] == "9.3;200"
     assert rows["vanilla", "entropy_loss_task1"]["values"] == "-0.01;-0.6"
+    assert rows["vanilla", "entropy_loss_task1"]["tag"] == "train/entropy_loss"
+    assert rows["vanilla", "mean_return_task1"]["tag"] == "rollout/ep_rew_mean"
     table = (tmp_path / "out" / "tasks.md").read_text()
     end, whole = table.split("# The same, with each task's return averaged over the whole task")
     assert "| vanilla | -320.3 [-415.7, -225.0] | s0: -415.7, s1: -225.0 | – |" in end  # 9.3 - 425, 200 - 425

@@ -96,8 +96,10 @@ def _legend(confidence: float, n_resamples: int) -> str:
         f"percentile-bootstrap interval, and every run's value. `seeds`: runs of the method, one run per "
         f"seed; `(n=...)` where fewer logged that column. `return`: mean over the last {TAIL_FRACTION:.0%} of "
         f"each run's points; `return_phase<k>`: mean over the last {PHASE_TAIL:.0%} of the points of friction "
-        f"phase k (0 = the first); accuracies: each run's first or last task; `<target>/layer<i>/<metric>`: "
-        f"last hidden layer, each run's last point."
+        f"phase k (0 = the first); `return_task<k>`: the same over observation task k, `mean_return_task<k>`: "
+        f"the mean over all of task k's points (the area under its learning curve), `entropy_loss_task<k>`: "
+        f"SB3's entropy loss over task k's last {PHASE_TAIL:.0%} (minus the policy's entropy); accuracies: each "
+        f"run's first or last task; `<target>/layer<i>/<metric>`: last hidden layer, each run's last point."
     )
 
 

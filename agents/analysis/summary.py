@@ -112,6 +112,7 @@ def summarize(
         tags = logged(methods, scalars)
         for quantity, tag, how in summary_quantities(tags, extra_tags):
             columns = {quantity: _final_values(methods, scalars, tag, how)}
+            column_tags = {}  # columns whose values come from another tag than the quantity's
             if quantity == "return" and FRICTION in tags:
                 columns |= _columns({m: dict(enumerate(phase_samples(runs, scalars))) for m, runs in methods.items()})
             if quantity == "return" and TASK in tags:
@@ -120,9 +121,11 @@ def summarize(
                 columns |= _columns(whole, "task", "mean_return")
                 if ENTROPY_LOSS in tags:
                     entropy = {m: task_samples(runs, scalars, value=ENTROPY_LOSS) for m, runs in methods.items()}
-                    columns |= _columns(entropy, "task", "entropy_loss")
+                    entropy_columns = _columns(entropy, "task", "entropy_loss")
+                    columns |= entropy_columns
+                    column_tags |= dict.fromkeys(entropy_columns, ENTROPY_LOSS)
             rows += [  # quantity outermost: its rows keep the columns' order
-                SummaryRow.of(experiment, method, name, tag, values, bootstrap)
+                SummaryRow.of(experiment, method, name, column_tags.get(name, tag), values, bootstrap)
                 for name, column in columns.items()
                 for method, values in column.items()
                 if values

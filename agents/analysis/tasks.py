@@ -19,7 +19,8 @@ BySeed = dict[int, float]
 # what a task's return is: at its end (the last 25% of its points) or over the whole task; their summary columns
 MEASURES = {"end": "return_task", "whole": "mean_return_task"}
 # a task end counts as stuck at or below these returns: CartPole's pole falls at once (one action every step:
-# about 9.3), Acrobot never swings up within its 400 capped steps (C-CHAIN's cap; -400)
+# about 9.3), Acrobot never swings up within its 400 capped steps (C-CHAIN's cap; -400). They assume that cap:
+# under Acrobot's own 500 steps a late swing-up (-450) would count as stuck
 STUCK_AT = {"CartPole-v1": 12.0, "Acrobot-v1": -395.0}
 
 

@@ -91,7 +91,7 @@ class Preset(Settings):
     :param normalize: wrap the envs in VecNormalize (SB3's defaults), saved beside the model
     :param algo_kwargs: the algorithm's arguments (PPO's ``n_steps``, SAC's ``buffer_size``, ...)
     :param policy_kwargs: ``ActorCriticPolicy`` arguments; ``activation_fn`` by name (relu, tanh, elu,
-        leaky_relu, gelu)
+        leaky_relu, leaky_relu_0.1, gelu)
     :param method_settings: settings for any method that takes them (``--method-args`` and ``--syre-*`` override)
     :param env_kwargs: keyword arguments of ``gym.make`` (e.g. ``max_episode_steps``)
     :param reward_scale: rewards are multiplied by it for learning (C-CHAIN's PPO divides them by 20); the logged

@@ -65,9 +65,10 @@ def build_model(cfg: TrainConfig, env: VecEnv) -> BaseAlgorithm:
     )
 
 
-def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
-    """A new model on new envs; SB3's assertions (e.g. DQN given a Box action space) become one-line errors."""
-    env = make_env(
+def run_env(cfg: TrainConfig) -> VecEnv:
+    """The envs of a (resolved) run, as its single run makes them: the preset's ``gym.make`` arguments and reward
+    scale, its normalisation and the environments' settings (tasks) included."""
+    return make_env(
         cfg.env,
         n_envs=cfg.n_envs,
         seed=cfg.seed,
@@ -75,6 +76,11 @@ def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
         normalize=cfg.hyperparameters.normalize,
         **cfg.make_env_kwargs(),
     )
+
+
+def _build(cfg: TrainConfig) -> tuple[BaseAlgorithm, VecEnv]:
+    """A new model on new envs; SB3's assertions (e.g. DQN given a Box action space) become one-line errors."""
+    env = run_env(cfg)
     try:
         return build_model(cfg, env), env
     except AssertionError as error:
