@@ -69,6 +69,8 @@ class SweepSpec(Settings):
     :param batch_settings: with ``batch_seeds``, grid points that differ only in the method's per-member settings
         (``Method.PER_MEMBER``: syre's gamma and scale, ReDo's tau, ...) train as one batch too, each member with
         its own settings: a method's tuning grid is one Ray task (PPO; :meth:`RunConfig.batch_key`). Default false
+    :param max_batch: the most runs in one batch; a bigger group is split in order (label, seed) into batches of
+        at most this many, so that one grid spreads over several cores. Default: no limit
     """
 
     owner = "sweep"
@@ -82,8 +84,11 @@ class SweepSpec(Settings):
     retries: int = 3
     batch_seeds: bool = False
     batch_settings: bool = False
+    max_batch: int | None = None
 
     def check(self) -> None:
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ValueError(f"sweep max_batch must be an integer >= 1 (or left out: no limit), got {self.max_batch}")
         if self.batch_settings and not self.batch_seeds:
             raise ValueError("sweep batch_settings batches grid points' seeds together: give batch_seeds: true too")
         if "logdir" in self.base and self.logdir is not None:
@@ -258,13 +263,25 @@ def run_one(cfg: RunConfig, cwd: str | None = None) -> dict[str, Any]:
     return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": _node()}
 
 
-def groups(todo: Sequence[RunConfig], batch_seeds: bool, batch_settings: bool = False) -> list[list[RunConfig]]:
+def groups(
+    todo: Sequence[RunConfig], batch_seeds: bool, batch_settings: bool = False, max_batch: int | None = None
+) -> list[list[RunConfig]]:
     """The runs each Ray task makes: one run each; with ``batch_seeds``, the seeds of a grid point (one label) that
     its kind can batch together (:meth:`~syre_rl.agents.kinds.RunConfig.batch_of_seeds`), in seed order; with
     ``batch_settings`` too, every run of one :meth:`~syre_rl.agents.kinds.RunConfig.batch_key` (grid points that
-    differ only in the method's per-member settings), in label and seed order."""
+    differ only in the method's per-member settings), in label and seed order; each split into batches of at most
+    ``max_batch`` runs. The biggest tasks come first (by env steps, where the kind has them: the longest task
+    first keeps the last core from running alone at the end), else in sweep order."""
     if not batch_seeds:
         return [[cfg] for cfg in todo]
+    return sorted(_batches(todo, batch_settings, max_batch), key=lambda group: -sum(_steps(c) for c in group))
+
+
+def _steps(cfg: RunConfig) -> int:
+    return getattr(cfg, "timesteps", None) or 0
+
+
+def _batches(todo: Sequence[RunConfig], batch_settings: bool, max_batch: int | None) -> list[list[RunConfig]]:
     by_point: dict[tuple[str, str, str], list[RunConfig]] = {}
     for cfg in todo:
         key = cfg.batch_key() if batch_settings else None
@@ -273,7 +290,9 @@ def groups(todo: Sequence[RunConfig], batch_seeds: bool, batch_settings: bool = 
     out = []
     for (_, by, _), point in by_point.items():
         if len(point) > 1 and (by == "settings" or point[0].batch_of_seeds([c.seed for c in point]) is not None):
-            out.append(sorted(point, key=lambda c: (c.label, c.seed)))
+            ordered = sorted(point, key=lambda c: (c.label, c.seed))
+            size = max_batch or len(ordered)
+            out += [ordered[i : i + size] for i in range(0, len(ordered), size)]
         else:
             out += [[cfg] for cfg in point]
     return out
@@ -379,7 +398,8 @@ def _run_on_ray(
             num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False
         )
         pending = {
-            task.remote(group, os.getcwd()): group for group in groups(todo, spec.batch_seeds, spec.batch_settings)
+            task.remote(group, os.getcwd()): group
+            for group in groups(todo, spec.batch_seeds, spec.batch_settings, spec.max_batch)
         }
         return _collect(pending, total, done, progress, log, tqdm)
     finally:

@@ -577,34 +577,43 @@ def test_with_batch_settings_a_tuning_grid_is_one_task_of_one_batched_run(tmp_pa
     )
     configs = sweep.expand(spec)
     batches = sweep.groups(configs, spec.batch_seeds, spec.batch_settings)
-    assert [sorted({c.label for c in g}) for g in batches] == [
+    assert [sorted({c.label for c in g}) for g in batches] == [  # the most env steps first, then in sweep order
         ["syre-gamma0.001-scale0.5", "syre-gamma0.001-scale1", "syre-gamma0.01-scale0.5", "syre-gamma0.01-scale1"],
-        ["syre-gamma0.01-decoupledtrue"],
         ["redo-tau0", "redo-tau0.1"],
+        ["syre-gamma0.01-decoupledtrue"],
         ["vanilla-firsttask1"],
         ["vanilla-firsttask2"],
     ]
-    assert [len(g) for g in batches] == [8, 2, 4, 2, 2]
-    assert [(c.label, c.seed) for c in batches[2]] == [
+    assert [len(g) for g in batches] == [8, 4, 2, 2, 2]
+    assert [(c.label, c.seed) for c in batches[1]] == [
         ("redo-tau0", 0),
         ("redo-tau0", 1),
         ("redo-tau0.1", 0),
         ("redo-tau0.1", 1),
     ]
+    split = sweep.groups(configs, True, True, max_batch=3)  # at most 3 runs a batch, in label and seed order
+    assert [len(g) for g in split] == [3, 3, 3, 2, 2, 2, 2, 1]
+    assert [(c.label, c.seed) for c in split[1]] == [
+        ("syre-gamma0.001-scale1", 1),
+        ("syre-gamma0.01-scale0.5", 0),
+        ("syre-gamma0.01-scale0.5", 1),
+    ]
     assert len(sweep.groups(configs, True)) == 9  # batch_seeds alone: each point's seeds
 
-    out = sweep.run_group(batches[2])
+    out = sweep.run_group(batches[1])
     assert out["label"] == "redo-tau0,redo-tau0.1" and out["seed"] == "0,1" and out["runs"] == 4
     assert out["result"].startswith("4 runs batched")
-    for c in batches[2]:
+    for c in batches[1]:
         saved = json.loads((tmp_path / "CartPole-v1" / f"{c.label}_s{c.seed}" / "config.json").read_text())
         assert saved["method_settings"]["tau"] == c.method_settings.tau and saved["batched"] is True
         summary = json.loads((tmp_path / "CartPole-v1" / f"{c.label}_s{c.seed}" / "summary.json").read_text())
         assert summary["seeds_in_batch"] == 4 and summary["timesteps"] == 832
     shutil.rmtree(tmp_path / "CartPole-v1" / "redo-tau0.1_s1")
-    assert sweep.run_group(batches[2])["result"].startswith("3 done already; 1 runs batched")
+    assert sweep.run_group(batches[1])["result"].startswith("3 done already; 1 runs batched")
     with pytest.raises(ValueError, match="batch_settings batches grid points' seeds together: give batch_seeds"):
         sweep.SweepSpec.from_dict({**spec.to_dict(), "batch_seeds": False})
+    with pytest.raises(ValueError, match="sweep max_batch must be an integer >= 1 .*, got 0"):
+        sweep.SweepSpec.from_dict({**spec.to_dict(), "max_batch": 0})
 
 
 def test_with_batch_seeds_a_grid_points_seeds_are_one_task_of_one_batched_run(tmp_path):
