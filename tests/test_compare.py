@@ -13,10 +13,10 @@ import pytest
 from matplotlib.image import imread
 from torch.utils.tensorboard import SummaryWriter
 
-from syre_rl.agents.analysis import compare
+from syre_rl.agents.analysis import combine, compare
 from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns
 from syre_rl.agents.analysis.plots import method_colors
-from syre_rl.agents.analysis.report import fresh_comparison, summary_csv
+from syre_rl.agents.analysis.report import fresh_comparison, read_summary_csv, summary_csv, tuning_table
 from syre_rl.agents.analysis.runs import RETURN, check_event_file, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, aggregate, align, bootstrap_ci, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize
@@ -554,38 +554,47 @@ def test_plasticity_gaps_pair_each_seed_with_its_own_fresh_network():
     assert plasticity_gaps(rows)[0].versus == {}  # no vanilla among them
 
 
+# a tuning grid: label -> its task-1 returns (first half, second half), so the whole-task mean and the end (last 25%)
+# differ; task 0 returns 100, and a fresh network's task 1 returns 100 throughout
+GRID = {
+    "vanilla": (10.0, 10.0),
+    "syre-gamma0.001": (100.0, 20.0),  # whole 60, end 20
+    "syre-gamma0.01": (40.0, 50.0),  # whole 45, end 50
+    "syre-ar-gamma0.001": (30.0, 30.0),
+    "l2-init-gamma0.01": (70.0, 70.0),
+    "l2-gamma0.01": (20.0, 20.0),
+    "l2-gamma0.1": (25.0, 25.0),
+}
+
+
+def log_grid(root: Path, labels: dict[str, tuple[float, float]], seeds=(0, 1), fresh: float = 100.0) -> None:
+    """Runs of tasks 0 and 1 (1000 steps each) for ``labels`` (label -> task-1 returns, first and second half) and
+    ``seeds``, with a fresh network on task 1 per seed returning ``fresh`` throughout."""
+    for seed in seeds:
+        for label, (first, second) in labels.items():
+            task1 = [(s, first if s < 1500 else second) for s in range(1000, 2000, 100)]
+            log(
+                root / "CartPole-v1" / f"{label}_s{seed}",
+                {
+                    "rollout/ep_rew_mean": [(s, 100.0) for s in range(0, 1000, 100)] + task1,
+                    "env/task": [(s, s // 1000) for s in range(0, 2000, 100)],
+                },
+            )
+        log(
+            root / "CartPole-v1" / f"fresh-task1_s{seed}",
+            {
+                "rollout/ep_rew_mean": [(s, fresh) for s in range(0, 1000, 100)],
+                "env/task": [(s, 1) for s in range(0, 1000, 100)],
+            },
+        )
+
+
 def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(tmp_path):
     """tuning.md: the points of each method (told by the longest method name a label starts with), each with its
     whole-task and end-of-task gaps and its paired difference from vanilla; the highest whole-task gap chosen,
     whatever the end-of-task gap says."""
-    steps = range(0, 2000, 100)  # tasks 0 and 1 of 1000 steps
-    # label: its task-1 returns (first half, second half): the whole-task mean and the end (last 25%) differ
-    runs = {
-        "vanilla": (10.0, 10.0),
-        "syre-gamma0.001": (100.0, 20.0),  # whole 60, end 20
-        "syre-gamma0.01": (40.0, 50.0),  # whole 45, end 50
-        "syre-ar-gamma0.001": (30.0, 30.0),
-        "l2-init-gamma0.01": (70.0, 70.0),
-        "l2-gamma0.01": (20.0, 20.0),
-        "l2-gamma0.1": (25.0, 25.0),
-    }
-    for seed in (0, 1):
-        for label, (first, second) in runs.items():
-            task1 = [(s, first if s < 1500 else second) for s in range(1000, 2000, 100)]
-            log(
-                tmp_path / "CartPole-v1" / f"{label}_s{seed}",
-                {
-                    "rollout/ep_rew_mean": [(s, 100.0) for s in range(0, 1000, 100)] + task1,
-                    "env/task": [(s, s // 1000) for s in steps],
-                },
-            )
-        log(
-            tmp_path / "CartPole-v1" / f"fresh-task1_s{seed}",
-            {
-                "rollout/ep_rew_mean": [(s, 100.0) for s in range(0, 1000, 100)],
-                "env/task": [(s, 1) for s in range(0, 1000, 100)],
-            },
-        )
+    runs = GRID
+    log_grid(tmp_path, runs)
     assert [method_of(label) for label in runs] == ["vanilla", "syre", "syre", "syre-ar", "l2-init", "l2", "l2"]
     text = (compare(tmp_path, tmp_path / "out") / "tuning.md").read_text()
     # syre: whole-task gaps -40 (gamma 0.001: (5 x 100 + 5 x 20) / 10 - 100) against -55; ends -80 against -50
@@ -607,6 +616,69 @@ def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(
     }
     log(tmp_path / "one" / "CartPole-v1" / "vanilla_s0", {"rollout/ep_rew_mean": [(0, 1.0)], "env/task": [(0, 0)]})
     assert not (compare(tmp_path / "one", tmp_path / "one-out") / "tuning.md").exists()  # no grid, no tuning.md
+
+
+def test_combined_summaries_give_the_tables_of_all_their_runs_compared_at_once(tmp_path, capsys):
+    """A grid run in two parts (each with the fresh networks and vanilla of the same seeds, as two sessions run
+    them), each compared on its own, then combined from the two summary.csv files, gives tasks.md and tuning.md
+    of all the runs compared at once; seeds of one part and another unite; a seed whose value differs between
+    the parts is refused, naming both files."""
+    syre = {k: v for k, v in GRID.items() if k == "vanilla" or k.startswith("syre-")}
+    rest = {k: v for k, v in GRID.items() if k not in syre or k == "vanilla"}
+    log_grid(tmp_path / "all", GRID)
+    log_grid(tmp_path / "all", {"syre-gamma0.001": (90.0, 90.0)}, seeds=(2,), fresh=80.0)  # a third seed
+    log_grid(tmp_path / "a", syre)
+    log_grid(tmp_path / "b", rest)
+    log_grid(tmp_path / "c", {"syre-gamma0.001": (90.0, 90.0)}, seeds=(2,), fresh=80.0)
+
+    def rows_of(root):  # compare()'s rows, without its curves' figures
+        found = find_runs(root)
+        return summarize(group_runs(found), {r: load_scalars(r) for r in found}, bootstrap=Bootstrap(n_resamples=50))
+
+    parts = []
+    for part in "abc":
+        parts.append(tmp_path / f"{part}.csv")
+        parts[-1].write_text(summary_csv(rows_of(tmp_path / part)))
+    out = combine(parts, tmp_path / "combined", n_resamples=50)  # (rliable's intervals take 1 s each at 2000)
+    header = "Combined from " + ", ".join(f"`{p}`" for p in parts) + " (`scripts/compare.py --summaries`).\n\n"
+    every = rows_of(tmp_path / "all")
+    ends, whole = plasticity_gaps(every, n_resamples=50), plasticity_gaps(every, n_resamples=50, measure="whole")
+    assert (out / "tasks.md").read_text() == header + fresh_comparison(ends, 0.95, whole)
+    assert (out / "tuning.md").read_text() == header + tuning_table(whole, ends)
+    assert "| syre | **syre-gamma0.001** (chosen) |" in (out / "tuning.md").read_text()
+    assert imread(out / "tasks_whole.png").shape[1] > 600
+    rows = {(r.method, r.quantity): r for r in read_summary_csv(out / "summary.csv")}
+    assert rows["syre-gamma0.001", "mean_return_task1"].values == {0: 60.0, 1: 60.0, 2: 90.0}
+    assert rows["fresh-task1", "mean_return_task1"].values == {0: 100.0, 1: 100.0, 2: 80.0}
+    # a file's own rows read back as written: summary.csv's text again
+    with open(parts[0], newline="") as f:
+        assert summary_csv(read_summary_csv(parts[0])) == f.read()
+
+    # seed 1 of b's fresh network made different: refused, naming both files
+    text = parts[1].read_text().splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("CartPole-v1,fresh-task1,mean_return_task1,"))
+    text[at] = text[at].replace(";100", ";99")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match=rf"fresh-task1, mean_return_task1, seed 1: 99 in {bad} but 100 in "):
+        combine([parts[0], bad], tmp_path / "bad-out")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="other.csv is not a comparison's summary.csv: its columns are a, b"):
+        combine([tmp_path / "other.csv"], tmp_path / "o")
+    with pytest.raises(ValueError, match="is in the output folder"):
+        combine([out / "summary.csv"], out)
+    main = runpy.run_path(str(ROOT / "scripts" / "compare.py"))["main"]
+    with pytest.raises(SystemExit, match=f"compare.py: error: no file {tmp_path / 'nope.csv'}: give the summary.csv"):
+        main(["--summaries", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")])
+    for args, said in [
+        ([str(tmp_path / "all"), "--summaries", str(parts[0]), "--out", "x"], "not both"),
+        ([], "give RUNS_DIR"),
+        (["--summaries", str(parts[0])], "--summaries needs --out DIR"),
+        (["--summaries", str(parts[0]), "--out", "x", "--only", "syre*"], "takes neither --tags nor --only"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_three_seeds_iqm_is_the_mean_and_its_interval_the_extremes():

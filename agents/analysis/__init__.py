@@ -32,6 +32,11 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
   percentile-bootstrap interval, and every run's value
 
+``combine(summaries, out)`` writes ``summary.csv``, ``tasks.md``, ``tuning.md`` and the task figures again from
+the ``summary.csv`` files of earlier comparisons, without their runs (:func:`~.summary.merge_rows`): a grid or an
+evaluation run in parts, over sessions whose run folders are gone. A seed that two files both hold must have the
+same value in each.
+
 Modules, by job: ``runs`` (finding and reading runs), ``stats`` (intervals), ``phases`` (friction phases and
 tasks), ``summary`` (the rows, numbers keyed by seed), ``tasks`` (against fresh networks), ``report`` (the text
 files), ``plots`` (the figures).
@@ -41,15 +46,21 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns, task_returns
 from syre_rl.agents.analysis.plots import method_colors, plot_experiment, plot_tasks
-from syre_rl.agents.analysis.report import fresh_comparison, summary_csv, summary_markdown, tuning_table
+from syre_rl.agents.analysis.report import (
+    fresh_comparison,
+    read_summary_csv,
+    summary_csv,
+    summary_markdown,
+    tuning_table,
+)
 from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
-from syre_rl.agents.analysis.summary import SummaryRow, summarize, summary_quantities
+from syre_rl.agents.analysis.summary import SummaryRow, merge_rows, summarize, summary_quantities
 from syre_rl.agents.analysis.tasks import TaskComparison, Tuning, method_of, plasticity_gaps, tuning
 from syre_rl.agents.kinds import check_writable
 from syre_rl.agents.runs import atomic_write
@@ -65,6 +76,7 @@ __all__ = [
     "aggregate",
     "align",
     "bootstrap_ci",
+    "combine",
     "compare",
     "final_value",
     "find_runs",
@@ -75,9 +87,11 @@ __all__ = [
     "iqm_ci",
     "latest_repeats",
     "load_scalars",
+    "merge_rows",
     "method_colors",
     "phase_returns",
     "plasticity_gaps",
+    "read_summary_csv",
     "tuning",
     "tuning_table",
     "method_of",
@@ -124,16 +138,65 @@ def compare(
         plot_experiment(out, _suffix(experiment, groups), methods, scalars, own, colors, bootstrap)
     _write(out / "summary.csv", summary_csv(rows))
     _write(out / "summary.md", summary_markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats))
+    _task_files(out, rows, colors, confidence, n_resamples, seed)
+    return out
+
+
+def combine(
+    summaries: Sequence[str | Path],
+    out: str | Path,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Path:
+    """Write ``summary.csv``, ``tasks.md``, ``tuning.md`` and the task figures from earlier comparisons'
+    ``summary.csv`` files (module docstring): their rows merged by (experiment, method, quantity), seeds united.
+
+    :param summaries: the ``summary.csv`` files, at least one; none of them in ``out`` (it is written there)
+    :return: the output folder
+    :raise ValueError: no files, a file that is missing or no summary, one inside ``out``, or a seed two files hold
+        with different values
+    """
+    if not summaries:
+        raise ValueError("no summary.csv files to combine")
+    out = Path(out)
+    paths = [Path(p) for p in summaries]
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"no file {path}: give the summary.csv files of earlier comparisons")
+        if path.resolve().parent == out.resolve():
+            raise ValueError(f"{path} is in the output folder {out}, which combine writes over; choose another --out")
+    tables = [(str(path), read_summary_csv(path)) for path in paths]
+    check_writable(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = merge_rows(tables, Bootstrap(confidence, n_resamples, seed))
+    _write(out / "summary.csv", summary_csv(rows))
+    colors = method_colors({r.method for r in rows})
+    header = "Combined from " + ", ".join(f"`{p}`" for p in paths) + " (`scripts/compare.py --summaries`).\n\n"
+    _task_files(out, rows, colors, confidence, n_resamples, seed, header)
+    return out
+
+
+def _task_files(
+    out: Path,
+    rows: Sequence[SummaryRow],
+    colors: dict[str, str],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    header: str = "",
+) -> None:
+    """``tasks.md``, ``tuning.md`` and the task figures of ``rows`` (those with fresh networks beside them)."""
     comparisons = plasticity_gaps(rows, confidence, n_resamples, seed)
     whole = plasticity_gaps(rows, confidence, n_resamples, seed, measure="whole")
     if comparisons:
-        _write(out / "tasks.md", fresh_comparison(comparisons, confidence, whole))
+        _write(out / "tasks.md", header + fresh_comparison(comparisons, confidence, whole))
     if tuned := tuning_table(whole, comparisons):
-        _write(out / "tuning.md", tuned)
+        _write(out / "tuning.md", header + tuned)
+    experiments = {r.experiment for r in rows}
     for c in comparisons + whole:
         name = "tasks" if c.measure == "end" else "tasks_whole"
-        plot_tasks(out / f"{name}{_suffix(c.experiment, groups)}.png", c, colors)
-    return out
+        plot_tasks(out / f"{name}{_suffix(c.experiment, experiments)}.png", c, colors)
 
 
 def check_lengths(groups: dict[str, dict[str, list[Run]]], scalars: dict[Run, Scalars]) -> None:
@@ -166,9 +229,9 @@ def _select(root: str | Path, only: Sequence[str]) -> list[Run]:
     return runs
 
 
-def _suffix(experiment: str, groups: dict) -> str:
+def _suffix(experiment: str, experiments: Collection[str]) -> str:
     """A figure's file name suffix: none for a single experiment, else ``_<experiment>`` (safe characters)."""
-    return "" if len(groups) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
+    return "" if len(experiments) == 1 else "_" + re.sub(r"[^\w.-]", "_", experiment)
 
 
 def _write(path: Path, text: str) -> None:

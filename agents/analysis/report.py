@@ -47,6 +47,32 @@ def summary_csv(rows: Sequence[SummaryRow]) -> str:
     return table.getvalue()
 
 
+def read_summary_csv(path: Path) -> list[SummaryRow]:
+    """The rows of a ``summary.csv`` (:func:`summary_csv`'s inverse; each seed's value to its 6 significant
+    digits).
+
+    :raise ValueError: a file that is not a ``summary.csv`` (other columns), a row of other length, or one whose
+        seeds and values do not pair up
+    """
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = tuple(next(reader, ()))
+        if header != CSV_COLUMNS:
+            raise ValueError(f"{path} is not a comparison's summary.csv: its columns are {', '.join(header) or 'none'}")
+        rows = []
+        for line, cells in enumerate(reader, start=2):
+            if len(cells) != len(CSV_COLUMNS):
+                raise ValueError(f"{path}, line {line}: {len(cells)} cells, where a row has {len(CSV_COLUMNS)}")
+            r = dict(zip(CSV_COLUMNS, cells))
+            seeds, values = r["seeds"].split(";"), r["values"].split(";")
+            if len(seeds) != len(values) or len(seeds) != int(r["n_seeds"]):
+                raise ValueError(f"{path}, line {line}: {r['n_seeds']} runs, seeds {r['seeds']}, values {r['values']}")
+            numbers = [float(r[k]) for k in ("mean", "ci_low", "ci_high", "iqm", "iqm_low", "iqm_high")]
+            by_seed = {int(seed): float(value) for seed, value in zip(seeds, values)}
+            rows.append(SummaryRow(r["experiment"], r["method"], r["quantity"], r["tag"], by_seed, *numbers))
+    return rows
+
+
 def summary_markdown(
     root: Path,
     runs: Sequence[Run],

@@ -68,6 +68,37 @@ class SummaryRow:
         return len(self.values)
 
 
+def merge_rows(tables: Sequence[tuple[str, Sequence[SummaryRow]]], bootstrap: Bootstrap) -> list[SummaryRow]:
+    """One table of rows from several (each named by its source, e.g. an earlier comparison's ``summary.csv``):
+    per (experiment, method, quantity) the union of the tables' seeds, seeds in order, its intervals from
+    ``bootstrap`` again, the rows in :func:`summarize`'s order (experiment, quantity, method). A seed in two
+    tables must hold the same value in both (the same run, or one that reproduces exactly); anything else is
+    refused, naming both sources.
+
+    :raise ValueError: a seed whose values differ, or a quantity that reduces two different tags
+    """
+    merged: dict[tuple[str, str, str], tuple[str, dict[int, tuple[float, str]]]] = {}
+    for source, rows in tables:
+        for r in rows:
+            key = (r.experiment, r.method, r.quantity)
+            tag, values = merged.setdefault(key, (r.tag, {}))
+            if r.tag != tag:
+                raise ValueError(f"{', '.join(key)}: tag {r.tag!r} in {source}, but {tag!r} in an earlier table")
+            for seed, value in r.values.items():
+                if seed in values and values[seed][0] != value:
+                    raise ValueError(
+                        f"{', '.join(key)}, seed {seed}: {value:g} in {source} but {values[seed][0]:g} in "
+                        f"{values[seed][1]}; a seed's run must be the same in every table (or reproduce exactly)"
+                    )
+                values.setdefault(seed, (value, source))
+    quantities = list(dict.fromkeys(q for _, _, q in merged))
+    order = sorted(merged, key=lambda k: (k[0], quantities.index(k[2]), k[1]))  # summarize's order
+    return [
+        SummaryRow.of(*key, merged[key][0], {s: merged[key][1][s][0] for s in sorted(merged[key][1])}, bootstrap)
+        for key in order
+    ]
+
+
 def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> list[tuple[str, str, str]]:
     """The summary's columns for an experiment that logged ``tags``: (quantity, tag, reduction of each run).
 
