@@ -424,6 +424,37 @@ def test_a_preset_value_that_cannot_train_is_refused_before_anything_is_built(tm
     assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]  # no run folder
 
 
+def test_a_preset_with_a_base_holds_only_what_it_changes(tmp_path):
+    """``base: NAME``: the base preset's settings, this file's over them, its sections key by key (the DQN control's
+    preset is zoo's with two values changed); a base that is no preset, or a cycle of bases, is refused."""
+    control, zoo = load_preset("dqn-cartpole-control"), load_preset("dqn-cartpole-offset")
+    assert control.algo_kwargs == {**zoo.algo_kwargs, "learning_rate": 6.3e-4, "target_update_interval": 1000}
+    assert (control.policy_kwargs, control.env_kwargs, control.timesteps) == (
+        zoo.policy_kwargs,
+        zoo.env_kwargs,
+        zoo.timesteps,
+    )
+    cleanrl = Path(__file__).parent.parent / "agents" / "presets" / "dqn-pilot" / "cleanrl.yaml"
+    assert load_preset(str(cleanrl)).algo_kwargs["train_freq"] == 10  # a path, its base relative to it
+    (tmp_path / "a.yaml").write_text("base: b.yaml\ntimesteps: 500\npolicy_kwargs: {net_arch: [8]}\n")
+    (tmp_path / "b.yaml").write_text("base: dqn-cartpole-offset\nalgo_kwargs: {batch_size: 32}\n")
+    a = load_preset(str(tmp_path / "a.yaml"))
+    assert a.timesteps == 500 and a.algo_kwargs == {**zoo.algo_kwargs, "batch_size": 32}
+    assert a.policy_kwargs == {**zoo.policy_kwargs, "net_arch": [8]}
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ValueError, match=r"b.yaml: base 'a.yaml' extends this preset again \(a cycle of bases\)"):
+        load_preset(str(tmp_path / "a.yaml"))
+    (tmp_path / "b.yaml").write_text("base: nope\n")
+    with pytest.raises(ValueError, match="unknown preset 'nope'; available: ant-zoo,"):
+        load_preset(str(tmp_path / "a.yaml"))
+    (tmp_path / "b.yaml").write_text("base: [dqn-cartpole-offset]\n")
+    with pytest.raises(ValueError, match=r"b.yaml: base must name a preset .*, got \['dqn-cartpole-offset'\]"):
+        load_preset(str(tmp_path / "a.yaml"))
+    (tmp_path / "b.yaml").write_text("base: dqn-cartpole-offset\nalgo_kwargs: {learning_rte: 0.1}\n")
+    with pytest.raises(ValueError, match="learning_rte"):
+        load_preset(str(tmp_path / "a.yaml"))
+
+
 def test_net_arch_widths_are_checked_by_the_policy_itself():
     from stable_baselines3 import PPO
 

@@ -176,22 +176,54 @@ def _numbers(value: Any, key: str = "") -> list[tuple[str, float]]:
 
 def load_preset(name: str | None, algo: str | None = None) -> Preset:
     """Read a preset by name (``ant-zoo``, ``dohare``, ``sac-zoo``) or by path to a YAML file of the same form;
-    None: the default preset of ``algo`` (:data:`DEFAULT_PRESETS`), else SB3's defaults for ``algo``.
+    None: the default preset of ``algo`` (:data:`DEFAULT_PRESETS`), else SB3's defaults for ``algo``. A file
+    with ``base: NAME`` holds only what it changes in preset NAME (:func:`_preset_data`).
 
     :raises ValueError: one line: an unknown preset (and the available ones), malformed YAML (file and line), an
-        unknown key (and the closest valid one) or a badly typed value
+        unknown key (and the closest valid one), a badly typed value, or a base that is no preset or a cycle
     """
     if name is None:
         name = DEFAULT_PRESETS.get(algo or "ppo")
         if name is None:
             return Preset(algo=algo)
-    path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(
-            f"unknown preset {name!r}; available: {', '.join(available_presets())} (or a path to a .yaml file)"
-        )
-    data = load_yaml(path, "preset")
+    path = _preset_path(name, Path())
+    data = _preset_data(path, ())
     try:
         return Preset.from_dict(data)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+# a preset's sections that one extending it updates key by key (the others it replaces)
+SECTIONS = ("algo_kwargs", "policy_kwargs", "method_settings", "env_kwargs")
+
+
+def _preset_path(name: str, folder: Path) -> Path:
+    """A preset's file: a shipped preset's name, or a ``.yaml`` path (relative to ``folder``)."""
+    path = folder / name if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(
+            f"unknown preset {name!r}; available: {', '.join(available_presets())} (or a path to a .yaml file)"
+        )
+    return path
+
+
+def _preset_data(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A preset file's settings; one with ``base: NAME`` is that preset's, with its own values over them (the
+    :data:`SECTIONS` key by key: ``algo_kwargs: {learning_rate: 6.3e-4}`` changes only the learning rate)."""
+    data = load_yaml(path, "preset")
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ValueError(f"{path}: base must name a preset (a shipped one, or a .yaml path), got {base!r}")
+    base_path = _preset_path(base, path.parent)
+    if base_path.resolve() in seen + (path.resolve(),):
+        raise ValueError(f"{path}: base {base!r} extends this preset again (a cycle of bases)")
+    merged = _preset_data(base_path, seen + (path.resolve(),))
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
