@@ -36,7 +36,8 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 the ``summary.csv`` files of earlier comparisons, without their runs (:func:`~.summary.merge_rows`): a grid or an
 evaluation run in parts, over sessions whose run folders are gone. A seed that two files both hold must have the
 same value in each. The files hold each run's value to 6 significant digits, so an interval's last printed digit
-may differ from the comparison of the runs themselves (one cell of 96 in ``results/cchain-tuning``'s tasks.md).
+may differ from the comparison of the runs themselves (syre's CartPole grid, combined alone: one interval end in
+tasks.md, 237.2 against 237.1; tuning.md the same).
 
 Modules, by job: ``runs`` (finding and reading runs), ``stats`` (intervals), ``phases`` (friction phases and
 tasks), ``summary`` (the rows, numbers keyed by seed), ``tasks`` (against fresh networks), ``report`` (the text
