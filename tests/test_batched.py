@@ -246,6 +246,22 @@ def test_each_member_of_a_batch_equals_its_one_seed_run(method, settings):
         assert batched.methods["critic"].stats(1)[key] > 0
 
 
+def test_sb3s_fused_adam_trains_a_batch_as_its_default_adam(tmp_path):
+    """A preset asking for torch's fused Adam (SB3's ``optimizer_kwargs``) gets it, not the multi-tensor Adam the
+    batch uses otherwise (torch refuses the two together): the same update, to float64 rounding over 52 updates."""
+    fused = tmp_path / "fused.yaml"  # SB3's own eps (1e-5) is given: optimizer_kwargs replace SB3's defaults
+    fused.write_text(f"base: {TINY}\npolicy_kwargs:\n  optimizer_kwargs: {{eps: 1.0e-5, fused: true}}\n")
+    default = run_batch([4, 1, 7], "syre", {"gamma": 1e-2})
+    cfg = TrainConfig(preset=str(fused), seeds=[4, 1, 7], method="syre", method_args={"gamma": 1e-2}, device="cpu")
+    batch = train_rollouts(cfg, 13, torch.float64)
+    assert batch.optimizer.defaults["fused"] is True and not batch.optimizer.defaults["foreach"]
+    assert default.optimizer.defaults["foreach"] is True and not default.optimizer.defaults["fused"]
+    for k in range(3):
+        for name, value in default.member_policy_state(k).items():
+            torch.testing.assert_close(batch.member_policy_state(k)[name], value, rtol=1e-12, atol=1e-12)
+        assert [e["r"] for e in batch.ep_info[k]] == [e["r"] for e in default.ep_info[k]]
+
+
 def member_configs(method: str, grid: list[dict], seeds: list[int]) -> list[TrainConfig]:
     """The resolved member configs of a tuning grid's points (labels by index) and seeds."""
     return [

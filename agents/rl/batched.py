@@ -93,10 +93,11 @@ class BatchedPPO:
         self.policy.set_training_mode(False)
         policy = first.policy
         # SB3's optimizer and its arguments, in torch's multi-tensor implementation (the same update, one kernel
-        # per step and state instead of a loop over the parameters)
+        # per step and state instead of a loop over the parameters), unless they ask for the fused one
         kwargs = dict(policy.optimizer_kwargs)
         if policy.optimizer_class in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD):
-            kwargs.setdefault("foreach", True)
+            if not kwargs.get("fused"):
+                kwargs.setdefault("foreach", True)
         self.optimizer = policy.optimizer_class(self.policy.parameters(), lr=first.lr_schedule(1), **kwargs)
         self.methods: dict[str, Method] = {}
         if method != "vanilla":
