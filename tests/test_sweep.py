@@ -457,6 +457,26 @@ def test_every_published_sweep_file_expands(name):
     assert len({(c.label, c.seed) for c in configs}) == len(configs) > 0
 
 
+@pytest.mark.parametrize("env", ["cartpole"])
+def test_an_evaluation_runs_each_method_at_a_point_of_its_tuning_grid(env):
+    """Each setting an evaluation sweep runs is one its tuning sweep tried (the chosen one, by hand from tuning.md:
+    a typo would evaluate a setting nobody tuned), on seeds apart from the tuning seeds, with vanilla and the
+    fresh networks on every evaluation seed."""
+    folder = ROOT / "agents" / "experiments"
+    evaluated = sweep.expand(sweep.load_spec(folder / f"cchain-{env}-evaluation.yaml"))
+    tuned = sweep.expand(sweep.load_spec(folder / f"cchain-{env}-tuning.yaml"))
+    points = {(c.method, json.dumps(c.method_args, sort_keys=True)) for c in tuned}
+    seeds = {c.seed for c in evaluated}
+    assert len(seeds) >= 10 and not seeds & {c.seed for c in tuned}
+    for c in evaluated:
+        assert (c.method, json.dumps(c.method_args, sort_keys=True)) in points, (c.label, c.method_args)
+        assert c.label == c.method or c.label.startswith("fresh-task"), c.label
+    labels = {c.label for c in evaluated}
+    assert {"vanilla", "fresh-task1", "fresh-task2", "fresh-task3", "fresh-task4"} <= labels
+    for label in labels:
+        assert {c.seed for c in evaluated if c.label == label} == seeds, label
+
+
 def test_only_selects_runs_by_label_pattern_and_refuses_a_pattern_that_matches_none():
     configs = sweep.expand(sweep.load_spec(ROOT / "agents" / "experiments" / "cchain-cartpole-tuning.yaml"))
     chosen = sweep.select(configs, ["fresh-*", "vanilla", "l2-gamma*"])
