@@ -17,14 +17,14 @@ folder name METHOD_sSEED or METHOD_sSEED_K; its experiment from config.json's en
 folder. Runs are grouped by experiment and method and averaged over seeds.
 
 Writes to DIR: return.png, accuracy.png, effective_rank.png, dead_units.png, duplicate_units.png (those whose
-tags were logged; suffixed _EXPERIMENT when there are several experiments), summary.md (a table per
-experiment, mean [95% CI] per method) and summary.csv (the same numbers, one row per experiment, method and
-quantity), and, where fresh-task<k> runs stand beside task runs, tasks.md, tasks.png, tasks_whole.png and (for a
-grid) tuning.md.
+tags were logged; suffixed _EXPERIMENT when there are several experiments), summary.md (a table per experiment,
+mean [95% CI] per method) and summary.csv (the same numbers, one row per experiment, method and quantity), and,
+where fresh-task<k> runs stand beside task runs, tasks.md, tasks.png, tasks_whole.png, (for a grid) tuning.md
+and (for two methods or more) paired.md: every two methods' gaps against each other, seed by seed.
 
 --summaries combines earlier comparisons without their runs (a grid or an evaluation run in parts, whose run
-folders are gone): it writes summary.csv, tasks.md, tuning.md and the task figures from their summary.csv files,
-seeds united; a seed that two files both hold must have the same value in each."""
+folders are gone): it writes summary.csv, tasks.md, tuning.md, paired.md and the task figures from their
+summary.csv files, seeds united; a seed that two files both hold must have the same value in each."""
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         if args.summaries:
             out = combine(args.summaries, args.out)
-            print(f"tasks.md, tuning.md and summary.csv in {out}")
+            print(f"tasks.md, tuning.md, paired.md and summary.csv in {out}")
             return out
         out = compare(args.runs_dir, args.out, extra_tags=args.tags, only=args.only)
     except ValueError as err:  # bad input: one clear line, no traceback

@@ -16,11 +16,17 @@ from torch.utils.tensorboard import SummaryWriter
 from syre_rl.agents.analysis import combine, compare
 from syre_rl.agents.analysis.phases import friction_changes, friction_marks, phase_returns
 from syre_rl.agents.analysis.plots import method_colors
-from syre_rl.agents.analysis.report import fresh_comparison, read_summary_csv, summary_csv, tuning_table
+from syre_rl.agents.analysis.report import (
+    fresh_comparison,
+    paired_table,
+    read_summary_csv,
+    summary_csv,
+    tuning_table,
+)
 from syre_rl.agents.analysis.runs import RETURN, check_event_file, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, aggregate, align, bootstrap_ci, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, summarize
-from syre_rl.agents.analysis.tasks import method_of, plasticity_gaps, tuning
+from syre_rl.agents.analysis.tasks import chosen_points, method_of, paired_differences, plasticity_gaps, tuning
 
 ROOT = Path(__file__).parent.parent
 OFFSET = {"vanilla": 0.0, "syre": 100.0}
@@ -596,7 +602,8 @@ def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(
     runs = GRID
     log_grid(tmp_path, runs)
     assert [method_of(label) for label in runs] == ["vanilla", "syre", "syre", "syre-ar", "l2-init", "l2", "l2"]
-    text = (compare(tmp_path, tmp_path / "out") / "tuning.md").read_text()
+    out = compare(tmp_path, tmp_path / "out", n_resamples=200)  # every seed alike: each interval is its point
+    text = (out / "tuning.md").read_text()
     # syre: whole-task gaps -40 (gamma 0.001: (5 x 100 + 5 x 20) / 10 - 100) against -55; ends -80 against -50
     assert (
         "| syre | **syre-gamma0.001** (chosen) | -40.0 [-40.0, -40.0] | -80.0 [-80.0, -80.0] "
@@ -605,8 +612,17 @@ def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(
     assert "| syre | syre-gamma0.01 | -55.0 [-55.0, -55.0] | -50.0 [-50.0, -50.0] | 35.0 [35.0, 35.0] | 0, 1 |" in text
     assert "| l2 | **l2-gamma0.1** (chosen) | -75.0 [-75.0, -75.0] |" in text
     assert "| syre-ar | syre-ar-gamma0.001 | -70.0" in text and "| l2-init | l2-init-gamma0.01 | -30.0" in text
+    # paired.md: the chosen points' whole-task gaps l2-init -30, syre -40, syre-ar -70, l2 -75, vanilla -90; their
+    # ends l2-init -30, syre -80, syre-ar -70, l2 -75, vanilla -90
+    paired = (out / "paired.md").read_text()
+    assert "| l2-init-gamma0.01 | syre-gamma0.001 | **10.0 [10.0, 10.0]** | **50.0 [50.0, 50.0]** | 2 |" in paired
+    assert "| syre-gamma0.001 | syre-ar-gamma0.001 | **30.0 [30.0, 30.0]** | **-10.0 [-10.0, -10.0]** | 2 |" in paired
+    assert "| l2-gamma0.1 | vanilla | **15.0 [15.0, 15.0]** | **15.0 [15.0, 15.0]** | 2 |" in paired
+    assert paired.count("\n| ") == 1 + 10 and "syre-gamma0.01 " not in paired  # 10 pairs of the 5 chosen points
     found = find_runs(tmp_path)
-    [c] = plasticity_gaps(summarize(group_runs(found), {r: load_scalars(r) for r in found}), measure="whole")
+    [c] = plasticity_gaps(
+        summarize(group_runs(found), {r: load_scalars(r) for r in found}), n_resamples=200, measure="whole"
+    )
     assert {t.method: (t.chosen, len(t.points)) for t in tuning(c)} == {
         "vanilla": ("vanilla", 1),
         "syre": ("syre-gamma0.001", 2),
@@ -615,14 +631,47 @@ def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(
         "l2": ("l2-gamma0.1", 2),
     }
     log(tmp_path / "one" / "CartPole-v1" / "vanilla_s0", {"rollout/ep_rew_mean": [(0, 1.0)], "env/task": [(0, 0)]})
-    assert not (compare(tmp_path / "one", tmp_path / "one-out") / "tuning.md").exists()  # no grid, no tuning.md
+    assert not (
+        compare(tmp_path / "one", tmp_path / "one-out", n_resamples=200) / "tuning.md"
+    ).exists()  # no grid, no tuning.md
+
+
+def test_paired_differences_pair_each_seed_and_leave_out_seeds_one_method_lacks():
+    """Every two methods' chosen points (by the whole-task gap), the higher gap first, minus the lower, per seed on
+    the seeds both ran; bold where the interval leaves out 0 (paired.md; its file: the tuning grid's test)."""
+
+    def row(method, quantity, values):
+        return SummaryRow.of("E", method, quantity, RETURN, {s: float(v) for s, v in values.items()}, Bootstrap())
+
+    fresh = [row("fresh-task1", "mean_return_task1", {0: 10, 1: 10, 2: 10, 3: 10})]
+    rows = fresh + [  # gaps a: 2, 4, 6, 8; b: 1, 5, 2, 8; c: seed 0 only, -5
+        row("a", "return", {0: 0, 1: 0, 2: 0, 3: 0}),
+        row("a", "mean_return_task1", {0: 12, 1: 14, 2: 16, 3: 18}),
+        row("b", "return", {0: 0, 1: 0, 2: 0, 3: 0}),
+        row("b", "mean_return_task1", {0: 11, 1: 15, 2: 12, 3: 18}),
+        row("c", "return", {0: 0}),
+        row("c", "mean_return_task1", {0: 5}),
+    ]
+    bootstrap = Bootstrap(n_resamples=200)  # the points do not depend on it
+    [c] = plasticity_gaps(rows, n_resamples=200, measure="whole")
+    assert chosen_points(c) == ["a", "b", "c"]
+    pairs = paired_differences(c, chosen_points(c), bootstrap)
+    # a - b per seed: 1, -1, 4, 0; IQM of 4 (rliable's: the middle two, 0 and 1) 0.5; a - c and b - c on seed 0
+    assert pairs["a", "b"][0][0] == 0.5 and pairs["a", "b"][1] == 4
+    assert pairs["a", "c"] == ((7.0, 7.0, 7.0), 1) and pairs["b", "c"] == ((6.0, 6.0, 6.0), 1)
+    low, high = pairs["a", "b"][0][1:]
+    assert low < 0 < high  # not bold
+    table = paired_table([c], [], bootstrap)
+    assert f"| a | b | {pairs['a', 'b'][0][0]:.1f} [{low:.1f}, {high:.1f}] | – | 4 |" in table
+    one = plasticity_gaps(fresh + rows[1:3], n_resamples=200, measure="whole")
+    assert paired_table(one, [], bootstrap) == ""  # one method
 
 
 def test_combined_summaries_give_the_tables_of_all_their_runs_compared_at_once(tmp_path, capsys):
     """A grid run in two parts (each with the fresh networks and vanilla of the same seeds, as two sessions run
-    them), each compared on its own, then combined from the two summary.csv files, gives tasks.md and tuning.md
-    of all the runs compared at once; seeds of one part and another unite; a seed whose value differs between
-    the parts is refused, naming both files."""
+    them), each compared on its own, then combined from the two summary.csv files, gives tasks.md, tuning.md and
+    paired.md of all the runs compared at once; seeds of one part and another unite; a seed whose value differs
+    between the parts is refused, naming both files."""
     syre = {k: v for k, v in GRID.items() if k == "vanilla" or k.startswith("syre-")}
     rest = {k: v for k, v in GRID.items() if k not in syre or k == "vanilla"}
     log_grid(tmp_path / "all", GRID)
@@ -645,6 +694,7 @@ def test_combined_summaries_give_the_tables_of_all_their_runs_compared_at_once(t
     ends, whole = plasticity_gaps(every, n_resamples=50), plasticity_gaps(every, n_resamples=50, measure="whole")
     assert (out / "tasks.md").read_text() == header + fresh_comparison(ends, 0.95, whole)
     assert (out / "tuning.md").read_text() == header + tuning_table(whole, ends)
+    assert (out / "paired.md").read_text() == header + paired_table(whole, ends, Bootstrap(n_resamples=50))
     assert "| syre | **syre-gamma0.001** (chosen) |" in (out / "tuning.md").read_text()
     assert imread(out / "tasks_whole.png").shape[1] > 600
     rows = {(r.method, r.quantity): r for r in read_summary_csv(out / "summary.csv")}

@@ -27,17 +27,20 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 - ``tuning.md`` (a method with several grid points, e.g. a tuning sweep's ``syre-gamma0.001-scale0.5``): each
   point's whole-task and end-of-task gaps and its difference from vanilla, the point of the highest whole-task
   gap chosen (:func:`tuning`)
+- ``paired.md`` (two or more methods beside fresh networks): every two methods at their chosen points, the one
+  of the higher whole-task gap minus the other's, paired by seed, by both measures (:func:`paired_differences`):
+  whether syre beats L2 on the same seeds, not only each against vanilla
 - ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
   stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
   ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
   percentile-bootstrap interval, and every run's value
 
-``combine(summaries, out)`` writes ``summary.csv``, ``tasks.md``, ``tuning.md`` and the task figures again from
-the ``summary.csv`` files of earlier comparisons, without their runs (:func:`~.summary.merge_rows`): a grid or an
-evaluation run in parts, over sessions whose run folders are gone. A seed that two files both hold must have the
-same value in each. The files hold each run's value to 6 significant digits, so an interval's last printed digit
-may differ from the comparison of the runs themselves (syre's CartPole grid, combined alone: one interval end in
-tasks.md, 237.2 against 237.1; tuning.md the same).
+``combine(summaries, out)`` writes ``summary.csv``, ``tasks.md``, ``tuning.md``, ``paired.md`` and the task figures
+again from the ``summary.csv`` files of earlier comparisons, without their runs (:func:`~.summary.merge_rows`): a
+grid or an evaluation run in parts, over sessions whose run folders are gone. A seed that two files both hold must
+have the same value in each. The files hold each run's value to 6 significant digits, so an interval's last printed
+digit may differ from the comparison of the runs themselves (syre's CartPole grid, combined alone: one interval end
+in tasks.md, 237.2 against 237.1; tuning.md the same).
 
 Modules, by job: ``runs`` (finding and reading runs), ``stats`` (intervals), ``phases`` (friction phases and
 tasks), ``summary`` (the rows, numbers keyed by seed), ``tasks`` (against fresh networks), ``report`` (the text
@@ -55,6 +58,7 @@ from syre_rl.agents.analysis.phases import friction_changes, friction_marks, pha
 from syre_rl.agents.analysis.plots import method_colors, plot_experiment, plot_tasks
 from syre_rl.agents.analysis.report import (
     fresh_comparison,
+    paired_table,
     read_summary_csv,
     summary_csv,
     summary_markdown,
@@ -63,7 +67,15 @@ from syre_rl.agents.analysis.report import (
 from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, latest_repeats, load_scalars
 from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
 from syre_rl.agents.analysis.summary import SummaryRow, merge_rows, summarize, summary_quantities
-from syre_rl.agents.analysis.tasks import TaskComparison, Tuning, method_of, plasticity_gaps, tuning
+from syre_rl.agents.analysis.tasks import (
+    TaskComparison,
+    Tuning,
+    chosen_points,
+    method_of,
+    paired_differences,
+    plasticity_gaps,
+    tuning,
+)
 from syre_rl.agents.kinds import check_writable
 from syre_rl.agents.runs import atomic_write
 
@@ -95,6 +107,9 @@ __all__ = [
     "plasticity_gaps",
     "read_summary_csv",
     "tuning",
+    "chosen_points",
+    "paired_differences",
+    "paired_table",
     "tuning_table",
     "method_of",
     "summarize",
@@ -195,6 +210,8 @@ def _task_files(
         _write(out / "tasks.md", header + fresh_comparison(comparisons, confidence, whole))
     if tuned := tuning_table(whole, comparisons):
         _write(out / "tuning.md", header + tuned)
+    if paired := paired_table(whole, comparisons, Bootstrap(confidence, n_resamples, seed)):
+        _write(out / "paired.md", header + paired)
     experiments = {r.experiment for r in rows}
     for c in comparisons + whole:
         name = "tasks" if c.measure == "end" else "tasks_whole"

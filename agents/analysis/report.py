@@ -10,9 +10,9 @@ from pathlib import Path
 
 from syre_rl.agents.analysis.phases import PHASE_TAIL
 from syre_rl.agents.analysis.runs import Methods, Run, resumed_at
-from syre_rl.agents.analysis.stats import TAIL_FRACTION
+from syre_rl.agents.analysis.stats import TAIL_FRACTION, Bootstrap
 from syre_rl.agents.analysis.summary import SummaryRow
-from syre_rl.agents.analysis.tasks import TaskComparison, tuning
+from syre_rl.agents.analysis.tasks import TaskComparison, chosen_points, paired_differences, tuning
 
 CSV_COLUMNS = (
     "experiment",
@@ -277,3 +277,44 @@ def tuning_table(whole: Sequence[TaskComparison], ends: Sequence[TaskComparison]
         "(the primary measure); the end-of-task gap is shown beside it.",
     ]
     return "\n".join(head + lines) + "\n"
+
+
+def paired_table(whole: Sequence[TaskComparison], ends: Sequence[TaskComparison], bootstrap: Bootstrap) -> str:
+    """``paired.md``: every two methods at their chosen points (by the whole-task gap; an evaluation's only
+    points), the one of the higher whole-task gap first, with its gap minus the other's, paired by seed, by both
+    measures; bold where the interval leaves out 0. Empty with fewer than two methods."""
+    end_of = {c.experiment: c for c in ends}
+    lines: list[str] = []
+    for c in whole:
+        order = chosen_points(c)
+        pairs = paired_differences(c, order, bootstrap)
+        if not pairs:
+            continue
+        end = end_of.get(c.experiment)
+        end_pairs = paired_differences(end, order, bootstrap) if end is not None else {}
+        lines += [
+            "",
+            f"## {c.experiment}",
+            "",
+            "| method | minus | whole-task gap difference | end-of-task gap difference | seeds |",
+            "|---|---|---|---|---|",
+        ]
+        for (a, b), (cell, n) in pairs.items():
+            end_cell = _marked(end_pairs[a, b][0]) if (a, b) in end_pairs else "–"
+            lines.append(f"| {a} | {b} | {_marked(cell)} | {end_cell} | {n} |")
+    if not lines:
+        return ""
+    head = [
+        "# Paired differences between methods",
+        "",
+        "Every two methods at their chosen points (the highest whole-task gap of each method's grid; in an "
+        "evaluation, its only point), the one of the higher whole-task gap first. Per seed, its plasticity gap "
+        "minus the other's (the same seed has the same tasks and the same fresh networks), IQM over the seeds both "
+        f"ran [{bootstrap.confidence:.0%} stratified-bootstrap interval]. **Bold**: the interval leaves out 0.",
+    ]
+    return "\n".join(head + lines) + "\n"
+
+
+def _marked(cell: tuple[float, float, float]) -> str:
+    """A cell, bold where its interval leaves out 0."""
+    return f"**{_cell(cell)}**" if cell[1] > 0 or cell[2] < 0 else _cell(cell)

@@ -167,3 +167,23 @@ def tuning(c: TaskComparison) -> list[Tuning]:
     for label in c.gap:
         grids.setdefault(method_of(label), []).append(label)
     return [Tuning(m, points, max(points, key=lambda p: c.gap[p][0])) for m, points in grids.items()]
+
+
+def chosen_points(c: TaskComparison) -> list[str]:
+    """Each method's chosen point (:func:`tuning`; an evaluation's only point), the highest gap first."""
+    return sorted((t.chosen for t in tuning(c)), key=lambda p: -c.gap[p][0])
+
+
+def paired_differences(
+    c: TaskComparison, order: Sequence[str], bootstrap: Bootstrap
+) -> dict[tuple[str, str], tuple[Cell, int]]:
+    """For each pair of ``order``'s labels, the earlier first: per seed, its gap minus the later one's (the same
+    seed has the same tasks and the same fresh networks), IQM over the seeds both ran [interval], and their number.
+    Pairs without a seed in common are left out."""
+    out = {}
+    for i, a in enumerate(order):
+        for b in order[i + 1 :]:
+            mine, theirs = c.gap_per_seed.get(a, {}), c.gap_per_seed.get(b, {})
+            if shared := [s for s in mine if s in theirs]:
+                out[a, b] = (bootstrap.iqm([mine[s] - theirs[s] for s in shared]), len(shared))
+    return out
