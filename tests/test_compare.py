@@ -1,8 +1,10 @@
 """The comparison tool: run discovery, alignment, bootstrap intervals, and the figures and summaries it writes,
 checked against TensorBoard logs with known values."""
 
+import calendar
 import csv
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -288,6 +290,27 @@ def test_summary_md_lists_inputs_and_one_row_per_method(summary, runs_dir):
     assert "| syre-ar | 1 | 0.9 [0.9, 0.9] | 0.85 [0.85, 0.85] |" in text
 
 
+def test_summary_md_says_when_each_run_ran_and_whether_it_ran_batched(tmp_path):
+    """Each run's minutes from its first to its last TensorBoard event (summed over its event files: a resumed
+    run without its pause), "batched" from its config.json, and the span of them all."""
+    start = calendar.timegm((2026, 12, 3, 9, 40, 0))
+
+    def events(folder, first, seconds, suffix=""):  # points every 60 s from ``first`` for ``seconds``
+        folder.mkdir(parents=True, exist_ok=True)
+        with SummaryWriter(str(folder), filename_suffix=suffix) as writer:
+            for t in range(0, seconds + 1, 60):
+                writer.add_scalar("rollout/ep_rew_mean", 1.0, t, walltime=first + t)
+
+    events(tmp_path / "E" / "syre_s0", start, 600)
+    (tmp_path / "E" / "syre_s0" / "config.json").write_text(json.dumps({"method": "syre", "seed": 0, "batched": True}))
+    events(tmp_path / "E" / "vanilla_s0", start + 120, 300)  # 5 minutes, then a pause, then 4 more
+    events(tmp_path / "E" / "vanilla_s0", start + 3000, 240, suffix=".resumed")
+    text = (compare(tmp_path, tmp_path / "out", n_resamples=50) / "summary.md").read_text()
+    assert "- `E/syre_s0`: experiment E, method syre, seed 0, batched, 10.0 minutes\n" in text
+    assert "- `E/vanilla_s0`: experiment E, method vanilla, seed 0, 9.0 minutes\n" in text
+    assert "from 2026-12-03 09:40 to 2026-12-03 10:34 UTC, 54 minutes; 1 of the 2 runs trained batched" in text
+
+
 def test_summary_marks_what_a_method_did_not_log(tmp_path):
     # "a" logs only test accuracy; of "b"'s runs, one logs the mean seen accuracy (from its second task on)
     log(tmp_path / "bench" / "a_s0", {"task/test_accuracy": [(0, 0.5), (1, 0.4)]})
@@ -453,8 +476,12 @@ def test_resumed_rl_runs_are_named_in_the_summary(tmp_path):
     (tmp_path / "exp" / "vanilla_s1" / "progress_from_4096.csv").write_text("")
     (tmp_path / "exp" / "vanilla_s1" / "progress_from_512.csv").write_text("")
     text = (compare(tmp_path, tmp_path / "out") / "summary.md").read_text()
-    assert "- `exp/vanilla_s0`: experiment exp, method vanilla, seed 0\n" in text
-    assert "- `exp/vanilla_s1`: experiment exp, method vanilla, seed 1, **resumed** at step 512, 4096\n" in text
+    assert re.search(r"- `exp/vanilla_s0`: experiment exp, method vanilla, seed 0, \d+\.\d minutes\n", text)
+    resumed = (
+        r"- `exp/vanilla_s1`: experiment exp, method vanilla, seed 1, \d+\.\d minutes, \*\*resumed\*\* at step 512, "
+    )
+    resumed += r"4096\n"
+    assert re.search(resumed, text)
     assert "1 of the 2 runs were resumed; an RL resume is not exact" in text
 
 

@@ -30,10 +30,10 @@ once per experiment, its name suffixed ``_<experiment>``, e.g. ``return_AntBulle
 - ``paired.md`` (two or more methods beside fresh networks): every two methods at their chosen points, the one
   of the higher whole-task gap minus the other's, paired by seed, by both measures (:func:`paired_differences`):
   whether syre beats L2 on the same seeds, not only each against vanilla
-- ``summary.md``: the inputs, then per experiment a table, one row per method, of final values (IQM [95%
-  stratified-bootstrap CI], from rliable), and a table of each run's value of the headline columns;
-  ``summary.csv``: one row per (experiment, method, quantity) with the IQM and its interval, the mean and its
-  percentile-bootstrap interval, and every run's value
+- ``summary.md``: the inputs (each run's minutes and whether it trained batched, and when they all ran), then per
+  experiment a table, one row per method, of final values (IQM [95% stratified-bootstrap CI], from rliable), and a
+  table of each run's value of the headline columns; ``summary.csv``: one row per (experiment, method, quantity)
+  with the IQM and its interval, the mean and its percentile-bootstrap interval, and every run's value
 
 ``combine(summaries, out)`` writes ``summary.csv``, ``tasks.md``, ``tuning.md``, ``paired.md`` and the task figures
 again from the ``summary.csv`` files of earlier comparisons, without their runs (:func:`~.summary.merge_rows`): a

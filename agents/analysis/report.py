@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from syre_rl.agents.analysis.phases import PHASE_TAIL
-from syre_rl.agents.analysis.runs import Methods, Run, resumed_at
+from syre_rl.agents.analysis.runs import Methods, Run, ran_batched, resumed_at, wall_clock
 from syre_rl.agents.analysis.stats import TAIL_FRACTION, Bootstrap
 from syre_rl.agents.analysis.summary import SummaryRow
 from syre_rl.agents.analysis.tasks import TaskComparison, chosen_points, paired_differences, tuning
@@ -93,12 +94,24 @@ def summary_markdown(
 
 def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str]:
     lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
+    clocks = {run: wall_clock(run) for run in runs}
     lines += [
         f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}"
         + (f", repeat {run.repeat}" if run.repeat > 1 else "")
+        + (", batched" if ran_batched(run) else "")
+        + (f", {clock[2] / 60:.1f} minutes" if (clock := clocks[run]) else "")
         + (f", **resumed** at step {', '.join(map(str, steps))}" if (steps := resumed_at(run)) else "")
         for run in runs
     ]
+    if known := [c for c in clocks.values() if c]:
+        start, end = min(c[0] for c in known), max(c[1] for c in known)
+        lines += [
+            "",
+            f"Wall clock (the wall times of the runs' first and last logged points): from {_utc(start)} to "
+            f"{_utc(end)} UTC, {(end - start) / 60:.0f} minutes; {sum(map(ran_batched, runs))} of the {len(runs)} "
+            "runs trained batched (several seeds or settings as one network). A run's minutes run from its first "
+            "logged point to its last (summed over its event files when it was resumed).",
+        ]
     if interrupted := [run for run in runs if resumed_at(run)]:
         lines += [
             "",
@@ -112,6 +125,10 @@ def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str
             "",
         ] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
     return lines
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
 
 
 def _legend(confidence: float, n_resamples: int) -> str:

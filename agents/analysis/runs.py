@@ -56,6 +56,25 @@ def resumed_at(run: Run) -> list[int]:
     return sorted(steps)
 
 
+def wall_clock(run: Run) -> tuple[float, float, float] | None:
+    """When a run ran, from the wall times of its logged points (events holding a summary): (first, last, the
+    seconds between the first and the last point of each event file, summed: a resumed run's time without its
+    pause), or None without points."""
+    spans = []
+    for path in sorted(run.path.glob("events.out.tfevents.*")):
+        times = [event.wall_time for event in EventFileLoader(str(path)).Load() if event.HasField("summary")]
+        if times:
+            spans.append((min(times), max(times)))
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans), sum(b - a for a, b in spans)
+
+
+def ran_batched(run: Run) -> bool:
+    """Whether the run trained as a member of a batch (its ``config.json`` says ``batched``)."""
+    return bool(_config(run.path).get("batched"))
+
+
 def find_runs(root: str | Path) -> list[Run]:
     """Every folder under ``root`` (``root`` included) holding TensorBoard event files, sorted by path.
 
