@@ -384,9 +384,9 @@ def _tasks(
         steps.reset()
         if learner is None or trains != active:
             learner, trains = _learner(cfg, active), active
-        seeds = [run.cfg.seed for run in active] if learner.batched else None
+        members = [f"seed {run.cfg.seed}" for run in active] if learner.batched else None
         where = lambda t=task: f"task {t}"  # noqa: E731
-        guard = NonFiniteGuard(learner.net, [learner.optimizer], where, seeds) if cfg.guard else None
+        guard = NonFiniteGuard(learner.net, [learner.optimizer], where, members) if cfg.guard else None
         try:
             trained = learner.train_task([run.tasks for run in active], task, cfg.epochs, cfg.online, steps.update)
         except NonFiniteError as error:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import torch
 
 from syre_rl.agents.config import parse_assignments
-from syre_rl.agents.runs import CHECKPOINT, CONFIG, DamagedFile, read_verified, run_dirs
+from syre_rl.agents.runs import CHECKPOINT, CONFIG, STOPPED, DamagedFile, read_verified, run_dirs
 from syre_rl.methods import METHODS, canonical_name, method_defaults, method_settings
 from syre_rl.settings import Settings
 
@@ -31,7 +31,7 @@ RUN_KINDS = {
     "rl": "syre_rl.agents.rl:TrainConfig",
     "teacher-student": "syre_rl.agents.teacher_student:TeacherStudentConfig",
 }
-Status = Literal["new", "partial", "damaged", "done"]
+Status = Literal["new", "partial", "damaged", "done", "stopped"]
 R = TypeVar("R", bound="RunConfig")
 
 
@@ -196,14 +196,17 @@ class RunConfig(Settings):
         return dataclasses.replace(batch, resume=resume).execute()
 
     def status(self) -> Status:
-        """``done``, ``partial`` (started: resumable in its own folder, from its checkpoint or from the start),
-        ``damaged`` (its checkpoint fails its checksum) or ``new``, judged from the newest folder of this label
-        and seed (whatever its ``_N`` suffix)."""
+        """``done``, ``stopped`` (training stopped on a non-finite value: :func:`~syre_rl.agents.runs.write_stopped`),
+        ``partial`` (started: resumable in its own folder, from its checkpoint or from the start), ``damaged`` (its
+        checkpoint fails its checksum) or ``new``, judged from the newest folder of this label and seed (whatever
+        its ``_N`` suffix)."""
         started = [
             run for run in run_dirs(self.logdir, self.group(), self.label, self.seed) if (run / CONFIG).is_file()
         ]
         if not started:
             return "new"
+        if (started[-1] / STOPPED).is_file():
+            return "stopped"
         try:
             if self.finished(started[-1]):
                 return "done"

@@ -27,6 +27,7 @@ from syre_rl.files import atomic_write, remove_leftovers, umask_mode
 
 LOCK = ".lock"
 CONFIG, CHECKPOINT = "config.json", "checkpoint.ckpt"  # every run kind's
+STOPPED = "stopped.json"  # a run that training stopped on a non-finite value: where, and why
 TRAILER = b"SYRECKPT"  # a verified file ends with TRAILER + sha256(payload)
 
 
@@ -189,6 +190,43 @@ def read_json(path: Path) -> dict:
 def write_json_atomic(path: Path, data: dict) -> None:
     """``data`` as indented JSON, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def write_stopped(run_dir: Path, step: int, reason: str, checkpoint: int | None) -> None:
+    """Record that the run in ``run_dir`` stopped on a non-finite value at ``step`` (its guard's ``reason``), its
+    last good checkpoint at ``checkpoint`` (None: none). A stopped run is an outcome, not an interruption: sweeps
+    leave it stopped, ``--resume`` refuses it, and comparisons list it apart (:func:`stopped_record`)."""
+    record = {"step": step, "reason": reason, "checkpoint_step": checkpoint}
+    write_json_atomic(Path(run_dir) / STOPPED, record)
+
+
+def stopped_record(run_dir: Path) -> dict | None:
+    """What :func:`write_stopped` wrote in ``run_dir`` (``step``, ``reason``, ``checkpoint_step``), or None."""
+    path = Path(run_dir) / STOPPED
+    return read_json(path) if path.is_file() else None
+
+
+def kept(run_dir: Path, checkpoint: int | None) -> str:
+    """What a run stopped on a non-finite value keeps, and how to train it again (the end of the guard's message)."""
+    if checkpoint is None:
+        return (
+            f"no checkpoint was written yet: remove {Path(run_dir) / STOPPED}, then --resume starts the run again "
+            "in its folder"
+        )
+    return (
+        f"the last good checkpoint is {Path(run_dir) / CHECKPOINT} (env step {checkpoint}): remove "
+        f"{Path(run_dir) / STOPPED}, then --resume continues from it"
+    )
+
+
+def check_not_stopped(run_dir: Path) -> None:
+    """``--resume`` refuses a run that stopped on a non-finite value, saying where it stopped and why."""
+    record = stopped_record(run_dir)
+    if record is not None:
+        raise ValueError(
+            f"--resume: the run in {run_dir} stopped at env step {record['step']} ({record['reason']}); "
+            f"{kept(run_dir, record['checkpoint_step'])}"
+        )
 
 
 class Interrupted(KeyboardInterrupt):

@@ -39,9 +39,12 @@ from typing import Any
 from syre_rl.agents.config import load_yaml
 from syre_rl.agents.kinds import RUN_KINDS, RunConfig, run_kind
 from syre_rl.agents.reaper import start_reaper
-from syre_rl.agents.runs import owned
+from syre_rl.agents.runs import STOPPED, owned
 from syre_rl.methods import METHODS, method_defaults
 from syre_rl.settings import Settings, check_keys, check_range, did_you_mean
+
+# the statuses a sweep does not run again, and what it says of them
+ENDED = {"done": "done already", "stopped": f"stopped on a non-finite value earlier (see its {STOPPED})"}
 
 
 def run_fields(runs: str) -> list[str]:
@@ -245,7 +248,7 @@ def select(
 
 
 def status(cfg: RunConfig) -> str:
-    """``done``, ``partial``, ``damaged`` or ``new``: :meth:`~syre_rl.agents.kinds.RunConfig.status`."""
+    """``done``, ``stopped``, ``partial``, ``damaged`` or ``new``: :meth:`~syre_rl.agents.kinds.RunConfig.status`."""
     return cfg.status()
 
 
@@ -259,7 +262,10 @@ def run_one(cfg: RunConfig, cwd: str | None = None) -> dict[str, Any]:
     if cwd is not None and Path(cwd).is_dir():
         os.chdir(cwd)
     state = cfg.status()
-    result = "done already" if state == "done" else dataclasses.replace(cfg, resume=state != "new").execute()
+    if state in ENDED:
+        result = ENDED[state]
+    else:
+        result = dataclasses.replace(cfg, resume=state != "new").execute()
     return {"label": cfg.label, "seed": cfg.seed, "result": result, "node": _node()}
 
 
@@ -312,7 +318,7 @@ def run_group(cfgs: Sequence[RunConfig], cwd: str | None = None) -> dict[str, An
     by_state: dict[str, list[RunConfig]] = {}
     for cfg in cfgs:
         by_state.setdefault(cfg.status(), []).append(cfg)
-    results = [f"{len(by_state['done'])} done already"] if "done" in by_state else []
+    results = [f"{len(by_state[state])} {said}" for state, said in ENDED.items() if state in by_state]
     for state in ("new", "partial", "damaged"):
         if state in by_state:
             results.append(type(cfgs[0]).run_batch(by_state[state], resume=state != "new"))
@@ -354,9 +360,14 @@ def run_sweep(
     :raises ValueError: when another sweep (or any process) holds one of the runs' logdirs
     """
     states = [c.status() for c in configs]
-    todo = sorted((c for c, s in zip(configs, states) if s != "done"), key=lambda c: c.seed)
+    todo = sorted((c for c, s in zip(configs, states) if s not in ENDED), key=lambda c: c.seed)
+    if stopped := states.count("stopped"):
+        log(
+            f"{stopped} runs stopped on a non-finite value earlier and stay stopped (their {STOPPED} says where; "
+            "remove it to train such a run again)"
+        )
     if not todo:
-        log(f"{len(configs)} runs, all done")
+        log(f"{len(configs)} runs, all done" + (" or stopped" if stopped else ""))
         return []
     with contextlib.ExitStack() as held:  # one sweep per logdir at a time, as one process per run folder
         for logdir in sorted({str(Path(c.logdir).resolve()) for c in todo}):

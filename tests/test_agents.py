@@ -356,7 +356,8 @@ def test_the_guard_stops_ppo_before_a_non_finite_reward_enters_its_buffer(tmp_pa
     with pytest.raises(
         ValueError,
         match=r"env step 151: non-finite reward from env 0 \(\[nan\]\); training stopped before it entered the "
-        r"buffer; the last good checkpoint is .*checkpoint.ckpt \(env step 128\): --resume continues from it",
+        r"buffer; the last good checkpoint is .*checkpoint.ckpt \(env step 128\): remove .*stopped.json, then "
+        r"--resume continues from it",
     ):
         train(TrainConfig(**common))
     run = tmp_path / "NanRewardPendulum-v0" / "vanilla_s0"
@@ -479,7 +480,7 @@ def test_a_non_finite_observation_is_named_in_one_line_not_torchs_distribution_e
     cfg = TrainConfig(preset=TINY, env="NanObsPendulum-v0", logdir=str(tmp_path), progress=False, metrics_every=0)
     with pytest.raises(ValueError, match=r"^env step 151: non-finite observation from env 0 \(\[nan, nan, nan\]\); "):
         train(dataclasses.replace(cfg, checkpoint_every=0))
-    with pytest.raises(ValueError, match="no checkpoint was written yet: --resume starts the run again in its folder"):
+    with pytest.raises(ValueError, match="no checkpoint was written yet: remove .*stopped.json, then --resume starts "):
         train(cfg)
 
 

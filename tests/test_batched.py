@@ -6,7 +6,9 @@ same holds for the GAE of the buffer, and the native CartPole envs of the member
 import copy
 import csv
 import dataclasses
+import io
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from syre_rl.agents.rl.batched import BatchedPPO
 from syre_rl.agents.rl.checkpoints import load_checkpoint
 from syre_rl.agents.rl.seeds import make_batch, train_members, train_rollouts, train_seeds
 from syre_rl.agents.rl.training import build_model, train
-from syre_rl.agents.runs import CHECKPOINT
+from syre_rl.agents.runs import CHECKPOINT, read_verified
 from syre_rl.envs.members import CartPoleMembers, VecEnvMembers
 from syre_rl.envs.vec import make_env
 from tests.conftest import ACTIVE
@@ -440,6 +442,47 @@ def test_a_non_finite_reward_stops_the_batch_naming_the_seed(tmp_path, monkeypat
     monkeypatch.setattr(CartPoleMembers, "step", poisoned)
     with pytest.raises(NonFiniteError, match=r"^seed 5, env step 200: non-finite reward from env 0 \(\[nan\]\)"):
         train_seeds(batched_config(tmp_path))
+
+
+def test_a_seed_whose_gradient_is_not_finite_stops_alone_and_the_others_train_as_without_it(tmp_path, monkeypatch):
+    """The guard stops the seed whose values are not finite (its stopped.json says where and why; its logs and
+    checkpoint stay at its last good step; sweeps and --resume leave it stopped); the other seeds train on, as a
+    batch without it trains them."""
+    real, calls = BatchedPPO.evaluate_actions, []
+
+    def poisoned(self, obs, actions):
+        values, log_prob, entropy = real(self, obs, actions)
+        if self.members == 3:
+            calls.append(1)
+            if len(calls) >= 18:  # seed 5's loss from the second update of the fifth rollout on (env step 320)
+                log_prob = log_prob * torch.tensor([1.0, float("nan"), 1.0]).unsqueeze(1)
+        return values, log_prob, entropy
+
+    monkeypatch.setattr(BatchedPPO, "evaluate_actions", poisoned)
+    kw = dict(preset=TINY, progress=False, device="cpu", checkpoint_every=256)
+    three = TrainConfig(seeds=[2, 5, 7], logdir=str(tmp_path / "three"), **kw)
+    summaries = train_seeds(three)
+    two = train_seeds(TrainConfig(seeds=[2, 7], logdir=str(tmp_path / "two"), **kw))
+    assert [s.get("stopped") is not None for s in summaries] == [False, True, False]
+    stopped_dir = Path(summaries[1]["run_dir"])
+    record = json.loads((stopped_dir / "stopped.json").read_text())
+    assert record["step"] == summaries[1]["timesteps"] == 320 and record["checkpoint_step"] == 256
+    assert record["reason"].startswith("env step 320: seed 5: non-finite gradient in ")
+    assert not (stopped_dir / "summary.json").exists()
+    with open(stopped_dir / "progress.csv") as f:
+        logged = [int(r["time/total_timesteps"]) for r in csv.DictReader(f) if r["time/total_timesteps"]]
+    assert max(logged) == 320  # the rollout before the update that stopped it, and nothing after
+    model = PPO.load(io.BytesIO(pickle.loads(read_verified(stopped_dir / CHECKPOINT))["model"]), device="cpu")
+    assert model.num_timesteps == 256
+    assert three.member(5).status() == "stopped" and three.member(2).status() == "done"
+    with pytest.raises(ValueError, match=r"--resume: the run in .*vanilla_s5 stopped at env step 320 \(env step "):
+        train_members([three.member(5)], resume=True)
+    for batched, alone in zip([summaries[0], summaries[2]], two):
+        assert batched["timesteps"] == alone["timesteps"] == 832 and batched["mean_return"] == alone["mean_return"]
+        ours, theirs = (
+            PPO.load(Path(s["run_dir"]) / "model.zip", device="cpu").policy.state_dict() for s in (batched, alone)
+        )
+        assert all(torch.equal(ours[n], theirs[n]) for n in theirs if isinstance(theirs[n], torch.Tensor))
 
 
 @pytest.mark.parametrize(

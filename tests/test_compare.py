@@ -663,6 +663,34 @@ def test_a_tuning_grid_chooses_each_methods_point_of_the_highest_whole_task_gap(
     ).exists()  # no grid, no tuning.md
 
 
+def test_a_run_stopped_on_a_non_finite_value_is_left_out_named_and_its_point_not_chosen(tmp_path):
+    """A run whose stopped.json says training stopped it: left out of every number (its own stop short), listed in
+    summary.md, named in tuning.md beside its point's other seeds; a point with a stopped seed is not chosen
+    though its other seeds' gap is the highest. The mark travels through summary.csv into combined tables."""
+    log_grid(tmp_path / "runs", {**GRID, "syre-gamma0.1": (90.0, 90.0)})  # whole-task gap -10: the highest
+    stopped = tmp_path / "runs" / "CartPole-v1" / "syre-gamma0.1_s1"
+    record = {"step": 1500, "reason": "env step 1500: seed 1: non-finite gradient in w", "checkpoint_step": 1000}
+    (stopped / "stopped.json").write_text(json.dumps(record))
+    out = compare(tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    tuning_md = (out / "tuning.md").read_text()
+    assert "| syre | **syre-gamma0.001** (chosen) | -40.0 [-40.0, -40.0] |" in tuning_md
+    assert (
+        "| syre | syre-gamma0.1 | -10.0 [-10.0, -10.0] | -10.0 [-10.0, -10.0] | 80.0 [80.0, 80.0] | "
+        "0, **1 stopped at env step 1500** |" in tuning_md
+    )
+    summary_md = (out / "summary.md").read_text()
+    assert (
+        "- `CartPole-v1/syre-gamma0.1_s1`: experiment CartPole-v1, method syre-gamma0.1, seed 1, stopped at env "
+        "step 1500" in summary_md
+    )
+    rows = {(r.method, r.quantity): r.values for r in read_summary_csv(out / "summary.csv")}
+    assert rows["syre-gamma0.1", "stopped_at"] == {1: 1500.0} and rows["syre-gamma0.1", "mean_return_task1"] == {
+        0: 90.0
+    }
+    combined = combine([out / "summary.csv"], tmp_path / "combined", n_resamples=200)
+    assert (combined / "tuning.md").read_text().endswith(tuning_md.split("\n", 2)[2])
+
+
 def test_paired_differences_pair_each_seed_and_leave_out_seeds_one_method_lacks():
     """Every two methods' chosen points (by the whole-task gap), the higher gap first, minus the lower, per seed on
     the seeds both ran; bold where the interval leaves out 0 (paired.md; its file: the tuning grid's test)."""

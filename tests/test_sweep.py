@@ -18,6 +18,7 @@ from syre_rl.agents import sweep
 from syre_rl.agents.continual import run_continual
 from syre_rl.agents.rl import TrainConfig
 from syre_rl.agents.rl.seeds import train_seeds
+from syre_rl.agents.runs import write_stopped
 from syre_rl.syre import SyreSettings
 from tests.conftest import synthetic_digits
 
@@ -192,6 +193,17 @@ def test_status_follows_the_run_folder(tmp_path):
     assert sweep.status(cfg) == "partial"
     run_continual(dataclasses.replace(cfg, resume=True), data=synthetic_digits())
     assert sweep.status(cfg) == "done"
+    [run_dir] = [p for p in Path(tmp_path).rglob("config.json")]
+    write_stopped(run_dir.parent, 64, "task 0: non-finite gradient in 0.weight", None)  # a run the guard stopped
+    assert sweep.status(cfg) == "stopped"
+    assert sweep.run_one(cfg)["result"] == "stopped on a non-finite value earlier (see its stopped.json)"
+    said: list[str] = []
+    assert sweep.run_sweep([cfg], sweep.SweepSpec.from_dict({**SPEC, "logdir": str(tmp_path)}), log=said.append) == []
+    assert said == [
+        "1 runs stopped on a non-finite value earlier and stay stopped (their stopped.json says where; remove it to "
+        "train such a run again)",
+        "1 runs, all done or stopped",
+    ]
 
 
 def test_a_restarted_sweep_resumes_its_own_partial_runs_and_trusts_only_verified_records(tmp_path):

@@ -64,9 +64,17 @@ from syre_rl.agents.analysis.report import (
     summary_markdown,
     tuning_table,
 )
-from syre_rl.agents.analysis.runs import Run, Scalars, find_runs, group_runs, latest_repeats, load_scalars
+from syre_rl.agents.analysis.runs import (
+    Run,
+    Scalars,
+    find_runs,
+    group_runs,
+    latest_repeats,
+    load_scalars,
+    stopped_at,
+)
 from syre_rl.agents.analysis.stats import Bootstrap, Curve, aggregate, align, bootstrap_ci, final_value, iqm_ci
-from syre_rl.agents.analysis.summary import SummaryRow, merge_rows, summarize, summary_quantities
+from syre_rl.agents.analysis.summary import SummaryRow, merge_rows, stopped_rows, summarize, summary_quantities
 from syre_rl.agents.analysis.tasks import (
     TaskComparison,
     Tuning,
@@ -137,7 +145,9 @@ def compare(
     :return: the output folder
     :raise ValueError: no runs under ``root`` (matching ``only``), or an extra tag that no run logged
     """
-    runs, repeats = latest_repeats(_select(root, only))
+    found, repeats = latest_repeats(_select(root, only))
+    runs = [run for run in found if stopped_at(run) is None]  # a stopped run's numbers stop short: left out
+    stopped = [run for run in found if stopped_at(run) is not None]
     scalars = {run: load_scalars(run) for run in runs}
     logged = set().union(*scalars.values())
     if missing := [tag for tag in extra_tags if tag not in logged]:
@@ -149,12 +159,13 @@ def compare(
     check_lengths(groups, scalars)
     bootstrap = Bootstrap(confidence, n_resamples, seed)
     colors = method_colors({run.method for run in runs})
-    rows = summarize(groups, scalars, extra_tags, bootstrap)
+    rows = summarize(groups, scalars, extra_tags, bootstrap) + stopped_rows(stopped, bootstrap)
     for experiment, methods in groups.items():
         own = [r for r in rows if r.experiment == experiment]
         plot_experiment(out, _suffix(experiment, groups), methods, scalars, own, colors, bootstrap)
     _write(out / "summary.csv", summary_csv(rows))
-    _write(out / "summary.md", summary_markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats))
+    md = summary_markdown(Path(root), runs, groups, rows, confidence, n_resamples, repeats, stopped)
+    _write(out / "summary.md", md)
     _task_files(out, rows, colors, confidence, n_resamples, seed)
     return out
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from syre_rl.agents.analysis.phases import PHASE_TAIL
-from syre_rl.agents.analysis.runs import Methods, Run, ran_batched, resumed_at, wall_clock
+from syre_rl.agents.analysis.runs import STOPPED_AT, Methods, Run, ran_batched, resumed_at, stopped_at, wall_clock
 from syre_rl.agents.analysis.stats import TAIL_FRACTION, Bootstrap
 from syre_rl.agents.analysis.summary import SummaryRow
 from syre_rl.agents.analysis.tasks import TaskComparison, chosen_points, paired_differences, tuning
@@ -82,17 +82,23 @@ def summary_markdown(
     confidence: float,
     n_resamples: int,
     repeats: Sequence[Run] = (),
+    stopped: Sequence[Run] = (),
 ) -> str:
-    """``summary.md``: the inputs (runs found, repeats left out), what a cell means, then per experiment a table
-    of IQM [interval] per method and quantity, and each run's value of the headline quantities."""
-    lines = _inputs(root, runs, repeats) + ["", _legend(confidence, n_resamples)]
+    """``summary.md``: the inputs (runs found, repeats and stopped runs left out), what a cell means, then per
+    experiment a table of IQM [interval] per method and quantity, and each run's value of the headline
+    quantities."""
+    lines = _inputs(root, runs, repeats, stopped) + ["", _legend(confidence, n_resamples)]
     for experiment, methods in groups.items():
-        cells = {(row.method, row.quantity): row for row in rows if row.experiment == experiment}
+        cells = {
+            (row.method, row.quantity): row
+            for row in rows
+            if row.experiment == experiment and row.quantity != STOPPED_AT
+        }
         lines += _experiment_table(experiment, methods, cells) + _per_seed_table(experiment, methods, cells)
     return "\n".join(lines) + "\n"
 
 
-def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str]:
+def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run], stopped: Sequence[Run] = ()) -> list[str]:
     lines = [f"# Comparison of the runs under `{root}`", "", f"Inputs: RUNS_DIR `{root}`, {len(runs)} runs found:", ""]
     clocks = {run: wall_clock(run) for run in runs}
     lines += [
@@ -124,6 +130,17 @@ def _inputs(root: Path, runs: Sequence[Run], repeats: Sequence[Run]) -> list[str
             "Left out, as earlier repeats of a method and seed that a later run replaces (a seed counts once):",
             "",
         ] + [f"- `{run.path.relative_to(root)}`" for run in repeats]
+    if stopped:
+        lines += [
+            "",
+            "Left out, as stopped on a non-finite value (their numbers stop short; each run's `stopped.json` says "
+            "why): the tables of the tasks and of the tuning mark them.",
+            "",
+        ] + [
+            f"- `{run.path.relative_to(root)}`: experiment {run.experiment}, method {run.method}, seed {run.seed}, "
+            f"stopped at env step {stopped_at(run)}"
+            for run in stopped
+        ]
     return lines
 
 
@@ -282,8 +299,12 @@ def tuning_table(whole: Sequence[TaskComparison], ends: Sequence[TaskComparison]
                 name = f"**{p}** (chosen)" if p == t.chosen and len(t.points) > 1 else p
                 end_gap = _cell(end.gap[p]) if end is not None and p in end.gap else "–"
                 versus = _cell(c.versus[p]) if p in c.versus else "–"
-                seeds = ", ".join(str(s) for s in c.gap_per_seed[p])
-                lines.append(f"| {t.method} | {name} | {_cell(c.gap[p])} | {end_gap} | {versus} | {seeds} |")
+                gap = _cell(c.gap[p]) if p in c.gap else "–"
+                seeds = ", ".join(
+                    [str(s) for s in c.gap_per_seed.get(p, {})]
+                    + [f"**{s} stopped at env step {step:.0f}**" for s, step in c.stopped.get(p, {}).items()]
+                )
+                lines.append(f"| {t.method} | {name} | {gap} | {end_gap} | {versus} | {seeds} |")
     if not lines:
         return ""
     head = [
@@ -291,7 +312,8 @@ def tuning_table(whole: Sequence[TaskComparison], ends: Sequence[TaskComparison]
         "",
         "Per grid point, the plasticity gap (continual minus fresh, per seed averaged over tasks >= 1), IQM over the "
         "seeds [95% stratified-bootstrap interval]. The chosen point of each method has the highest whole-task gap "
-        "(the primary measure); the end-of-task gap is shown beside it.",
+        "(the primary measure) among its points that no seed stopped on a non-finite value (such a seed is left "
+        "out of the intervals and named); the end-of-task gap is shown beside it.",
     ]
     return "\n".join(head + lines) + "\n"
 

@@ -17,10 +17,13 @@ import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
+from syre_rl.agents.runs import stopped_record
+
 RUN_NAME = re.compile(r"^(?P<method>.+)_s(?P<seed>\d+)(?:_(?P<repeat>\d+))?$")
 FRESH = re.compile(r"^fresh-task(?P<task>\d+)$")  # a fresh network trained on task k only
 PLASTICITY = re.compile(r"^plasticity/(?P<target>[^/]+)/layer(?P<layer>\d+)/(?P<metric>[^/]+)$")
 RETURN, FRICTION, TASK = "rollout/ep_rew_mean", "env/friction", "env/task"
+STOPPED_AT = "stopped_at"  # the summary's row of runs stopped on a non-finite value: seed -> the env step
 ENTROPY_LOSS = "train/entropy_loss"  # SB3's: minus the policy's mean entropy
 TEST_ACCURACY, SEEN_ACCURACY, ONLINE_ACCURACY = "task/test_accuracy", "task/mean_seen_accuracy", "task/online_accuracy"
 
@@ -54,6 +57,12 @@ def resumed_at(run: Run) -> list[int]:
     is not exact (new episodes, new random draws), so a published number should come from a run without any."""
     steps = [int(m["step"]) for p in run.path.iterdir() if (m := RESUMED.match(p.name))]
     return sorted(steps)
+
+
+def stopped_at(run: Run) -> int | None:
+    """The env step at which training stopped the run on a non-finite value (its ``stopped.json``), or None."""
+    record = stopped_record(run.path)
+    return int(record["step"]) if record is not None else None
 
 
 def wall_clock(run: Run) -> tuple[float, float, float] | None:

@@ -14,12 +14,14 @@ from syre_rl.agents.analysis.runs import (
     PLASTICITY,
     RETURN,
     SEEN_ACCURACY,
+    STOPPED_AT,
     TASK,
     TEST_ACCURACY,
     Methods,
     Run,
     Scalars,
     logged,
+    stopped_at,
 )
 from syre_rl.agents.analysis.stats import Bootstrap, final_value
 
@@ -123,6 +125,18 @@ def summary_quantities(tags: Iterable[str], extra_tags: Sequence[str] = ()) -> l
         ]
     wanted += [(tag, tag, "last") for tag in extra_tags]
     return [q for q in wanted if q[1] in tags]
+
+
+def stopped_rows(runs: Iterable[Run], bootstrap: Bootstrap | None = None) -> list[SummaryRow]:
+    """Per experiment and method with runs stopped on a non-finite value, the row :data:`STOPPED_AT`: each such
+    seed's env step at the stop (their other numbers stop short, so the comparison leaves them out)."""
+    by: dict[tuple[str, str], dict[int, float]] = {}
+    for run in sorted(runs, key=lambda r: (r.experiment, r.method, r.seed)):
+        step = stopped_at(run)
+        if step is not None:
+            by.setdefault((run.experiment, run.method), {})[run.seed] = float(step)
+    bootstrap = bootstrap or Bootstrap()
+    return [SummaryRow.of(e, m, STOPPED_AT, "stopped.json", v, bootstrap) for (e, m), v in by.items()]
 
 
 def summarize(

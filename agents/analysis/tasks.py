@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from syre_rl.agents.analysis.runs import FRESH
+from syre_rl.agents.analysis.runs import FRESH, STOPPED_AT
 from syre_rl.agents.analysis.stats import Bootstrap
 from syre_rl.agents.analysis.summary import SummaryRow
 from syre_rl.methods import METHODS
@@ -31,7 +31,8 @@ class TaskComparison:
     gap, keyed by seed; ``versus`` each method's gap minus the reference method's, paired by seed (the same seed has
     the same tasks and the same fresh networks). ``stuck``: per method (and ``fresh``), how many of its ends of
     tasks >= 1 are at the env's floor (:data:`STUCK_AT`), of how many; ``entropy``: per method (and ``fresh``) the
-    policy's entropy at the ends of tasks >= 1 (minus SB3's ``train/entropy_loss``), averaged per seed."""
+    policy's entropy at the ends of tasks >= 1 (minus SB3's ``train/entropy_loss``), averaged per seed; ``stopped``:
+    per method, its seeds that training stopped on a non-finite value (left out of every cell) and where."""
 
     experiment: str
     tasks: list[int]
@@ -44,6 +45,7 @@ class TaskComparison:
     measure: str = "end"
     stuck: dict[str, tuple[int, int]] = field(default_factory=dict)
     entropy: dict[str, Cell] = field(default_factory=dict)
+    stopped: dict[str, BySeed] = field(default_factory=dict)  # method -> seed -> env step it stopped at
 
 
 def plasticity_gaps(
@@ -117,8 +119,9 @@ def _compare_experiment(
             by_seed.setdefault(s, []).append(-v)
         if by_seed:
             entropy[m or "fresh"] = bootstrap.iqm([float(np.mean(v)) for v in by_seed.values()])
+    stopped = {m: v for (e, m, q), v in values.items() if e == experiment and q == STOPPED_AT}
     return TaskComparison(
-        experiment, tasks, fresh_cells, returns, gap, gap_per_seed, reference, versus, measure, stuck, entropy
+        experiment, tasks, fresh_cells, returns, gap, gap_per_seed, reference, versus, measure, stuck, entropy, stopped
     )
 
 
@@ -153,7 +156,8 @@ def method_of(label: str) -> str:
 @dataclass
 class Tuning:
     """One method's grid in a comparison: its points (run labels, in the comparison's order) and the chosen one,
-    the point with the highest gap IQM (the first of equals)."""
+    the point with the highest gap IQM (the first of equals) among those that no seed stopped on a non-finite
+    value (among all, when every point has such a seed)."""
 
     method: str
     points: list[str]
@@ -164,9 +168,16 @@ def tuning(c: TaskComparison) -> list[Tuning]:
     """Per method (:func:`method_of` of each continual label), its points and the one with the highest gap (by
     ``c``'s measure; choose with the primary one, ``whole``), in the order the methods first appear."""
     grids: dict[str, list[str]] = {}
-    for label in c.gap:
+    for label in dict.fromkeys([*c.gap, *c.stopped]):
         grids.setdefault(method_of(label), []).append(label)
-    return [Tuning(m, points, max(points, key=lambda p: c.gap[p][0])) for m, points in grids.items()]
+    out = []
+    for m, points in grids.items():
+        measured = [p for p in points if p in c.gap]
+        if not measured:
+            continue
+        whole = [p for p in measured if p not in c.stopped] or measured
+        out.append(Tuning(m, points, max(whole, key=lambda p: c.gap[p][0])))
+    return out
 
 
 def chosen_points(c: TaskComparison) -> list[str]:

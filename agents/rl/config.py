@@ -351,18 +351,22 @@ class TrainConfig(*ENV_OPTIONS, RunConfig):  # type: ignore[misc]
         from syre_rl.agents.rl.seeds import train_members
 
         members = [r.member(r.seed) for r in runs if isinstance(r, TrainConfig)]
-        summaries = train_members(members, resume)
-        returns = ", ".join(f"{s['mean_return']}" for s in summaries)
-        return f"{len(summaries)} runs batched: mean returns {returns} at {summaries[0]['timesteps']} steps"
+        return f"{len(members)} runs batched: {_returns(train_members(members, resume))}"
 
     def execute(self) -> str:
         if self.seeds is not None:
             from syre_rl.agents.rl.seeds import train_seeds
 
             summaries = train_seeds(self)
-            returns = ", ".join(f"{s['mean_return']}" for s in summaries)
-            return f"{len(summaries)} seeds batched: mean returns {returns} at {summaries[0]['timesteps']} steps"
+            return f"{len(summaries)} seeds batched: {_returns(summaries)}"
         from syre_rl.agents.rl.training import train
 
         summary = train(self)
         return f"mean return {summary['mean_return']} at {summary['timesteps']} steps"
+
+
+def _returns(summaries: Sequence[dict[str, Any]]) -> str:
+    """A batch's runs in a sweep's line: each one's mean return, or where it stopped; and the steps trained."""
+    said = [f"stopped at env step {s['timesteps']}" if "stopped" in s else f"{s['mean_return']}" for s in summaries]
+    steps = max(s["timesteps"] for s in summaries)
+    return f"mean returns {', '.join(said)} at {steps} steps"

@@ -36,8 +36,10 @@ from syre_rl.agents.rl.training import run_logger
 from syre_rl.agents.runs import (
     CHECKPOINT,
     CONFIG,
+    STOPPED,
     Interrupted,
     SafeStop,
+    check_not_stopped,
     check_unchanged,
     latest_run_dir,
     new_run_dir,
@@ -45,6 +47,7 @@ from syre_rl.agents.runs import (
     previous,
     read_verified,
     write_json_atomic,
+    write_stopped,
     write_verified,
 )
 from syre_rl.base import hidden_layers
@@ -84,6 +87,8 @@ class _Seed:
         self.rollouts = 0
         self.last_checkpoint = 0
         self.checkpointed = False
+        self.stopped: str | None = None  # why training stopped this seed (a non-finite value), and at which step
+        self.stopped_at = 0
 
     def payload(self, batch: BatchedPPO, k: int, envs: MemberEnvs) -> bytes:
         """This seed's checkpoint: a single run's (:func:`syre_rl.agents.rl.checkpoints.save_checkpoint`), with
@@ -171,6 +176,7 @@ def train_members(members: Sequence[TrainConfig], resume: bool) -> list[dict[str
         seeds = [_Seed(m, d) for m, d in zip(members, dirs)]
         if resume:
             for seed in seeds:
+                check_not_stopped(seed.run_dir)
                 check_unchanged(seed.run_dir, seed.cfg.to_dict(), first.RESUMABLE, "--resume", first.upgraded)
         return _train(resume, seeds)
 
@@ -336,7 +342,7 @@ class _Schedule:
             batch.envs.set_task(k, self.task)
 
 
-def _check_data(seeds: Sequence[int], batch: BatchedPPO):
+def _check_data(names: Sequence[str], batch: BatchedPPO):
     """The guard's half for data (:class:`~syre_rl.agents.rl.checkpoints.FiniteDataCallback`), naming the seed."""
 
     def check(what: str, values: torch.Tensor) -> None:
@@ -345,7 +351,7 @@ def _check_data(seeds: Sequence[int], batch: BatchedPPO):
             return
         k, env = (int(i) for i in (~finite).nonzero()[0])
         raise NonFiniteError(
-            f"seed {seeds[k]}, env step {batch.num_timesteps}: non-finite {what} from env {env} "
+            f"{names[k]}, env step {batch.num_timesteps}: non-finite {what} from env {env} "
             f"({values[k, env].flatten()[:8].tolist()}); training stopped before it entered the buffer"
         )
 
@@ -368,14 +374,14 @@ def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -
     loggers: list[Logger] = [run_logger(s.cfg, s.run_dir, step) for s in seeds]
     for seed, logger in zip(seeds, loggers):
         write_hparams(logger, {**policy_hparams(seed.model), **plain_hparams(seed.cfg.hparams())})
-    seed_list = [s.cfg.seed for s in seeds]
+    names = _names(seeds)
     schedule = _Schedule(first, len(seeds))
     batch.on_step = schedule
     guard = None
     if first.guard:
         where = lambda: f"env step {batch.num_timesteps}"  # noqa: E731
-        guard = NonFiniteGuard(batch.policy, [batch.optimizer], where, seed_list)
-        batch.check_data = _check_data(seed_list, batch)
+        guard = NonFiniteGuard(batch.policy, [batch.optimizer], where, names, _stopper(batch, seeds, step))
+        batch.check_data = _check_data(names, batch)
     probes = _probes(first, batch) if first.metrics_every else {}
     total = first.timesteps
     batch.reset()
@@ -395,30 +401,33 @@ def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -
                 iteration += 1
                 _rollout_end(batch, seeds, loggers, probes, schedule, iteration, start_ns, step)
                 figures = batch.train(batch.progress_remaining(total))
-                for logger, own in zip(loggers, figures):
+                for logger, own in _going(seeds, zip(loggers, figures)):
                     for key, value in own.items():
                         logger.record(f"train/{key}", value)
                     logger.record("train/n_updates", batch.n_updates, exclude="tensorboard")
                 bar.update(batch.num_timesteps - bar.n)
                 more = batch.num_timesteps < total  # (SB3 checks at the next rollout's start; the end saves anyway)
-                if (
-                    more
-                    and first.checkpoint_every
-                    and batch.num_timesteps - seeds[0].last_checkpoint >= first.checkpoint_every
-                ):
+                last = max(s.last_checkpoint for s in seeds)
+                if more and first.checkpoint_every and batch.num_timesteps - last >= first.checkpoint_every:
                     _checkpoint(batch, seeds, envs)
                 if stop.asked and more:
                     _checkpoint(batch, seeds, envs)
-                    saved = ", ".join(str(s.run_dir / CHECKPOINT) for s in seeds)
+                    saved = ", ".join(str(s.run_dir / CHECKPOINT) for s in seeds if s.stopped is None)
                     raise Interrupted(
                         f"stopped by Ctrl-C at env step {batch.num_timesteps}; checkpoints saved as {saved}"
                     )
-    except NonFiniteError as error:
-        last = seeds[0].last_checkpoint
+    except NonFiniteError as error:  # every seed stopped, or the envs' data
+        going = [s for s in seeds if s.stopped is None]
+        for seed in going:
+            seed.stopped, seed.stopped_at = str(error), batch.num_timesteps
+            write_stopped(seed.run_dir, batch.num_timesteps, str(error), _kept_step(seed, step))
+        last = max(s.last_checkpoint for s in seeds)
         kept = (
-            f"the last good checkpoints are at env step {last}: --resume continues from them"
-            if seeds[0].checkpointed or step
-            else "no checkpoint was written yet: --resume starts the runs again in their folders"
+            f"the last good checkpoints are at env step {last}: remove their {STOPPED}, then --resume continues "
+            "from them"
+            if any(s.checkpointed for s in seeds) or step
+            else f"no checkpoint was written yet: remove their {STOPPED}, then --resume starts the runs again in "
+            "their folders"
         )
         raise NonFiniteError(f"{error}; {kept}") from None
     finally:
@@ -426,7 +435,7 @@ def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -
         if guard is not None:
             guard.remove()
     wall = time.perf_counter() - start
-    for k, logger in enumerate(loggers):  # MethodLoggerCallback's end of training, and the flush
+    for k, logger in _going(seeds, enumerate(loggers)):  # MethodLoggerCallback's end of training, and the flush
         _record_methods(batch, k, logger)
         logger.dump(batch.num_timesteps)
         logger.dump(batch.num_timesteps)
@@ -434,6 +443,13 @@ def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -
         _checkpoint(batch, seeds, envs)
     summaries = []
     for k, (seed, logger) in enumerate(zip(seeds, loggers)):
+        if seed.stopped is not None:
+            logger.close()
+            stopped = {"algo": "ppo", "method": seed.cfg.method, "seed": seed.cfg.seed, "env": seed.cfg.env}
+            summaries.append(
+                {**stopped, "timesteps": seed.stopped_at, "stopped": seed.stopped, "run_dir": str(seed.run_dir)}
+            )
+            continue
         model = seed.export(batch, k)
         model_path = seed.run_dir / "model.zip"
         atomic_write(model_path, model.save)
@@ -454,6 +470,38 @@ def _learn(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs, step: int) -
         write_json_atomic(seed.run_dir / "summary.json", summary)
         summaries.append(summary)
     return summaries
+
+
+def _names(seeds: Sequence[_Seed]) -> list[str]:
+    """Each seed's name in messages: ``seed S``, with its label where the batch has several."""
+    several = len({s.cfg.label for s in seeds}) > 1
+    return [f"{s.cfg.label} seed {s.cfg.seed}" if several else f"seed {s.cfg.seed}" for s in seeds]
+
+
+def _kept_step(seed: _Seed, step: int) -> int | None:
+    """The step of the seed's last good checkpoint (None: none yet)."""
+    return seed.last_checkpoint if seed.checkpointed or step else None
+
+
+def _stopper(batch: BatchedPPO, seeds: list[_Seed], step: int):
+    """The guard's ``stop`` for the batch: the seeds whose values are not finite stop alone (each writes its
+    ``stopped.json``; its logs and checkpoint stay at its last good step) and the others go on; when none is
+    left, training stops."""
+
+    def stop(members: list[int], message: str) -> None:
+        for k in members:
+            if seeds[k].stopped is None:
+                seeds[k].stopped, seeds[k].stopped_at = message, batch.num_timesteps
+                write_stopped(seeds[k].run_dir, batch.num_timesteps, message, _kept_step(seeds[k], step))
+        if all(s.stopped is not None for s in seeds):
+            raise NonFiniteError(message)
+
+    return stop
+
+
+def _going(seeds: Sequence[_Seed], items):
+    """The items of the seeds that still train (``items``: one per seed, in order)."""
+    return (item for seed, item in zip(seeds, items) if seed.stopped is None)
 
 
 def _describe(seeds: Sequence[_Seed]) -> str:
@@ -496,7 +544,7 @@ def _rollout_end(
         }
         measured = {target: probe.measure_members(runs[target]) for target, probe in probes.items()}
     elapsed = max((time.time_ns() - start_ns) / 1e9, 1e-9)
-    for k, logger in enumerate(loggers):
+    for k, logger in _going(seeds, enumerate(loggers)):
         _record_methods(batch, k, logger)
         for target, members in measured.items():
             for key, value in members[k].items():
@@ -515,7 +563,8 @@ def _rollout_end(
 
 
 def _checkpoint(batch: BatchedPPO, seeds: list[_Seed], envs: MemberEnvs) -> None:
-    """Every seed's verified checkpoint at the batch's step (each a single run's, :class:`_Seed.payload`)."""
-    for k, seed in enumerate(seeds):
+    """Every going seed's verified checkpoint at the batch's step (each a single run's, :class:`_Seed.payload`); a
+    stopped seed's stays its last good one."""
+    for k, seed in _going(seeds, enumerate(seeds)):
         write_verified(seed.run_dir / CHECKPOINT, seed.payload(batch, k, envs))
         seed.last_checkpoint, seed.checkpointed = batch.num_timesteps, True

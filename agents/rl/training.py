@@ -36,14 +36,16 @@ from syre_rl.agents.rl.checkpoints import (
 from syre_rl.agents.rl.config import METRICS_STEPS, TrainConfig
 from syre_rl.agents.rl.presets import ALGORITHMS
 from syre_rl.agents.runs import (
-    CHECKPOINT,
     CONFIG,
     Interrupted,
+    check_not_stopped,
     check_unchanged,
+    kept,
     latest_run_dir,
     new_run_dir,
     owned,
     write_json_atomic,
+    write_stopped,
 )
 from syre_rl.callbacks import HParamsCallback, MethodLoggerCallback, PlasticityCallback
 from syre_rl.envs.vec import make_env, save_normalization
@@ -106,6 +108,7 @@ def train(config: TrainConfig, callbacks: Sequence[BaseCallback] = ()) -> dict[s
     if cfg.resume:
         run_dir = latest_run_dir(cfg.logdir, cfg.env, cfg.label, cfg.seed, CONFIG)
         with owned(run_dir):
+            check_not_stopped(run_dir)
             check_unchanged(run_dir, cfg.to_dict(), cfg.RESUMABLE, "--resume", cfg.upgraded)
             loaded = load_checkpoint(cfg, run_dir)
             model, env = loaded if loaded is not None else _build(cfg)
@@ -172,7 +175,9 @@ def _train(
                 reset_num_timesteps=not step,
             )
         except NonFiniteError as error:
-            raise NonFiniteError(f"{error}; {_last_good(run_dir, callbacks, step)}") from None
+            last = _last_good(callbacks, step)
+            write_stopped(run_dir, model.num_timesteps, str(error), last)
+            raise NonFiniteError(f"{error}; {kept(run_dir, last)}") from None
         wall = time.perf_counter() - start
         model.logger.dump(model.num_timesteps)  # SB3 dumps train/* one iteration late: flush the last ones
         if stop.asked:
@@ -198,15 +203,11 @@ def _train(
     return summary
 
 
-def _last_good(run_dir: Path, callbacks: list[BaseCallback], step: int) -> str:
-    """Where a stopped run resumes from: its last checkpoint, written while everything in it was finite (the
+def _last_good(callbacks: list[BaseCallback], step: int) -> int | None:
+    """The step of a stopped run's last checkpoint (None: none), written while everything in it was finite (the
     guard stops training before a non-finite value enters the weights or a buffer)."""
     saved = [c.last for c in callbacks if isinstance(c, CheckpointCallback) and c.saved]
-    if saved:
-        return f"the last good checkpoint is {run_dir / CHECKPOINT} (env step {saved[0]}): --resume continues from it"
-    if step:
-        return f"the last good checkpoint is {run_dir / CHECKPOINT} (env step {step}): --resume continues from it"
-    return "no checkpoint was written yet: --resume starts the run again in its folder"
+    return saved[0] if saved else step or None
 
 
 def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
@@ -227,6 +228,12 @@ def cli(argv: list[str] | None, description: str, prog: str) -> dict[str, Any]:
         print(f"{prog}: {said}continue with: {resume_command(prog, argv)}", file=sys.stderr)
         raise SystemExit(130) from None
     for summary in summaries:
+        if "stopped" in summary:
+            print(
+                f"{summary['algo']} {summary['method']} seed {summary['seed']}: stopped at env step "
+                f"{summary['timesteps']} ({summary['stopped']}); run in {summary['run_dir']}"
+            )
+            continue
         print(
             f"{summary['algo']} {summary['method']} seed {summary['seed']}: mean return {summary['mean_return']} over "
             f"the last {summary['episodes']} episodes, {summary['steps_per_s']:.0f} steps/s; "
